@@ -1,0 +1,3 @@
+from covgan.cli import main
+
+main()

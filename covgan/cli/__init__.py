@@ -1,0 +1,33 @@
+"""The `covgan` command line: one click group, one file per command family.
+
+Commands parse options, seed, read and write files, and call the library;
+TensorFlow is imported inside commands so `covgan --help` answers at once.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import click  # noqa: E402
+
+from covgan.cli.common import CovganGroup  # noqa: E402
+from covgan.cli.classifier import classifier  # noqa: E402
+from covgan.cli.data import data  # noqa: E402
+
+
+@click.group(cls=CovganGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="covgan")
+def main():
+    """covgan: visual explanations of a chest X-ray classifier by GAN latent traversal.
+
+    Results go to stdout as JSON; progress and logs go to stderr.
+
+    \b
+    Example:
+      covgan data synth phantoms --count 2000 --preview sheet.png
+      covgan classifier train --data phantom --preset tiny --out runs/clf
+    """
+
+
+main.add_command(data)
+main.add_command(classifier)

@@ -1,0 +1,45 @@
+"""What every command shares: one-line errors, JSON results, progress, seeding."""
+
+import json
+import os
+import sys
+
+import click
+
+from covgan.errors import CovganError
+
+# Errors a user can act on; anything else is a bug and keeps its traceback.
+_USER_ERRORS = (CovganError, FileExistsError, FileNotFoundError, PermissionError, ValueError)
+
+
+class CovganGroup(click.Group):
+    """A group that turns user errors into `Error: <one line>` and exit status 1.
+
+    Set COVGAN_DEBUG=1 to see the traceback instead.
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _USER_ERRORS as error:
+            if os.environ.get("COVGAN_DEBUG"):
+                raise
+            message = " ".join(str(error).split()) or type(error).__name__
+            raise click.ClickException(message) from None
+
+
+def emit(payload):
+    """Prints a command's result as JSON on stdout (and nothing else goes there)."""
+    click.echo(json.dumps(payload, indent=2))
+
+
+def progressbar(length, label):
+    """A progress bar on stderr; its `update(n)` is the library's progress callback."""
+    return click.progressbar(length=length, label=label, file=sys.stderr, show_eta=True)
+
+
+def seed_everything(seed):
+    """Seeds Python, NumPy and TensorFlow through Keras, once per command."""
+    import keras
+
+    keras.utils.set_random_seed(seed)

@@ -1,0 +1,141 @@
+"""Reading any radiograph file into the project's image convention.
+
+PNG (8 or 16 bit), JPEG, BMP and TIFF through OpenCV; DICOM through pydicom when
+it is installed. 1, 3 or 4 channels become one. 8-bit files keep their values
+(v / 255); 16-bit files and DICOM are stretched from their own minimum to maximum,
+since their stored range (often 10-14 bits) varies by scanner. Non-square images
+are centre-cropped to a square by default (`aspect="crop"`) so no artificial
+border appears, which a classifier could learn as a shortcut; `aspect="pad"` keeps
+the whole field of view and pads with the image's edge value instead. Resizing
+uses OpenCV's area interpolation.
+"""
+
+import pathlib
+
+import cv2
+import numpy as np
+
+from covgan.data.phantom import IMAGE_SIZE
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+MIN_SIDE = 16
+
+# Errors only: a corrupt file is reported by us, in one line, not by libpng on stderr.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+class UnreadableImage(Exception):
+    """A file that cannot be decoded as a radiograph; the message says why."""
+
+
+def is_image_file(path):
+    return pathlib.Path(path).suffix.lower() in IMAGE_SUFFIXES + DICOM_SUFFIXES
+
+
+def read_radiograph(path, *, size=IMAGE_SIZE, aspect="crop"):
+    """Reads a file into a float32 (size, size) array in [0, 1].
+
+    Args:
+        path: image or DICOM file.
+        size: output side in pixels.
+        aspect: "crop" (centre square) or "pad" (edge-padded square).
+
+    Returns:
+        (image, info) where info records the original shape, bit depth and channels.
+
+    Raises:
+        UnreadableImage: missing, empty, truncated, not an image, or too small.
+    """
+    path = pathlib.Path(path)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        pixels, info = _read_dicom(path)
+    else:
+        pixels, info = _read_raster(path)
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        raise UnreadableImage(f"too small ({pixels.shape[1]}x{pixels.shape[0]} pixels)")
+    if not np.isfinite(pixels).all():
+        raise UnreadableImage("contains NaN or infinite values")
+    square = _square(pixels, aspect)
+    resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
+    return np.clip(resized, 0.0, 1.0).astype(np.float32), info
+
+
+def _read_raster(path):
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        raise UnreadableImage(f"cannot be read ({error.strerror})") from None
+    if data.size == 0:
+        raise UnreadableImage("empty file")
+    if path.suffix.lower() in (".jpg", ".jpeg") and b"\xff\xd9" not in data[-64:].tobytes():
+        # OpenCV decodes a truncated JPEG with a grey bottom and only a warning.
+        raise UnreadableImage("truncated JPEG (no end-of-image marker)")
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise UnreadableImage("not a decodable image (corrupt, truncated or another format)")
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    depth = pixels.dtype.itemsize * 8
+    if channels == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2GRAY)
+    elif channels == 3:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+    elif pixels.ndim == 3:
+        pixels = pixels[..., 0]
+    if pixels.dtype == np.uint8:
+        gray = pixels.astype(np.float32) / 255.0
+    else:
+        gray = _stretch(pixels.astype(np.float32))
+    info = {"width": int(pixels.shape[1]), "height": int(pixels.shape[0]),
+            "bits": depth, "channels": channels}
+    return gray, info
+
+
+def _read_dicom(path):
+    try:
+        import pydicom
+        from pydicom.pixels import apply_voi_lut
+    except ImportError:
+        raise UnreadableImage(
+            "DICOM needs pydicom: pip install 'covgan[dicom]'"
+        ) from None
+    try:
+        dataset = pydicom.dcmread(path)
+        pixels = dataset.pixel_array.astype(np.float32)
+        pixels = apply_voi_lut(pixels, dataset).astype(np.float32)
+    except Exception as error:  # pydicom raises many types for bad files
+        raise UnreadableImage(f"not a readable DICOM file ({type(error).__name__})") from None
+    if pixels.ndim == 3:  # multi-frame or colour: take the first frame / channel
+        pixels = pixels[0] if pixels.shape[0] < pixels.shape[-1] else pixels[..., 0]
+    gray = _stretch(pixels)
+    photometric = str(getattr(dataset, "PhotometricInterpretation", ""))
+    if photometric == "MONOCHROME1":  # high values are dark: invert
+        gray = 1.0 - gray
+    info = {"width": int(pixels.shape[1]), "height": int(pixels.shape[0]),
+            "bits": int(getattr(dataset, "BitsStored", 16)), "channels": 1,
+            "photometric": photometric}
+    return gray, info
+
+
+def _stretch(pixels):
+    low, high = float(pixels.min()), float(pixels.max())
+    if high <= low:
+        return np.zeros_like(pixels, dtype=np.float32)
+    return ((pixels - low) / (high - low)).astype(np.float32)
+
+
+def _square(image, aspect):
+    height, width = image.shape
+    if height == width:
+        return image
+    if aspect == "crop":
+        side = min(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        return image[top : top + side, left : left + side]
+    if aspect == "pad":
+        side = max(height, width)
+        top, left = (side - height) // 2, (side - width) // 2
+        return cv2.copyMakeBorder(
+            image, top, side - height - top, left, side - width - left, cv2.BORDER_REPLICATE
+        )
+    raise ValueError(f"aspect must be 'crop' or 'pad'. Received: aspect={aspect!r}.")

@@ -1,0 +1,132 @@
+"""The prepared data set layout shared by `data synth` and `data prepare`.
+
+```
+DATA/
+  images/<name>.png      8-bit grayscale, 128x128
+  masks/<name>.png       lesion masks (0/255), where known
+  manifest.csv           path,label,patient_id,split[,mask_path,...]
+  report.json            what was imported, skipped and why
+```
+
+Paths in the manifest are relative to DATA. Extra columns are allowed and kept.
+"""
+
+import csv
+import dataclasses
+import pathlib
+
+import cv2
+import numpy as np
+
+from covgan.data.phantom import stable_fraction
+from covgan.errors import CovganError
+
+MANIFEST = "manifest.csv"
+REQUIRED_COLUMNS = ("path", "label", "patient_id", "split")
+SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One manifest row."""
+
+    path: str
+    label: int
+    patient_id: str
+    split: str
+    mask_path: str = ""
+    extra: tuple = ()  # (column, value) pairs beyond the standard ones
+
+
+def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS):
+    """A stable train/val/test assignment: every image of a patient lands together."""
+    u = stable_fraction(f"split:{patient_id}")
+    edge = 0.0
+    for split, fraction in zip(SPLITS, fractions):
+        edge += fraction
+        if u < edge:
+            return split
+    return SPLITS[-1]
+
+
+def write_png(path, image):
+    """Writes a float [0, 1] or bool array as an 8-bit PNG (raises if it cannot)."""
+    array = np.asarray(image)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    else:
+        array = np.round(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), array):
+        raise OSError(f"Could not write {path}.")
+
+
+def write_manifest(path, records):
+    """Writes records to manifest.csv; extra columns appear in first-seen order."""
+    extra_columns = []
+    for record in records:
+        for column, _ in record.extra:
+            if column not in extra_columns:
+                extra_columns.append(column)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*REQUIRED_COLUMNS, "mask_path", *extra_columns])
+        for r in records:
+            extra = dict(r.extra)
+            writer.writerow(
+                [r.path, r.label, r.patient_id, r.split, r.mask_path]
+                + [extra.get(c, "") for c in extra_columns]
+            )
+
+
+def read_manifest(data_dir):
+    """Reads DATA/manifest.csv into Records, checking columns, labels and splits.
+
+    Raises:
+        CovganError: the folder or manifest is missing or malformed.
+    """
+    data_dir = pathlib.Path(data_dir)
+    path = data_dir / MANIFEST
+    if not path.is_file():
+        raise CovganError(
+            f"{data_dir} is not a prepared data folder: {MANIFEST} not found "
+            "(make one with `covgan data prepare` or `covgan data synth`, or use DATA=phantom)."
+        )
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CovganError(f"{path} lacks the columns {missing}. Received: {reader.fieldnames}.")
+        standard = set(REQUIRED_COLUMNS) | {"mask_path"}
+        records = []
+        for line, row in enumerate(reader, start=2):
+            if row["label"] not in ("0", "1") or row["split"] not in SPLITS:
+                raise CovganError(
+                    f"{path}:{line}: label must be 0 or 1 and split one of {SPLITS}. "
+                    f"Received: label={row['label']!r}, split={row['split']!r}."
+                )
+            extra = tuple((k, v) for k, v in row.items() if k not in standard)
+            records.append(
+                Record(
+                    row["path"], int(row["label"]), row["patient_id"], row["split"],
+                    row.get("mask_path") or "", extra,
+                )
+            )
+    if not records:
+        raise CovganError(f"{path} lists no images.")
+    return records
+
+
+def select(records, split):
+    """The records of one split ('train', 'val', 'test')."""
+    return [r for r in records if r.split == split]
+
+
+def evaluation_split(records):
+    """'test' where the data set has one, else 'val' (sources often ship only train/val)."""
+    for split in ("test", "val"):
+        if select(records, split):
+            return split
+    raise CovganError("The data set has neither a test nor a val split to evaluate on.")

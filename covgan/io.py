@@ -1,0 +1,69 @@
+"""Atomic writes: a result is either absent or complete, never half-written."""
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary file path beside `path`; renames it into place on success.
+
+    Example:
+        with atomic_path("run/generator.keras") as tmp:
+            model.save(tmp)
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield pathlib.Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path, payload):
+    """Writes `payload` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+
+
+def check_new_directory(path, *, overwrite=False):
+    """Raises FileExistsError unless `path` is absent, empty, or may be overwritten."""
+    path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} exists and is not a folder.")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise FileExistsError(f"{path} exists and is not empty; pass --overwrite to replace it.")
+
+
+@contextlib.contextmanager
+def atomic_directory(path, *, overwrite=False):
+    """Yields a temporary folder beside `path`; renames it to `path` on success.
+
+    Args:
+        path: the final folder. It must not exist, or be empty, unless `overwrite`.
+        overwrite: replace an existing folder (only once the new one is complete).
+    """
+    path = pathlib.Path(path)
+    check_new_directory(path, overwrite=overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny data made in the tests, and the opt-in slow marker."""
+
+import os
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data" / "covid19-dataset"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--run-slow", action="store_true", default=False,
+        help="also run slow tests (paper-size models, full-length training)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """DATA=phantom caches under a per-session folder, never the user's home."""
+    previous = os.environ.get("COVGAN_CACHE")
+    os.environ["COVGAN_CACHE"] = str(tmp_path_factory.mktemp("covgan-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("COVGAN_CACHE", None)
+    else:
+        os.environ["COVGAN_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def phantom_dir(tmp_path_factory):
+    """A small prepared phantom set (96 images) with markers on half the positives."""
+    from covgan.data.synth import synthesize
+
+    folder = tmp_path_factory.mktemp("phantoms") / "data"
+    synthesize(folder, count=96, seed=3, shortcut=0.5)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def shared_dataset():
+    """The real chest X-ray set in ../shared (read-only; present in CI too)."""
+    assert SHARED_DATA.is_dir(), f"expected the shared data set at {SHARED_DATA}"
+    return SHARED_DATA
+
+
+def build_messy_tree(root):
+    """16-bit PNG, RGB JPEG, a truncated file, a text file named .png, an empty folder."""
+    rng = np.random.default_rng(0)
+    covid, normal = root / "Covid", root / "NORMAL"
+    covid.mkdir(parents=True)
+    normal.mkdir(parents=True)
+    (root / "Empty").mkdir()
+    cv2.imwrite(str(covid / "sixteen.png"), (rng.random((300, 260)) * 65535).astype(np.uint16))
+    cv2.imwrite(str(covid / "colour.jpg"), (rng.random((200, 300, 3)) * 255).astype(np.uint8))
+    for i in range(6):
+        cv2.imwrite(str(normal / f"n{i}.png"), (rng.random((100, 100)) * 255).astype(np.uint8))
+    ok, encoded = cv2.imencode(".png", (rng.random((256, 256)) * 255).astype(np.uint8))
+    (covid / "truncated.png").write_bytes(encoded.tobytes()[:500])
+    (normal / "notes.png").write_text("not an image at all")

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from covgan.metrics import classification_scores, roc_auc
+
+
+def test_auc_by_hand():
+    # Positives 0.8, 0.4; negatives 0.5, 0.1: pairs (0.8>0.5, 0.8>0.1, 0.4<0.5, 0.4>0.1) -> 3/4.
+    assert roc_auc([1, 1, 0, 0], [0.8, 0.4, 0.5, 0.1]) == pytest.approx(0.75)
+    assert roc_auc([1, 0], [0.3, 0.3]) == pytest.approx(0.5)  # a tie counts half
+    assert roc_auc([1, 1], [0.3, 0.9]) is None
+
+
+def test_auc_matches_pairwise_definition():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 200)
+    scores = np.round(rng.random(200), 1)  # many ties
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    pairwise = ((pos[:, None] > neg[None]) + 0.5 * (pos[:, None] == neg[None])).mean()
+    assert roc_auc(labels, scores) == pytest.approx(pairwise)
+
+
+def test_classification_scores_by_hand():
+    labels = [1, 1, 1, 0, 0]
+    probabilities = [0.9, 0.6, 0.2, 0.7, 0.1]
+    scores = classification_scores(labels, probabilities)
+    assert scores["confusion_matrix"] == [[1, 1], [1, 2]]
+    assert scores["accuracy"] == pytest.approx(3 / 5)
+    assert scores["sensitivity"] == pytest.approx(2 / 3)
+    assert scores["specificity"] == pytest.approx(1 / 2)
+    assert scores["n"] == 5
+    assert classification_scores(labels, probabilities, threshold=0.65)["confusion_matrix"] == [
+        [1, 1], [2, 1],
+    ]
