@@ -36,14 +36,15 @@ def train_classifier(
     run_dir,
     *,
     preset="tiny",
-    epochs=15,
+    epochs=20,
     batch_size=32,
     learning_rate=3e-4,
-    patience=4,
+    patience=5,
     balance_classes=True,
     imagenet_weights=None,
     seed=0,
     verbose=1,
+    extra_callbacks=(),
 ):
     """Trains a classifier on the train split, selects on val, scores the held-out split.
 
@@ -59,6 +60,7 @@ def train_classifier(
         imagenet_weights: optional local VGG16 weights file.
         seed: initialisation and shuffling seed (Keras' global seed is set by the caller).
         verbose: Keras verbosity; progress goes to stderr.
+        extra_callbacks: Keras callbacks run after covgan's own (backup first).
 
     Returns:
         The evaluation dict (also written to run_dir/evaluation.json).
@@ -93,6 +95,7 @@ def train_classifier(
             monitor="val_loss", patience=patience, restore_best_weights=True
         ),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        *extra_callbacks,
     ]
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only results
