@@ -138,3 +138,35 @@ def test_phantom_data_is_generated_once_and_cached(monkeypatch):
     stamp = (first / "manifest.csv").stat().st_mtime_ns
     assert catalog.resolve_data("phantom") == first
     assert (first / "manifest.csv").stat().st_mtime_ns == stamp
+
+
+def test_gan_train_then_evaluate(tmp_path, phantom_dir):
+    from covgan.models.classifier import build_classifier
+
+    classifier = tmp_path / "classifier.keras"
+    build_classifier("tiny", seed=0).save(classifier)
+    run_dir = tmp_path / "gan"
+    result = run("train", "--data", phantom_dir, "--classifier", classifier, "--out", run_dir,
+                 "--epochs", 1, "--batch-size", 16, "--z1-dim", 8, "--z2-dim", 2)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs_this_call"] == 1
+    result = run("evaluate", "--run", run_dir, "--repeats", 10, "--seeds", 2, "--pairs", 4)
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(result.stdout)
+    for key in ("class_consistency", "monotonic_fraction", "spearman_mean", "frechet_distance"):
+        assert key in evaluation
+    assert set(evaluation["class_consistency"]) >= {"mean", "std", "repeats", "seeds"}
+    assert evaluation["frechet_distance"]["features"]
+    assert json.loads((run_dir / "evaluation.json").read_text()) == evaluation
+
+
+def test_gan_commands_reject_bad_input(tmp_path, phantom_dir):
+    text = tmp_path / "model.keras"
+    text.write_text("not a model")
+    result = run("train", "--data", phantom_dir, "--classifier", text, "--out", tmp_path / "gan")
+    assert_one_line_error(result)
+    assert "not a Keras model" in result.stderr
+    assert not (tmp_path / "gan").exists()
+    result = run("evaluate", "--run", tmp_path)
+    assert_one_line_error(result)
+    assert "not a covgan run" in result.stderr

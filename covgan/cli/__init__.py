@@ -13,6 +13,7 @@ import click  # noqa: E402
 from covgan.cli.common import CovganGroup  # noqa: E402
 from covgan.cli.classifier import classifier  # noqa: E402
 from covgan.cli.data import data  # noqa: E402
+from covgan.cli.gan import evaluate, train  # noqa: E402
 
 
 @click.group(cls=CovganGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,3 +32,5 @@ def main():
 
 main.add_command(data)
 main.add_command(classifier)
+main.add_command(train)
+main.add_command(evaluate)

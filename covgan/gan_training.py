@@ -1,0 +1,166 @@
+"""Training the conditional GAN against a frozen classifier (`covgan train`).
+
+A RUN folder is self-contained: config.json, classifier.keras (a copy),
+generator.keras, discriminator.keras, checkpoints/ and logs/ (TensorBoard). The
+same command run again on the same RUN continues from the last finished epoch.
+"""
+
+import contextlib
+import dataclasses
+import json
+import pathlib
+import shutil
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+from covgan.callbacks import EpochCheckpoint, TraversalSummary
+from covgan.data import layout
+from covgan.data.pipeline import default_cache, make_dataset
+from covgan.distribute import make_strategy
+from covgan.errors import CovganError
+from covgan.gan import ConditionalGAN
+from covgan.io import atomic_path, write_json
+from covgan.models.classifier import load_classifier
+from covgan.models.discriminator import build_discriminator
+from covgan.models.generator import build_generator
+
+CONFIG_FILE = "config.json"
+# Settings that may change when a run is continued; all others must match.
+_RESUMABLE = {"epochs", "summary_every", "strategy", "out", "data"}
+
+
+@dataclasses.dataclass
+class GANTrainingConfig:
+    """Everything that defines a GAN run; written to RUN/config.json."""
+
+    data: str
+    classifier: str
+    out: str
+    preset: str = "tiny"
+    epochs: int = 30
+    batch_size: int = 32
+    g_learning_rate: float = 2e-4
+    d_learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    lambda_cls: float = 1.0
+    z1_dim: int = 100
+    z2_dim: int = 10
+    positive_rate: str = "balanced"  # "balanced" (0.5) or "prior" (the data's share)
+    augment: bool = False
+    mixed_precision: bool = False
+    strategy: str = "default"  # "default", "mirrored" or "multiworker"
+    summary_every: int = 1
+    seed: int = 0
+
+
+def train_gan(config, *, verbose=1, extra_callbacks=()):
+    """Trains (or continues training) the GAN described by `config`.
+
+    Returns:
+        A summary dict: epochs run, seconds, final tracker values, file paths.
+    """
+    run_dir, data_dir = pathlib.Path(config.out), pathlib.Path(config.data)
+    train_records = layout.select(layout.read_manifest(data_dir), "train")
+    if not train_records:
+        raise CovganError(f"{data_dir} has no train split to train the GAN on.")
+    _check_resumable(run_dir, config)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+        )
+    strategy = make_strategy(config.strategy)
+    with strategy.scope():
+        classifier = load_classifier(config.classifier)
+        gan = _build_gan(config, classifier, train_records)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "classifier.keras").exists():
+        with atomic_path(run_dir / "classifier.keras") as tmp:
+            shutil.copyfile(config.classifier, tmp)
+    write_json(run_dir / CONFIG_FILE, dataclasses.asdict(config))
+
+    checkpoint = EpochCheckpoint(run_dir / "checkpoints", gan)
+    done = checkpoint.restore()
+    global_batch = config.batch_size
+    dataset = make_dataset(
+        data_dir, train_records, batch_size=global_batch, shuffle=True, seed=config.seed,
+        cache=default_cache(train_records, run_dir / "cache" / "train"), drop_remainder=True,
+    )
+    callbacks = [
+        checkpoint,
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+        TraversalSummary(run_dir / "logs" / "traversals", gan.generator, gan.classifier,
+                         every=config.summary_every, total_epochs=config.epochs,
+                         seed=config.seed),
+        *extra_callbacks,
+    ]
+    started = time.perf_counter()
+    history = {}
+    if done < config.epochs:
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only results
+            history = gan.fit(dataset, epochs=config.epochs, initial_epoch=done,
+                              callbacks=callbacks, verbose=verbose, shuffle=False).history
+    seconds = time.perf_counter() - started
+    for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
+        with atomic_path(run_dir / f"{name}.keras") as tmp:
+            model.save(tmp)
+    summary = {
+        "run": str(run_dir),
+        "epochs": config.epochs,
+        "epochs_this_call": len(history.get("d_loss", [])),
+        "resumed_from_epoch": done,
+        "seconds": round(seconds, 1),
+        "final": {k: round(float(v[-1]), 4) for k, v in history.items()},
+        "generator": str(run_dir / "generator.keras"),
+        "discriminator": str(run_dir / "discriminator.keras"),
+    }
+    write_json(run_dir / "training.json", summary)
+    return summary
+
+
+def _build_gan(config, classifier, train_records):
+    generator = build_generator(config.preset, z1_dim=config.z1_dim, z2_dim=config.z2_dim,
+                                seed=config.seed)
+    discriminator = build_discriminator(config.preset, seed=config.seed + 1)
+    if config.positive_rate == "balanced":
+        rate = 0.5
+    elif config.positive_rate == "prior":
+        rate = sum(r.label for r in train_records) / len(train_records)
+    else:
+        raise CovganError(f"positive_rate must be 'balanced' or 'prior'. "
+                          f"Received: {config.positive_rate!r}.")
+    gan = ConditionalGAN(generator, discriminator, classifier, positive_rate=rate,
+                         augment=config.augment, seed=config.seed)
+
+    def adam(rate):
+        optimizer = keras.optimizers.Adam(rate, beta_1=config.beta_1)
+        return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision else optimizer
+
+    gan.compile(d_optimizer=adam(config.d_learning_rate),
+                g_optimizer=adam(config.g_learning_rate), lambda_cls=config.lambda_cls)
+    gan.build_optimizers()
+    # Build the subclassed model on a real call inside the strategy scope (see DESIGN pitfalls).
+    gan(gan.sample_latents(2)[:2])
+    return gan
+
+
+def _check_resumable(run_dir, config):
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise CovganError(f"{run_dir} exists and is not a covgan run; choose a new --out.")
+        return
+    try:
+        previous = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise CovganError(f"{path} is not valid JSON; choose a new --out.") from None
+    current = dataclasses.asdict(config)
+    changed = sorted(k for k in current if k not in _RESUMABLE and previous.get(k) != current[k])
+    if changed:
+        raise CovganError(
+            f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
+            "continue it with the same settings or choose a new --out."
+        )

@@ -1,0 +1,76 @@
+"""Eq. 1 and Eq. 2 terms as small pure functions of tensors.
+
+Each returns per-example losses (shape (B,)), so callers can average over the
+global batch under tf.distribute (`scale_to_global_batch`).
+"""
+
+import keras
+from keras import ops
+
+_EPSILON = 1e-7
+
+
+def nonsaturating_discriminator_loss(real_logits, fake_logits):
+    """-log D(x) - log(1 - D(G(z))), the discriminator's half of Eq. 1.
+
+    Goodfellow et al. 2014: D maximises E[log D(x)] + E[log(1 - D(G(z)))]. With
+    logits l, -log sigmoid(l) = softplus(-l) and -log(1 - sigmoid(l)) = softplus(l).
+
+    Args:
+        real_logits: (B, 1) or (B,) D's logits on real images.
+        fake_logits: (B, 1) or (B,) D's logits on generated images.
+
+    Returns:
+        (B,) per-example losses.
+    """
+    real = ops.reshape(real_logits, (-1,))
+    fake = ops.reshape(fake_logits, (-1,))
+    return ops.softplus(-real) + ops.softplus(fake)
+
+
+def nonsaturating_generator_loss(fake_logits):
+    """-log D(G(z)), the non-saturating generator loss (Goodfellow et al. 2014, sec. 3).
+
+    Returns:
+        (B,) per-example losses, softplus(-logits).
+    """
+    return ops.softplus(-ops.reshape(fake_logits, (-1,)))
+
+
+def classifier_cross_entropy(labels, probabilities):
+    """-log p_C(y | G(z1, z2)), the classifier term of Eq. 1.
+
+    Args:
+        labels: (B,) intended classes, 0 or 1.
+        probabilities: (B, 2) the frozen classifier's softmax output.
+
+    Returns:
+        (B,) per-example losses.
+    """
+    probabilities = ops.cast(probabilities, "float32")
+    chosen = ops.take_along_axis(
+        probabilities, ops.expand_dims(ops.cast(labels, "int32"), -1), axis=-1
+    )[:, 0]
+    return -ops.log(ops.clip(chosen, _EPSILON, 1.0))
+
+
+def scale_to_global_batch(per_example, global_batch_size):
+    """Sum / global batch: the mean over all replicas once gradients are summed."""
+    return ops.sum(ops.cast(per_example, "float32")) / ops.cast(global_batch_size, "float32")
+
+
+def binary_cross_entropy(targets, predictions):
+    """Elementwise BCE between probabilities (Eq. 2's classifier agreement term)."""
+    predictions = ops.clip(ops.cast(predictions, "float32"), _EPSILON, 1.0 - _EPSILON)
+    targets = ops.cast(targets, "float32")
+    return -(targets * ops.log(predictions) + (1.0 - targets) * ops.log(1.0 - predictions))
+
+
+def mean_squared_error(a, b):
+    """Per-example MSE over all pixels (Eq. 2's fidelity term): (B, ...) -> (B,)."""
+    squared = ops.square(ops.cast(a, "float32") - ops.cast(b, "float32"))
+    return ops.mean(ops.reshape(squared, (ops.shape(squared)[0], -1)), axis=-1)
+
+
+__all__ = [name for name in dir() if name.endswith(("_loss", "_entropy", "_error", "_batch"))]
+del keras

@@ -1,0 +1,73 @@
+"""Latent traversal: G(z1, n * lambda * z2) for n = 0..N, with C's p(positive) at each step.
+
+n = 0 is the negative counterpart (z2 = 0); n = N with lambda = 1/N is the
+image itself; n > N extrapolates. Everything here is a pure function of tensors.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+DEFAULT_STEPS = 10
+DEFAULT_STEP_SIZE = 0.1
+
+
+def traversal_scales(steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE, extrapolate=0):
+    """The multipliers n * lambda of z2, for n = 0 .. steps + extrapolate."""
+    return np.arange(steps + extrapolate + 1, dtype=np.float32) * np.float32(step_size)
+
+
+def traverse(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE,
+             extrapolate=0, chunk=64):
+    """Renders the traversal of each (z1, z2) pair and classifies every step.
+
+    Args:
+        generator: G(z1, z2) -> images.
+        classifier: images -> probabilities (B, 2).
+        z1: (B, d1) structure codes.
+        z2: (B, d2) disease codes.
+        steps: N, the number of steps to reach z2.
+        step_size: lambda.
+        extrapolate: extra steps past z2.
+        chunk: images generated per call (bounds memory).
+
+    Returns:
+        images (B, S, 128, 128, 1) and probabilities (B, S) of the positive class,
+        S = steps + extrapolate + 1, as tf tensors.
+    """
+    z1 = tf.convert_to_tensor(z1, tf.float32)
+    z2 = tf.convert_to_tensor(z2, tf.float32)
+    scales = tf.constant(traversal_scales(steps, step_size, extrapolate))
+    count, length = tf.shape(z1)[0], scales.shape[0]
+    codes1 = tf.repeat(z1, length, axis=0)
+    codes2 = tf.reshape(scales[None, :, None] * z2[:, None, :], (-1, z2.shape[-1]))
+    images, probabilities = [], []
+    total = int(codes1.shape[0])
+    for start in range(0, total, chunk):
+        batch = generator([codes1[start : start + chunk], codes2[start : start + chunk]],
+                          training=False)
+        images.append(batch)
+        probabilities.append(classifier(batch, training=False)[:, 1])
+    images = tf.reshape(tf.concat(images, 0), (count, length, *images[0].shape[1:]))
+    probabilities = tf.reshape(tf.concat(probabilities, 0), (count, length))
+    return images, probabilities
+
+
+def crossing_step(probabilities, threshold=0.5):
+    """The first step at which p(positive) reaches `threshold`, or -1 if it never does.
+
+    Args:
+        probabilities: (B, S) array.
+
+    Returns:
+        (B,) int array.
+    """
+    above = np.asarray(probabilities) >= threshold
+    first = above.argmax(axis=1)
+    return np.where(above.any(axis=1), first, -1)
+
+
+def difference_maps(images):
+    """Signed and absolute last-minus-first maps of traversals (B, S, H, W, C) -> (B, H, W, C)."""
+    images = np.asarray(images)
+    signed = images[:, -1] - images[:, 0]
+    return signed, np.abs(signed)
