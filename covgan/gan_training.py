@@ -19,7 +19,7 @@ import tensorflow as tf
 from covgan.callbacks import EpochCheckpoint, TraversalSummary
 from covgan.data import layout
 from covgan.data.pipeline import default_cache, make_dataset
-from covgan.distribute import make_strategy
+from covgan.distribute import fit_distributed, is_chief, make_strategy, writable_dir
 from covgan.errors import CovganError
 from covgan.gan import ConditionalGAN
 from covgan.io import atomic_path, write_json
@@ -48,6 +48,7 @@ class GANTrainingConfig:
     lambda_cls: float = 1.0
     z1_dim: int = 100
     z2_dim: int = 10
+    inject_z2: bool = False
     positive_rate: str = "balanced"  # "balanced" (0.5) or "prior" (the data's share)
     augment: bool = False
     mixed_precision: bool = False
@@ -76,13 +77,17 @@ def train_gan(config, *, verbose=1, extra_callbacks=()):
         classifier = load_classifier(config.classifier)
         gan = _build_gan(config, classifier, train_records)
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "classifier.keras").exists():
-        with atomic_path(run_dir / "classifier.keras") as tmp:
-            shutil.copyfile(config.classifier, tmp)
-    write_json(run_dir / CONFIG_FILE, dataclasses.asdict(config))
+    chief = is_chief()
+    # Under multiworker every worker saves (saving is collective); only the chief's files count.
+    save_dir = pathlib.Path(writable_dir(run_dir))
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not (run_dir / "classifier.keras").exists():
+            with atomic_path(run_dir / "classifier.keras") as tmp:
+                shutil.copyfile(config.classifier, tmp)
+        write_json(run_dir / CONFIG_FILE, dataclasses.asdict(config))
 
-    checkpoint = EpochCheckpoint(run_dir / "checkpoints", gan)
+    checkpoint = EpochCheckpoint(save_dir / "checkpoints", gan)
     done = checkpoint.restore()
     global_batch = config.batch_size
     dataset = make_dataset(
@@ -91,8 +96,8 @@ def train_gan(config, *, verbose=1, extra_callbacks=()):
     )
     callbacks = [
         checkpoint,
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
-        TraversalSummary(run_dir / "logs" / "traversals", gan.generator, gan.classifier,
+        keras.callbacks.TensorBoard(str(save_dir / "logs"), write_graph=False),
+        TraversalSummary(save_dir / "logs" / "traversals", gan.generator, gan.classifier,
                          every=config.summary_every, total_epochs=config.epochs,
                          seed=config.seed),
         *extra_callbacks,
@@ -101,11 +106,16 @@ def train_gan(config, *, verbose=1, extra_callbacks=()):
     history = {}
     if done < config.epochs:
         with contextlib.redirect_stdout(sys.stderr):  # stdout carries only results
-            history = gan.fit(dataset, epochs=config.epochs, initial_epoch=done,
-                              callbacks=callbacks, verbose=verbose, shuffle=False).history
+            if config.strategy == "multiworker":
+                history = fit_distributed(gan, strategy, dataset, epochs=config.epochs,
+                                          initial_epoch=done, callbacks=callbacks,
+                                          verbose=verbose)
+            else:
+                history = gan.fit(dataset, epochs=config.epochs, initial_epoch=done,
+                                  callbacks=callbacks, verbose=verbose, shuffle=False).history
     seconds = time.perf_counter() - started
     for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
-        with atomic_path(run_dir / f"{name}.keras") as tmp:
+        with atomic_path(save_dir / f"{name}.keras") as tmp:
             model.save(tmp)
     summary = {
         "run": str(run_dir),
@@ -117,13 +127,14 @@ def train_gan(config, *, verbose=1, extra_callbacks=()):
         "generator": str(run_dir / "generator.keras"),
         "discriminator": str(run_dir / "discriminator.keras"),
     }
-    write_json(run_dir / "training.json", summary)
+    if chief:
+        write_json(run_dir / "training.json", summary)
     return summary
 
 
 def _build_gan(config, classifier, train_records):
     generator = build_generator(config.preset, z1_dim=config.z1_dim, z2_dim=config.z2_dim,
-                                seed=config.seed)
+                                inject_z2=config.inject_z2, seed=config.seed)
     discriminator = build_discriminator(config.preset, seed=config.seed + 1)
     if config.positive_rate == "balanced":
         rate = 0.5

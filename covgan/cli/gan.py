@@ -25,19 +25,23 @@ from covgan.cli.common import emit, seed_everything
               help="Weight of the classifier cross-entropy in G's loss (Eq. 1).")
 @click.option("--z1-dim", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--z2-dim", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--inject-z2/--no-inject-z2", default=False, show_default=True,
+              help="Also feed z2 to every generator stage (z2 = 0 still adds nothing).")
 @click.option("--classes", "positive_rate", type=click.Choice(["balanced", "prior"]),
               default="balanced", show_default=True,
               help="Sample y balanced, or with the training data's class prior.")
 @click.option("--augment", is_flag=True, help="DiffAugment (translation, cutout) for small data.")
 @click.option("--mixed-precision", is_flag=True,
               help="bfloat16 on CPU, float16 on GPU; both optimizers loss-scaled.")
-@click.option("--strategy", type=click.Choice(["default", "mirrored"]), default="default",
-              show_default=True, help="tf.distribute strategy.")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]),
+              default="default", show_default=True,
+              help="tf.distribute strategy (multiworker reads the cluster from TF_CONFIG).")
 @click.option("--summary-every", type=click.IntRange(min=1), default=1, show_default=True,
               help="Epochs between TensorBoard traversal images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
-          z1_dim, z2_dim, positive_rate, augment, mixed_precision, strategy, summary_every, seed):
+          z1_dim, z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy,
+          summary_every, seed):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
     Writes RUN/config.json, classifier.keras (a copy), generator.keras,
@@ -57,7 +61,8 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
     config = GANTrainingConfig(
         data=str(data_dir), classifier=str(classifier_file), out=str(out), preset=preset,
         epochs=epochs, batch_size=batch_size, g_learning_rate=g_lr, d_learning_rate=d_lr,
-        lambda_cls=lambda_cls, z1_dim=z1_dim, z2_dim=z2_dim, positive_rate=positive_rate,
+        lambda_cls=lambda_cls, z1_dim=z1_dim, z2_dim=z2_dim, inject_z2=inject_z2,
+        positive_rate=positive_rate,
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,
         summary_every=summary_every, seed=seed,
     )

@@ -4,6 +4,11 @@ A linear projection of [z1, z2] to a 4x4 feature map, then five stages of
 nearest-neighbour upsampling + 3x3 convolution + batch norm + ReLU to 128x128
 (upsampling then convolving avoids transposed-convolution checkerboards), and a
 3x3 convolution to one channel with a sigmoid, kept in float32 under mixed precision.
+
+With `inject_z2`, the disease code also enters every stage as a per-channel
+shift, a bias-free linear map of z2 added before the ReLU: z2 = 0 adds exactly
+nothing (the negative counterpart is untouched) and n * lambda * z2 moves every
+stage linearly along the traversal.
 """
 
 import keras
@@ -18,13 +23,14 @@ PRESETS = {
 }
 
 
-def build_generator(preset="tiny", *, z1_dim=Z1_DIM, z2_dim=Z2_DIM, seed=None):
+def build_generator(preset="tiny", *, z1_dim=Z1_DIM, z2_dim=Z2_DIM, inject_z2=False, seed=None):
     """Builds G with named inputs "z1" (B, z1_dim), "z2" (B, z2_dim) and output "images".
 
     Args:
         preset: "paper" or "tiny" (see PRESETS).
         z1_dim: structure code size (the authors use 100).
         z2_dim: disease code size (the authors use 10).
+        inject_z2: also add a linear map of z2 to every stage (see the module docstring).
         seed: initialiser seed.
     """
     if preset not in PRESETS:
@@ -43,6 +49,10 @@ def build_generator(preset="tiny", *, z1_dim=Z1_DIM, z2_dim=Z2_DIM, seed=None):
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init,
                                 name=f"up{stage}_conv")(x)
         x = keras.layers.BatchNormalization(momentum=0.9, name=f"up{stage}_bn")(x)
+        if inject_z2:
+            shift = keras.layers.Dense(width, use_bias=False, kernel_initializer="zeros",
+                                       name=f"up{stage}_z2")(z2)
+            x = keras.layers.Add()([x, keras.layers.Reshape((1, 1, width))(shift)])
         x = keras.layers.ReLU()(x)
     x = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init, name="to_image")(x)
     images = keras.layers.Activation("sigmoid", dtype="float32", name="images")(x)
