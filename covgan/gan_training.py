@@ -46,6 +46,7 @@ class GANTrainingConfig:
     d_learning_rate: float = 2e-4
     beta_1: float = 0.5
     lambda_cls: float = 1.0
+    g_ema: float = 0.0  # momentum of an exponential moving average of G's weights; 0 = off
     z1_dim: int = 100
     z2_dim: int = 10
     inject_z2: bool = False
@@ -114,6 +115,10 @@ def train_gan(config, *, verbose=1, extra_callbacks=()):
                 history = gan.fit(dataset, epochs=config.epochs, initial_epoch=done,
                                   callbacks=callbacks, verbose=verbose, shuffle=False).history
     seconds = time.perf_counter() - started
+    if config.g_ema:
+        # The saved generator carries the averaged weights; checkpoints keep the raw ones.
+        inner = getattr(gan.g_optimizer, "inner_optimizer", gan.g_optimizer)
+        inner.finalize_variable_values(gan.generator.trainable_variables)
     for name, model in (("generator", gan.generator), ("discriminator", gan.discriminator)):
         with atomic_path(save_dir / f"{name}.keras") as tmp:
             model.save(tmp)
@@ -146,12 +151,14 @@ def _build_gan(config, classifier, train_records):
     gan = ConditionalGAN(generator, discriminator, classifier, positive_rate=rate,
                          augment=config.augment, seed=config.seed)
 
-    def adam(rate):
-        optimizer = keras.optimizers.Adam(rate, beta_1=config.beta_1)
+    def adam(rate, ema=0.0):
+        optimizer = keras.optimizers.Adam(rate, beta_1=config.beta_1, use_ema=ema > 0,
+                                          ema_momentum=ema or 0.99)
         return keras.optimizers.LossScaleOptimizer(optimizer) if config.mixed_precision else optimizer
 
     gan.compile(d_optimizer=adam(config.d_learning_rate),
-                g_optimizer=adam(config.g_learning_rate), lambda_cls=config.lambda_cls)
+                g_optimizer=adam(config.g_learning_rate, config.g_ema),
+                lambda_cls=config.lambda_cls)
     gan.build_optimizers()
     # Build the subclassed model on a real call inside the strategy scope (see DESIGN pitfalls).
     gan(gan.sample_latents(2)[:2])

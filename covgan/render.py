@@ -28,3 +28,106 @@ def traversal_grid(images, probabilities):
             stamp_probability(tile, float(probabilities[r][s]))
             grid[r * height : (r + 1) * height, s * width : (s + 1) * width] = tile
     return grid
+
+
+def to_uint8(image):
+    """(H, W) or (H, W, 1) floats in [0, 1] -> (H, W) uint8."""
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = image[..., 0]
+    return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def heat_overlay(image, heatmap, alpha=0.45):
+    """A colour (BGR) overlay of a [0, 1] heatmap on a grayscale image (jet colour map)."""
+    gray = cv2.cvtColor(to_uint8(image), cv2.COLOR_GRAY2BGR)
+    colour = cv2.applyColorMap(to_uint8(heatmap), cv2.COLORMAP_JET)
+    return cv2.addWeighted(colour, alpha, gray, 1.0 - alpha, 0.0)
+
+
+def heat_map(heatmap):
+    """A [0, 1] map in the 'inferno'-like magma colour map (BGR), for difference maps."""
+    return cv2.applyColorMap(to_uint8(heatmap), cv2.COLORMAP_MAGMA)
+
+
+def captioned(tiles, captions, scale=2):
+    """Tiles (BGR or gray, same size) side by side, enlarged, each with a caption below."""
+    height, width = tiles[0].shape[:2]
+    panels = []
+    for tile, caption in zip(tiles, captions):
+        if tile.ndim == 2:
+            tile = cv2.cvtColor(tile, cv2.COLOR_GRAY2BGR)
+        tile = cv2.resize(tile, (width * scale, height * scale), interpolation=cv2.INTER_NEAREST)
+        band = np.full((22 * len(caption.split("\n")), tile.shape[1], 3), 255, np.uint8)
+        for row, line in enumerate(caption.split("\n")):
+            cv2.putText(band, line, (4, 16 + 22 * row), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+        panels.append(np.concatenate([tile, band], axis=0))
+    tallest = max(p.shape[0] for p in panels)
+    panels = [np.pad(p, ((0, tallest - p.shape[0]), (2, 2), (0, 0)), constant_values=255)
+              for p in panels]
+    return np.concatenate(panels, axis=1)
+
+
+def figure_strip(image, reconstruction, counterpart, abs_difference, gradcam, probabilities):
+    """The paper's Figure 2 for one image, with p(positive) under each panel.
+
+    probabilities: p of the image, the reconstruction and the counterpart.
+    """
+    p_image, p_reconstruction, p_counterpart = probabilities
+    peak = float(np.max(abs_difference)) or 1.0
+    return captioned(
+        [to_uint8(image), to_uint8(reconstruction), to_uint8(counterpart),
+         heat_map(np.asarray(abs_difference)[..., 0] / peak), heat_overlay(image, gradcam)],
+        [f"image\np={p_image:.2f}", f"reconstruction\np={p_reconstruction:.2f}",
+         f"negative counterpart\np={p_counterpart:.2f}", f"|difference|\nmax {peak:.2f}",
+         "Grad-CAM\n(positive class)"],
+    )
+
+
+def traversal_strip(traversal, probabilities):
+    """One row of traversal steps, each captioned with its step and p(positive)."""
+    return captioned([to_uint8(t) for t in traversal],
+                     [f"n={n}\np={p:.2f}" for n, p in enumerate(probabilities)], scale=1)
+
+
+def traversal_gif(traversal, probabilities, path, *, milliseconds=250):
+    """An animated GIF of the traversal, there and back, p(positive) stamped on each frame."""
+    from PIL import Image
+
+    frames = []
+    for image, p in zip(traversal, probabilities):
+        tile = cv2.resize(to_uint8(image), (256, 256), interpolation=cv2.INTER_LINEAR)
+        cv2.rectangle(tile, (0, 0), (92, 20), 0, -1)
+        cv2.putText(tile, f"p={p:.2f}", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 255, 1,
+                    cv2.LINE_AA)
+        frames.append(Image.fromarray(tile))
+    frames = frames + frames[-2:0:-1]
+    frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=milliseconds, loop=0)
+
+
+def probability_plot(probabilities, path, *, crossing=None, image_step=None, title=None):
+    """p(positive) against the traversal step, with the 0.5 decision line (PNG via matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(4.2, 2.8), dpi=110)
+    steps = np.arange(len(probabilities))
+    axes.plot(steps, probabilities, marker="o", color="#b2182b")
+    axes.axhline(0.5, color="gray", linestyle="--", linewidth=1, label="decision (0.5)")
+    if crossing is not None and crossing >= 0:
+        axes.axvline(crossing, color="#2166ac", linewidth=1, label=f"crosses at n={crossing}")
+    if image_step is not None and image_step < len(probabilities) - 1:
+        axes.axvspan(image_step, len(probabilities) - 1, color="#eeeeee", label="extrapolated")
+    axes.set_ylim(-0.02, 1.02)
+    axes.set_xlabel("traversal step n (0 = negative counterpart)")
+    axes.set_ylabel("p(positive)")
+    if title:
+        axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    pyplot.close(figure)

@@ -70,3 +70,26 @@ def build_messy_tree(root):
     ok, encoded = cv2.imencode(".png", (rng.random((256, 256)) * 255).astype(np.uint8))
     (covid / "truncated.png").write_bytes(encoded.tobytes()[:500])
     (normal / "notes.png").write_text("not an image at all")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(phantom_dir, tmp_path_factory):
+    """A finished (if barely trained) GAN run on the small phantom set."""
+    from covgan.gan_training import GANTrainingConfig, train_gan
+    from covgan.models.classifier import build_classifier
+
+    folder = tmp_path_factory.mktemp("tiny_run")
+    classifier = folder / "classifier_source.keras"
+    build_classifier("tiny", seed=0).save(classifier)
+    config = GANTrainingConfig(data=str(phantom_dir), classifier=str(classifier),
+                               out=str(folder / "run"), epochs=1, batch_size=16, z1_dim=8,
+                               z2_dim=2, inject_z2=True, seed=0)
+    train_gan(config, verbose=0)
+    return folder / "run"
+
+
+@pytest.fixture(scope="session")
+def phantom_positives(phantom_dir):
+    from covgan.data import layout
+
+    return [str(phantom_dir / r.path) for r in layout.read_manifest(phantom_dir) if r.label][:2]

@@ -13,6 +13,7 @@ import click  # noqa: E402
 from covgan.cli.common import CovganGroup  # noqa: E402
 from covgan.cli.classifier import classifier  # noqa: E402
 from covgan.cli.data import data  # noqa: E402
+from covgan.cli.explain import explain, gradcam, invert, traverse  # noqa: E402
 from covgan.cli.gan import evaluate, train  # noqa: E402
 
 
@@ -34,3 +35,5 @@ main.add_command(data)
 main.add_command(classifier)
 main.add_command(train)
 main.add_command(evaluate)
+for command in (invert, traverse, gradcam, explain):
+    main.add_command(command)

@@ -23,6 +23,9 @@ from covgan.cli.common import emit, seed_everything
               show_default=True, help="Discriminator Adam learning rate.")
 @click.option("--lambda-cls", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Weight of the classifier cross-entropy in G's loss (Eq. 1).")
+@click.option("--g-ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.0,
+              show_default=True,
+              help="Momentum of a moving average of G's weights, saved as the generator (0: off).")
 @click.option("--z1-dim", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--z2-dim", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--inject-z2/--no-inject-z2", default=False, show_default=True,
@@ -40,7 +43,7 @@ from covgan.cli.common import emit, seed_everything
               help="Epochs between TensorBoard traversal images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
-          z1_dim, z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy,
+          g_ema, z1_dim, z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy,
           summary_every, seed):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
@@ -61,7 +64,7 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
     config = GANTrainingConfig(
         data=str(data_dir), classifier=str(classifier_file), out=str(out), preset=preset,
         epochs=epochs, batch_size=batch_size, g_learning_rate=g_lr, d_learning_rate=d_lr,
-        lambda_cls=lambda_cls, z1_dim=z1_dim, z2_dim=z2_dim, inject_z2=inject_z2,
+        lambda_cls=lambda_cls, g_ema=g_ema, z1_dim=z1_dim, z2_dim=z2_dim, inject_z2=inject_z2,
         positive_rate=positive_rate,
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,
         summary_every=summary_every, seed=seed,

@@ -139,3 +139,56 @@ def _square(image, aspect):
             image, top, side - height - top, left, side - width - left, cv2.BORDER_REPLICATE
         )
     raise ValueError(f"aspect must be 'crop' or 'pad'. Received: aspect={aspect!r}.")
+
+
+def load_inputs(paths, *, aspect="crop"):
+    """Reads images given on a command line, with warnings a user should see.
+
+    Accepts image files, DICOM, and .npy arrays (H, W) or (H, W, 1) of floats in [0, 1].
+
+    Returns:
+        (images (N, 128, 128, 1) float32, warnings: one list of strings per image).
+
+    Raises:
+        UnreadableImage: naming the file, for anything that cannot be used.
+    """
+    images, warnings = [], []
+    for path in map(pathlib.Path, paths):
+        notes = []
+        try:
+            if path.suffix.lower() == ".npy":
+                image, info = _read_array(path, aspect)
+            else:
+                image, info = read_radiograph(path, aspect=aspect)
+        except UnreadableImage as error:
+            raise UnreadableImage(f"{path}: {error}") from None
+        if (info["width"], info["height"]) != (IMAGE_SIZE, IMAGE_SIZE):
+            notes.append(f"{path.name}: resized from {info['width']}x{info['height']} to "
+                         f"{IMAGE_SIZE}x{IMAGE_SIZE}.")
+        if info["channels"] > 1:
+            notes.append(f"{path.name}: {info['channels']} channels converted to grayscale.")
+        if image.max() - image.min() < 1e-3:
+            notes.append(f"{path.name}: the image is uniform (blank); its explanation "
+                         "cannot show anything meaningful.")
+        images.append(image[..., None])
+        warnings.append(notes)
+    return np.stack(images).astype(np.float32), warnings
+
+
+def _read_array(path, aspect):
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UnreadableImage(f"not a readable .npy array ({type(error).__name__})") from None
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 2:
+        raise UnreadableImage(f"expected an (H, W) or (H, W, 1) array, got shape {array.shape}")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise UnreadableImage("contains NaN or infinite values")
+    if min(array.shape) < MIN_SIDE:
+        raise UnreadableImage(f"too small ({array.shape[1]}x{array.shape[0]} pixels)")
+    square = _square(np.clip(array, 0.0, 1.0), aspect)
+    image = cv2.resize(square, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    return image, {"width": array.shape[1], "height": array.shape[0], "bits": 32, "channels": 1}

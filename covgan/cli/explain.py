@@ -1,0 +1,361 @@
+"""`covgan invert`, `traverse`, `gradcam` and `explain`: explanations of single radiographs."""
+
+import functools
+import pathlib
+
+import click
+
+from covgan.cli.common import emit, seed_everything
+
+
+def inversion_options(command):
+    """The Eq. 2 options shared by invert, traverse and explain."""
+    options = [
+        click.option("--invert-steps", type=click.IntRange(min=1), default=600, show_default=True,
+                     help="Maximum Adam steps of the inversion."),
+        click.option("--restarts", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Random starts per image; the best is kept."),
+        click.option("--invert-lr", type=click.FloatRange(min=0, min_open=True), default=0.05,
+                     show_default=True, help="Inversion Adam learning rate."),
+        click.option("--mse-weight", type=click.FloatRange(min=0), default=4.0, show_default=True,
+                     help="a in Eq. 2 (pixel fidelity)."),
+        click.option("--bce-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+                     help="b in Eq. 2 (classifier agreement)."),
+        click.option("--prior", type=click.FloatRange(min=0), default=0.0, show_default=True,
+                     help="Weight of a term keeping z on the Gaussian shell."),
+        click.option("--seed", type=int, default=0, show_default=True),
+    ]
+    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+
+def _settings(invert_steps, restarts, invert_lr, mse_weight, bce_weight, prior):
+    from covgan.invert import InversionSettings
+
+    return InversionSettings(steps=invert_steps, learning_rate=invert_lr, restarts=restarts,
+                             mse_weight=mse_weight, bce_weight=bce_weight, prior_weight=prior)
+
+
+def _load(paths):
+    from covgan.data.images import UnreadableImage, load_inputs
+    from covgan.errors import CovganError
+
+    try:
+        images, warnings = load_inputs(paths)
+    except UnreadableImage as error:
+        raise CovganError(str(error)) from None
+    for notes in warnings:
+        for note in notes:
+            click.echo(f"Warning: {note}", err=True)
+    return images, warnings
+
+
+def _stems(paths):
+    return [f"{i:02d}_{pathlib.Path(p).stem}" for i, p in enumerate(paths)]
+
+
+def _inversion_rows(paths, result, warnings):
+    return [
+        {
+            "source": str(path),
+            "p_image": float(result["p_image"][i]),
+            "p_reconstruction": float(result["p_reconstruction"][i]),
+            "p_counterpart": float(result["p_counterpart"][i]),
+            "mse": float(result["mse"][i]),
+            "ssim": float(result["ssim"][i]),
+            "trusted": bool(result["trusted"][i]),
+            "loss": float(result["loss"][i]),
+            "inversion_steps": int(result["steps"][i]),
+            "warnings": warnings[i],
+        }
+        for i, path in enumerate(paths)
+    ]
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@inversion_options
+def invert(images, run_dir, out, overwrite, **options):
+    """Find the GAN codes (z1, z2) of radiographs (Eq. 2); write reconstructions.
+
+    Writes OUT/invert.json, OUT/latents.npz (z1, z2, sources; input to `covgan
+    traverse --latents`) and, per image, the reconstruction and its negative
+    counterpart G(z1, 0) as PNG.
+
+    \b
+    Example:
+      covgan invert chest.png --run runs/gan --out out/invert
+    """
+    import numpy as np
+
+    from covgan.data.layout import write_png
+    from covgan.invert import invert as solve
+    from covgan.io import atomic_directory, check_new_directory, write_json
+    from covgan.run import load_run
+
+    check_new_directory(out, overwrite=overwrite)
+    run = load_run(run_dir)
+    pixels, warnings = _load(images)
+    seed = options.pop("seed")
+    seed_everything(seed)
+    result = solve(run.generator, run.classifier, pixels, settings=_settings(**options), seed=seed)
+    rows = _inversion_rows(images, result, warnings)
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        for stem, reconstruction, counterpart in zip(_stems(images), result["reconstruction"],
+                                                     result["counterpart"]):
+            write_png(tmp / f"{stem}_reconstruction.png", reconstruction[..., 0])
+            write_png(tmp / f"{stem}_counterpart.png", counterpart[..., 0])
+        np.savez(tmp / "latents.npz", z1=result["z1"], z2=result["z2"],
+                 sources=np.array([str(p) for p in images]))
+        payload = {"images": rows, "run": str(run_dir), "settings": options}
+        write_json(tmp / "invert.json", payload)
+    emit(payload)
+
+
+@click.command()
+@click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--latents", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="z1/z2 from `covgan invert` (latents.npz) instead of IMAGES.")
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True,
+              help="N: steps from the counterpart (n = 0) to the image (n = N).")
+@click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Extra steps past the image, further along z2.")
+@click.option("--sweep", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also render the same z1 with this many random z2 draws (class variety).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@inversion_options
+def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite, **options):
+    """Walk the disease code from the negative counterpart to the image and beyond.
+
+    Give radiographs (inverted first) or --latents from `covgan invert`. Writes,
+    per image, a strip of every step with p(positive), an animated GIF, a plot
+    of p(positive) by step and the |last - first| difference map, plus
+    OUT/traverse.json.
+
+    \b
+    Example:
+      covgan traverse chest.png --run runs/gan --out out/traverse --extrapolate 5
+      covgan traverse --latents out/invert/latents.npz --run runs/gan --out out/t2 --sweep 8
+    """
+    import numpy as np
+
+    from covgan.errors import CovganError
+    from covgan.io import atomic_directory, check_new_directory, write_json
+    from covgan.render import heat_map, probability_plot, traversal_gif, traversal_strip
+    from covgan.run import load_run
+    from covgan.traverse import crossing_step, difference_maps, traverse as walk
+
+    if bool(images) == bool(latents):
+        raise CovganError("Give either IMAGES or --latents FILE.")
+    check_new_directory(out, overwrite=overwrite)
+    run = load_run(run_dir)
+    seed = options.pop("seed")
+    seed_everything(seed)
+    if latents:
+        codes = np.load(latents, allow_pickle=False)
+        if not {"z1", "z2"} <= set(codes.files):
+            raise CovganError(f"{latents} holds no z1/z2 arrays (make it with `covgan invert`).")
+        z1, z2 = codes["z1"].astype(np.float32), codes["z2"].astype(np.float32)
+        expected = (run.generator.inputs[0].shape[-1], run.generator.inputs[1].shape[-1])
+        if (z1.shape[-1], z2.shape[-1]) != expected or len(z1) != len(z2):
+            raise CovganError(f"{latents} codes have sizes {z1.shape}, {z2.shape}; this run "
+                              f"needs (N, {expected[0]}) and (N, {expected[1]}).")
+        sources = [str(s) for s in codes["sources"]] if "sources" in codes.files else [
+            f"latent{i}" for i in range(len(z1))]
+    else:
+        from covgan.invert import invert as solve
+
+        pixels, _ = _load(images)
+        inverted = solve(run.generator, run.classifier, pixels, settings=_settings(**options),
+                         seed=seed)
+        z1, z2, sources = inverted["z1"], inverted["z2"], list(images)
+    scale = 1.0 / (steps * 0.1)
+    frames, probabilities = walk(run.generator, run.classifier, z1, z2 * scale, steps=steps,
+                                 step_size=0.1, extrapolate=extrapolate)
+    frames, probabilities = frames.numpy(), probabilities.numpy()
+    crossings = crossing_step(probabilities)
+    _, absolute = difference_maps(frames[:, : steps + 1])
+    rows = []
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        for i, stem in enumerate(_stems(sources)):
+            _write_bgr(tmp / f"{stem}_traversal.png", traversal_strip(frames[i], probabilities[i]))
+            traversal_gif(frames[i], probabilities[i], tmp / f"{stem}_traversal.gif")
+            probability_plot(probabilities[i], tmp / f"{stem}_probability.png",
+                             crossing=int(crossings[i]), image_step=steps)
+            peak = float(absolute[i].max()) or 1.0
+            _write_bgr(tmp / f"{stem}_difference.png", heat_map(absolute[i][..., 0] / peak))
+            row = {"source": sources[i], "probabilities": probabilities[i].tolist(),
+                   "crossing_step": int(crossings[i])}
+            if sweep:
+                row["sweep_probabilities"] = _write_sweep(tmp / f"{stem}_sweep.png", run, z1[i],
+                                                          sweep, seed)
+            rows.append(row)
+        payload = {"images": rows, "steps": steps, "extrapolate": extrapolate,
+                   "image_step": steps, "run": str(run_dir)}
+        write_json(tmp / "traverse.json", payload)
+    emit(payload)
+
+
+def _write_sweep(path, run, z1, count, seed):
+    """The same z1 with `count` positive z2 draws: the variety of findings the GAN learned."""
+    import numpy as np
+
+    from covgan.render import captioned, to_uint8
+
+    rng = np.random.default_rng(seed)
+    z2 = rng.standard_normal((count, run.generator.inputs[1].shape[-1])).astype(np.float32)
+    images = run.generator([np.repeat(z1[None], count, 0), z2], training=False)
+    p = run.classifier(images, training=False).numpy()[:, 1]
+    tiles = [to_uint8(image) for image in images.numpy()]
+    _write_bgr(path, captioned(tiles, [f"draw {k}\np={v:.2f}" for k, v in enumerate(p)], scale=1))
+    return p.tolist()
+
+
+def _write_bgr(path, image):
+    import cv2
+
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"Could not write {path}.")
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--classifier", "classifier_file", default=None, type=click.Path(dir_okay=False),
+              help="The classifier (.keras); defaults to the run's when --run is given.")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False),
+              help="Also invert and show the paper's Figure 2 side by side.")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--layer", default=None, help="Convolution layer (default: the last one).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@inversion_options
+def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
+    """Grad-CAM and input-gradient saliency for the positive class.
+
+    With --run, each image also gets the paper's Figure 2: image |
+    reconstruction | negative counterpart | |difference| | Grad-CAM, with
+    p(positive) under each.
+
+    \b
+    Example:
+      covgan gradcam chest.png --classifier runs/classifier/classifier.keras --out out/cam
+      covgan gradcam chest.png --run runs/gan --out out/figure2
+    """
+    from covgan.errors import CovganError
+    from covgan.gradcam import make_gradcam_fn, make_saliency_fn
+    from covgan.io import atomic_directory, check_new_directory, write_json
+    from covgan.models.classifier import load_classifier
+    from covgan.render import figure_strip, heat_map, heat_overlay
+
+    if not classifier_file and not run_dir:
+        raise CovganError("Give --classifier FILE, or --run RUN to use the run's classifier.")
+    check_new_directory(out, overwrite=overwrite)
+    run = None
+    if run_dir:
+        from covgan.run import load_run
+
+        run = load_run(run_dir)
+    classifier = load_classifier(classifier_file) if classifier_file else run.classifier
+    pixels, warnings = _load(images)
+    heatmaps, probabilities = make_gradcam_fn(classifier, layer)(pixels)
+    heatmaps, probabilities = heatmaps.numpy(), probabilities.numpy()
+    saliency = make_saliency_fn(classifier)(pixels).numpy()
+    inverted = None
+    if run:
+        from covgan.invert import invert as solve
+
+        seed = options.pop("seed")
+        seed_everything(seed)
+        inverted = solve(run.generator, classifier, pixels, settings=_settings(**options), seed=seed)
+    rows = []
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        for i, stem in enumerate(_stems(images)):
+            _write_bgr(tmp / f"{stem}_gradcam.png", heat_overlay(pixels[i], heatmaps[i]))
+            _write_bgr(tmp / f"{stem}_saliency.png", heat_map(saliency[i]))
+            row = {"source": str(images[i]), "p_image": float(probabilities[i, 1]),
+                   "warnings": warnings[i]}
+            if inverted:
+                _write_bgr(tmp / f"{stem}_figure.png", figure_strip(
+                    pixels[i], inverted["reconstruction"][i], inverted["counterpart"][i],
+                    abs(inverted["reconstruction"][i] - inverted["counterpart"][i]), heatmaps[i],
+                    (inverted["p_image"][i], inverted["p_reconstruction"][i],
+                     inverted["p_counterpart"][i])))
+                row.update({k: v for k, v in _inversion_rows([images[i]], {
+                    key: value[i : i + 1] for key, value in inverted.items()}, [warnings[i]])[0]
+                    .items() if k != "source"})
+            rows.append(row)
+        payload = {"images": rows, "layer": layer or "last convolution"}
+        write_json(tmp / "gradcam.json", payload)
+    emit(payload)
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@inversion_options
+def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **options):
+    """Explain radiographs: inversion, traversal, difference map and Grad-CAM, in one report.
+
+    Writes OUT/report.html (self-contained: open it in any browser), OUT/explain.json
+    and, per image, the Figure 2 strip, the traversal strip and GIF, and the
+    p(positive)-by-step plot. Inversions the GAN cannot reproduce faithfully are
+    marked untrusted everywhere.
+
+    \b
+    Example:
+      covgan explain chest.png other.jpg --run runs/gan --out out/explain
+    """
+    from covgan.explain import explain as run_explanation
+    from covgan.invert import PROBABILITY_TRUST_GAP, SSIM_TRUST_THRESHOLD
+    from covgan.io import atomic_directory, check_new_directory, write_json
+    from covgan.render import figure_strip, probability_plot, traversal_gif, traversal_strip
+    from covgan.report import write_report
+    from covgan.run import load_run
+
+    check_new_directory(out, overwrite=overwrite)
+    run = load_run(run_dir)
+    pixels, warnings = _load(images)
+    seed = options.pop("seed")
+    seed_everything(seed)
+    settings = _settings(**options)
+    result = run_explanation(run.generator, run.classifier, pixels, settings=settings,
+                             steps=steps, extrapolate=extrapolate, layer=layer, seed=seed)
+    rows = _inversion_rows(images, result, warnings)
+    entries = []
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        for i, (stem, row) in enumerate(zip(_stems(images), rows)):
+            row["crossing_step"] = int(result["crossing_step"][i])
+            row["probabilities"] = result["probabilities"][i].tolist()
+            files = {"figure": tmp / f"{stem}_figure.png", "strip": tmp / f"{stem}_traversal.png",
+                     "gif": tmp / f"{stem}_traversal.gif", "plot": tmp / f"{stem}_probability.png"}
+            _write_bgr(files["figure"], figure_strip(
+                pixels[i], result["reconstruction"][i], result["counterpart"][i],
+                result["abs_difference"][i], result["gradcam"][i],
+                (row["p_image"], row["p_reconstruction"], row["p_counterpart"])))
+            _write_bgr(files["strip"], traversal_strip(result["traversal"][i],
+                                                       result["probabilities"][i]))
+            traversal_gif(result["traversal"][i], result["probabilities"][i], files["gif"])
+            trust = "" if row["trusted"] else " (NOT trusted)"
+            probability_plot(result["probabilities"][i], files["plot"],
+                             crossing=row["crossing_step"], image_step=steps,
+                             title=f"{pathlib.Path(images[i]).name}{trust}")
+            entries.append({**row, **{k: str(v) for k, v in files.items()}})
+            row["files"] = {k: v.name for k, v in files.items()}
+        report_settings = {"run": run_dir, "traversal steps": steps, "extrapolate": extrapolate,
+                           "SSIM trust threshold": SSIM_TRUST_THRESHOLD,
+                           "p trust gap": PROBABILITY_TRUST_GAP, **vars(settings)}
+        write_report(tmp / "report.html", entries, title="covgan explanation report",
+                     settings=report_settings, ssim_threshold=SSIM_TRUST_THRESHOLD,
+                     probability_gap=PROBABILITY_TRUST_GAP)
+        payload = {"images": rows, "report": str(pathlib.Path(out) / "report.html"),
+                   "settings": {k: v for k, v in report_settings.items()}}
+        write_json(tmp / "explain.json", payload)
+    emit(payload)

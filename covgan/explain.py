@@ -1,0 +1,56 @@
+"""One radiograph (or a batch) explained: inversion, traversal, difference maps, Grad-CAM.
+
+A pure function of arrays and models; the `covgan explain` command writes the files.
+"""
+
+import numpy as np
+
+from covgan.gradcam import make_gradcam_fn, make_saliency_fn
+from covgan.invert import InversionSettings, invert
+from covgan.traverse import (
+    DEFAULT_STEP_SIZE,
+    DEFAULT_STEPS,
+    crossing_step,
+    difference_maps,
+    traverse,
+)
+
+
+def explain(generator, classifier, images, *, settings=InversionSettings(), steps=DEFAULT_STEPS,
+            step_size=DEFAULT_STEP_SIZE, extrapolate=0, layer=None, seed=0):
+    """Everything the report shows, for every image.
+
+    Args:
+        generator, classifier: the run's G and (adapted) C.
+        images: (N, 128, 128, 1) in [0, 1].
+        settings: inversion settings (Eq. 2).
+        steps, step_size, extrapolate: the traversal n * step_size * z2, n = 0..steps(+extra).
+        layer: Grad-CAM layer (default: the last convolution).
+        seed: seed of the inversion's random starts.
+
+    Returns:
+        `invert`'s dict plus: traversal (N, S, 128, 128, 1), probabilities (N, S),
+        crossing_step (N,), difference (signed, N, 128, 128, 1), abs_difference,
+        gradcam (N, 128, 128), saliency (N, 128, 128).
+    """
+    images = np.asarray(images, np.float32)
+    result = invert(generator, classifier, images, settings=settings, seed=seed)
+    # The traversal reaches the reconstruction at n = steps, so it runs in units of z2 / steps.
+    scale = 1.0 / (steps * step_size)
+    traversal, probabilities = traverse(generator, classifier, result["z1"], result["z2"] * scale,
+                                        steps=steps, step_size=step_size, extrapolate=extrapolate)
+    traversal, probabilities = traversal.numpy(), probabilities.numpy()
+    at_image = traversal[:, : steps + 1]
+    signed, absolute = difference_maps(at_image)
+    heatmaps, _ = make_gradcam_fn(classifier, layer)(images)
+    saliency = make_saliency_fn(classifier)(images)
+    return {
+        **result,
+        "traversal": traversal,
+        "probabilities": probabilities,
+        "crossing_step": crossing_step(probabilities),
+        "difference": signed,
+        "abs_difference": absolute,
+        "gradcam": heatmaps.numpy(),
+        "saliency": saliency.numpy(),
+    }
