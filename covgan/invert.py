@@ -28,9 +28,9 @@ PROBABILITY_TRUST_GAP = 0.1
 class InversionSettings:
     """Eq. 2 weights and the optimiser (defaults: the authors' a = 4, b = 1, Adam 0.01)."""
 
-    steps: int = 600
+    steps: int = 200
     learning_rate: float = 0.05
-    restarts: int = 4
+    restarts: int = 2
     mse_weight: float = 4.0
     bce_weight: float = 1.0
     prior_weight: float = 0.0

@@ -100,3 +100,17 @@ def test_bad_inputs_get_clear_errors_or_warnings(tiny_run, tmp_path):
     np.savez(wrong, z1=np.zeros((1, 3)), z2=np.zeros((1, 2)))
     result = run("traverse", "--latents", wrong, "--run", tiny_run, "--out", tmp_path / "e")
     assert result.exit_code == 1 and "needs (N, 8)" in result.stderr
+
+
+def test_localise_scores_three_methods(tiny_run, phantom_dir):
+    result = run("localise", "--run", tiny_run, "--data", phantom_dir, "--count", 3,
+                 "--invert-steps", 10, "--restarts", 1)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert set(scores["methods"]) == {"traversal", "gradcam", "gradient"}
+    for values in scores["methods"].values():
+        for key in ("pointing_game", "relevance_mass", "iou_topk", "auroc"):
+            assert 0.0 <= values[key] <= 1.0
+    assert scores["n"] == 3
+    assert "pointing_game" in result.stderr  # the table, for people
+    assert json.loads((tiny_run / "localisation.json").read_text()) == scores

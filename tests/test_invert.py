@@ -23,13 +23,19 @@ def targets(generator, count=3, seed=1):
 def test_inversion_reduces_the_loss_and_reports_everything(models):
     generator, classifier = models
     images = targets(generator)
-    settings = InversionSettings(steps=60, learning_rate=0.05, restarts=2, patience=60)
+    # An untrained C sits at its BCE floor (p ~ 0.5): test the optimiser on the pixel term.
+    settings = InversionSettings(steps=60, learning_rate=0.05, restarts=2, patience=60,
+                                 bce_weight=0.0)
     solver = make_inversion_fn(generator, classifier, settings)
     rng = np.random.default_rng(0)
     z1, z2 = rng.standard_normal((3, 8)).astype("float32"), rng.standard_normal((3, 2)).astype("float32")
-    start = score_inversion(generator, classifier, images, z1, z2)["mse"]
+    # The objective from the same starts: one step (about the start's loss) against sixty.
+    one = make_inversion_fn(generator, classifier,
+                            InversionSettings(steps=1, patience=2, bce_weight=0.0))
+    start_loss = one(images, z1, z2)[2].numpy()
+    solved_loss = solver(images, z1, z2)[2].numpy()
+    assert np.all(solved_loss <= start_loss) and solved_loss.mean() < 0.8 * start_loss.mean()
     result = invert(generator, classifier, images, settings=settings, solver=solver)
-    assert np.all(result["mse"] < start)
     for key, shape in {"z1": (3, 8), "z2": (3, 2), "reconstruction": (3, 128, 128, 1),
                        "counterpart": (3, 128, 128, 1), "p_image": (3,), "ssim": (3,),
                        "trusted": (3,), "steps": (3,)}.items():

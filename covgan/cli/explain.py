@@ -11,9 +11,9 @@ from covgan.cli.common import emit, seed_everything
 def inversion_options(command):
     """The Eq. 2 options shared by invert, traverse and explain."""
     options = [
-        click.option("--invert-steps", type=click.IntRange(min=1), default=600, show_default=True,
+        click.option("--invert-steps", type=click.IntRange(min=1), default=200, show_default=True,
                      help="Maximum Adam steps of the inversion."),
-        click.option("--restarts", type=click.IntRange(min=1), default=4, show_default=True,
+        click.option("--restarts", type=click.IntRange(min=1), default=2, show_default=True,
                      help="Random starts per image; the best is kept."),
         click.option("--invert-lr", type=click.FloatRange(min=0, min_open=True), default=0.05,
                      show_default=True, help="Inversion Adam learning rate."),

@@ -1,0 +1,58 @@
+"""report.html opened in a real browser: headless Chromium (Debian's package, .ci/run installs it)."""
+
+import re
+import shutil
+import subprocess
+
+from click.testing import CliRunner
+
+from covgan.cli import main
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=15000",
+]
+PROBE = """
+<script>
+window.addEventListener('load', () => {
+  const images = Array.from(document.images);
+  const drawn = images.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);
+  document.body.setAttribute('data-rendered', drawn.length + '/' + images.length);
+});
+</script>
+"""
+
+
+def chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert path, "headless Chromium is needed: apt-get install chromium (.ci/run does this)"
+    return path
+
+
+def test_every_image_of_the_report_renders(tiny_run, phantom_positives, tmp_path):
+    out = tmp_path / "explain"
+    result = CliRunner().invoke(main, ["explain", *phantom_positives, "--run", str(tiny_run),
+                                       "--out", str(out), "--invert-steps", "10",
+                                       "--restarts", "1"])
+    assert result.exit_code == 0, result.output
+    probe = tmp_path / "probe.html"
+    probe.write_text((out / "report.html").read_text().replace("</body>", PROBE + "</body>"))
+    profile = tmp_path / "profile"
+    dom = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+         probe.as_uri()], capture_output=True, text=True, timeout=120,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = re.search(r'data-rendered="(\d+)/(\d+)"', dom.stdout)
+    assert rendered, "the page's load handler never ran"
+    drawn, total = map(int, rendered.groups())
+    assert total == 4 * len(phantom_positives)  # figure, GIF, plot and steps per image
+    assert drawn == total
+    assert "NOT trusted" in dom.stdout or "Trusted." in dom.stdout
+
+    screenshot = tmp_path / "report.png"
+    subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                    f"--screenshot={screenshot}", "--window-size=1200,1600",
+                    (out / "report.html").as_uri()], capture_output=True, timeout=120)
+    assert screenshot.stat().st_size > 20_000  # a page with pictures, not a blank one
