@@ -7,24 +7,18 @@ import numpy as np
 
 from covgan.gradcam import make_gradcam_fn, make_saliency_fn
 from covgan.invert import InversionSettings, invert
-from covgan.traverse import (
-    DEFAULT_STEP_SIZE,
-    DEFAULT_STEPS,
-    crossing_step,
-    difference_maps,
-    traverse,
-)
+from covgan.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
 
 def explain(generator, classifier, images, *, settings=InversionSettings(), steps=DEFAULT_STEPS,
-            step_size=DEFAULT_STEP_SIZE, extrapolate=0, layer=None, seed=0):
+            extrapolate=0, layer=None, seed=0):
     """Everything the report shows, for every image.
 
     Args:
         generator, classifier: the run's G and (adapted) C.
         images: (N, 128, 128, 1) in [0, 1].
         settings: inversion settings (Eq. 2).
-        steps, step_size, extrapolate: the traversal n * step_size * z2, n = 0..steps(+extra).
+        steps, extrapolate: the walk n * z2 / steps, n = 0..steps (+ extrapolate).
         layer: Grad-CAM layer (default: the last convolution).
         seed: seed of the inversion's random starts.
 
@@ -35,10 +29,8 @@ def explain(generator, classifier, images, *, settings=InversionSettings(), step
     """
     images = np.asarray(images, np.float32)
     result = invert(generator, classifier, images, settings=settings, seed=seed)
-    # The traversal reaches the reconstruction at n = steps, so it runs in units of z2 / steps.
-    scale = 1.0 / (steps * step_size)
-    traversal, probabilities = traverse(generator, classifier, result["z1"], result["z2"] * scale,
-                                        steps=steps, step_size=step_size, extrapolate=extrapolate)
+    traversal, probabilities = traverse_to_image(generator, classifier, result["z1"],
+                                                 result["z2"], steps=steps, extrapolate=extrapolate)
     traversal, probabilities = traversal.numpy(), probabilities.numpy()
     at_image = traversal[:, : steps + 1]
     signed, absolute = difference_maps(at_image)

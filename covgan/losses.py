@@ -4,7 +4,6 @@ Each returns per-example losses (shape (B,)), so callers can average over the
 global batch under tf.distribute (`scale_to_global_batch`).
 """
 
-import keras
 from keras import ops
 
 _EPSILON = 1e-7
@@ -71,6 +70,3 @@ def mean_squared_error(a, b):
     squared = ops.square(ops.cast(a, "float32") - ops.cast(b, "float32"))
     return ops.mean(ops.reshape(squared, (ops.shape(squared)[0], -1)), axis=-1)
 
-
-__all__ = [name for name in dir() if name.endswith(("_loss", "_entropy", "_error", "_batch"))]
-del keras

@@ -52,6 +52,16 @@ def traverse(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, step_size=DE
     return images, probabilities
 
 
+def traverse_to_image(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, extrapolate=0):
+    """The walk from the counterpart G(z1, 0) (n = 0) to G(z1, z2) itself (n = steps).
+
+    z2 is an inverted code, so the walk takes steps of z2 / steps; `extrapolate`
+    continues past the image. Returns what `traverse` returns.
+    """
+    return traverse(generator, classifier, z1, np.asarray(z2, np.float32) / steps, steps=steps,
+                    step_size=1.0, extrapolate=extrapolate)
+
+
 def crossing_step(probabilities, threshold=0.5):
     """The first step at which p(positive) reaches `threshold`, or -1 if it never does.
 

@@ -32,3 +32,17 @@ def test_scales_crossing_and_differences():
     images[0, -1, 1, 1, 0] = -0.25
     signed, absolute = difference_maps(images)
     assert signed[0, 0, 0, 0] == 0.5 and absolute[0, 1, 1, 0] == 0.25
+
+
+def test_traverse_to_image_ends_at_the_reconstruction():
+    from covgan.traverse import traverse_to_image
+
+    generator = build_generator("tiny", z1_dim=8, z2_dim=3, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    rng = np.random.default_rng(1)
+    z1 = rng.standard_normal((2, 8)).astype("float32")
+    z2 = rng.standard_normal((2, 3)).astype("float32") * 3
+    images, _ = traverse_to_image(generator, classifier, z1, z2, steps=5, extrapolate=2)
+    assert images.shape[1] == 8
+    np.testing.assert_allclose(images[:, 5].numpy(), generator([z1, z2]).numpy(), atol=1e-5)
+    np.testing.assert_allclose(images[:, 0].numpy(), generator([z1, 0 * z2]).numpy(), atol=1e-5)

@@ -147,7 +147,7 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.render import heat_map, probability_plot, traversal_gif, traversal_strip
     from covgan.run import load_run
-    from covgan.traverse import crossing_step, difference_maps, traverse as walk
+    from covgan.traverse import crossing_step, difference_maps, traverse_to_image
 
     if bool(images) == bool(latents):
         raise CovganError("Give either IMAGES or --latents FILE.")
@@ -173,9 +173,8 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
         inverted = solve(run.generator, run.classifier, pixels, settings=_settings(**options),
                          seed=seed)
         z1, z2, sources = inverted["z1"], inverted["z2"], list(images)
-    scale = 1.0 / (steps * 0.1)
-    frames, probabilities = walk(run.generator, run.classifier, z1, z2 * scale, steps=steps,
-                                 step_size=0.1, extrapolate=extrapolate)
+    frames, probabilities = traverse_to_image(run.generator, run.classifier, z1, z2,
+                                              steps=steps, extrapolate=extrapolate)
     frames, probabilities = frames.numpy(), probabilities.numpy()
     crossings = crossing_step(probabilities)
     _, absolute = difference_maps(frames[:, : steps + 1])
