@@ -4,6 +4,7 @@ import numpy as np
 import tensorflow as tf
 import keras
 
+from covgan.models.generator import code_sizes
 from covgan.render import traversal_grid
 from covgan.traverse import DEFAULT_STEP_SIZE, DEFAULT_STEPS, traverse
 
@@ -27,7 +28,7 @@ class TraversalSummary(keras.callbacks.Callback):
         self.total_epochs = total_epochs
         self.steps, self.step_size = steps, step_size
         rng = np.random.default_rng(seed)
-        d1, d2 = generator.inputs[0].shape[-1], generator.inputs[1].shape[-1]
+        d1, d2 = code_sizes(generator)
         self.z1 = rng.standard_normal((rows, d1)).astype(np.float32)
         self.z2 = rng.standard_normal((rows, d2)).astype(np.float32)
         self.writer = tf.summary.create_file_writer(str(log_dir))

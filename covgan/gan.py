@@ -14,6 +14,7 @@ from keras import ops
 
 from covgan import losses
 from covgan.augment import diff_augment
+from covgan.models.generator import code_sizes
 
 
 @keras.saving.register_keras_serializable(package="covgan")
@@ -44,8 +45,7 @@ class ConditionalGAN(keras.Model):
         self.classifier = classifier
         self.classifier.trainable = False
         # === Config ===
-        self.z1_dim = int(generator.inputs[0].shape[-1])
-        self.z2_dim = int(generator.inputs[1].shape[-1])
+        self.z1_dim, self.z2_dim = code_sizes(generator)
         self.positive_rate = float(positive_rate)
         self.augment = bool(augment)
         self.seed = seed

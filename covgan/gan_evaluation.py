@@ -17,6 +17,7 @@ import keras
 from covgan import metrics
 from covgan.errors import CovganError
 from covgan.models.classifier import TwoClassProbabilities
+from covgan.models.generator import code_sizes
 from covgan.traverse import DEFAULT_STEP_SIZE, DEFAULT_STEPS, traverse
 
 POSITIVE_DRAWS = 3
@@ -40,7 +41,7 @@ def class_consistency(generator, classifier, *, repeats=1000, seed=0, batch=500,
         dict with accuracy, negative (z2 = 0) and positive accuracies.
     """
     rng = np.random.default_rng(seed)
-    d1, d2 = generator.inputs[0].shape[-1], generator.inputs[1].shape[-1]
+    d1, d2 = code_sizes(generator)
     z1 = rng.standard_normal((repeats, d1)).astype(np.float32)
     z1 = np.concatenate([z1, np.repeat(z1, POSITIVE_DRAWS, axis=0)])
     z2 = np.concatenate([np.zeros((repeats, d2), np.float32),
@@ -61,7 +62,7 @@ def traversal_monotonicity(generator, classifier, *, pairs=1000, seed=0, toleran
                            steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE, batch=100):
     """Fraction of monotone traversals and mean Spearman rho over random (z1, z2) pairs."""
     rng = np.random.default_rng(seed)
-    d1, d2 = generator.inputs[0].shape[-1], generator.inputs[1].shape[-1]
+    d1, d2 = code_sizes(generator)
     z1 = rng.standard_normal((pairs, d1)).astype(np.float32)
     z2 = rng.standard_normal((pairs, d2)).astype(np.float32)
     probabilities = np.concatenate([
@@ -102,7 +103,7 @@ def frechet_distance(generator, classifier, real_images, *, positive_rate=0.5, s
     features, description = feature_model(classifier)
     count = len(real_images)
     rng = np.random.default_rng(seed)
-    d1, d2 = generator.inputs[0].shape[-1], generator.inputs[1].shape[-1]
+    d1, d2 = code_sizes(generator)
     z1 = rng.standard_normal((count, d1)).astype(np.float32)
     y = (rng.random(count) < positive_rate).astype(np.float32)
     z2 = rng.standard_normal((count, d2)).astype(np.float32) * y[:, None]

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from covgan import losses
+from covgan.models.generator import code_sizes
 
 # An inversion is trusted only if its reconstruction looks like the image
 # (SSIM) and the classifier sees it as it sees the image.
@@ -55,7 +56,7 @@ def make_inversion_fn(generator, classifier, settings=InversionSettings()):
         number of steps each image ran.
     """
     s = settings
-    d1 = generator.inputs[0].shape[-1]
+    d1, _ = code_sizes(generator)
 
     def objective(z, images, target):
         z1, z2 = z[:, :d1], z[:, d1:]
@@ -139,7 +140,7 @@ def invert(generator, classifier, images, *, settings=InversionSettings(), seed=
     images = np.asarray(images, np.float32)
     solver = solver or make_inversion_fn(generator, classifier, settings)
     rng = np.random.default_rng(seed)
-    d1, d2 = generator.inputs[0].shape[-1], generator.inputs[1].shape[-1]
+    d1, d2 = code_sizes(generator)
     restarts = max(1, settings.restarts)
     parts = []
     for start in range(0, len(images), batch):

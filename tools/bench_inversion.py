@@ -23,6 +23,7 @@ import tensorflow as tf  # noqa: E402
 
 from covgan import losses  # noqa: E402
 from covgan.invert import InversionSettings, make_inversion_fn  # noqa: E402
+from covgan.models.generator import code_sizes  # noqa: E402
 
 
 def eager_inversion(generator, classifier, image, z1, z2, settings):
@@ -71,7 +72,7 @@ def main():
 
     generator, classifier = models(args)
     rng = np.random.default_rng(0)
-    d1, d2 = generator.inputs[0].shape[-1], generator.inputs[1].shape[-1]
+    d1, d2 = code_sizes(generator)
     targets = generator([rng.standard_normal((args.images, d1)).astype("float32"),
                          rng.standard_normal((args.images, d2)).astype("float32")]).numpy()
     z1 = rng.standard_normal((args.images, d1)).astype("float32")

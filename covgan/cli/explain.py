@@ -145,6 +145,7 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
 
     from covgan.errors import CovganError
     from covgan.io import atomic_directory, check_new_directory, write_json
+    from covgan.models.generator import code_sizes
     from covgan.render import heat_map, probability_plot, traversal_gif, traversal_strip
     from covgan.run import load_run
     from covgan.traverse import crossing_step, difference_maps, traverse_to_image
@@ -160,7 +161,7 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
         if not {"z1", "z2"} <= set(codes.files):
             raise CovganError(f"{latents} holds no z1/z2 arrays (make it with `covgan invert`).")
         z1, z2 = codes["z1"].astype(np.float32), codes["z2"].astype(np.float32)
-        expected = (run.generator.inputs[0].shape[-1], run.generator.inputs[1].shape[-1])
+        expected = code_sizes(run.generator)
         if (z1.shape[-1], z2.shape[-1]) != expected or len(z1) != len(z2):
             raise CovganError(f"{latents} codes have sizes {z1.shape}, {z2.shape}; this run "
                               f"needs (N, {expected[0]}) and (N, {expected[1]}).")
@@ -203,10 +204,11 @@ def _write_sweep(path, run, z1, count, seed):
     """The same z1 with `count` positive z2 draws: the variety of findings the GAN learned."""
     import numpy as np
 
+    from covgan.models.generator import code_sizes
     from covgan.render import captioned, to_uint8
 
     rng = np.random.default_rng(seed)
-    z2 = rng.standard_normal((count, run.generator.inputs[1].shape[-1])).astype(np.float32)
+    z2 = rng.standard_normal((count, code_sizes(run.generator)[1])).astype(np.float32)
     images = run.generator([np.repeat(z1[None], count, 0), z2], training=False)
     p = run.classifier(images, training=False).numpy()[:, 1]
     tiles = [to_uint8(image) for image in images.numpy()]
@@ -269,6 +271,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
         seed = options.pop("seed")
         seed_everything(seed)
         inverted = solve(run.generator, classifier, pixels, settings=_settings(**options), seed=seed)
+        inversion_rows = _inversion_rows(images, inverted, warnings)
     rows = []
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for i, stem in enumerate(_stems(images)):
@@ -282,9 +285,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
                     abs(inverted["reconstruction"][i] - inverted["counterpart"][i]), heatmaps[i],
                     (inverted["p_image"][i], inverted["p_reconstruction"][i],
                      inverted["p_counterpart"][i])))
-                row.update({k: v for k, v in _inversion_rows([images[i]], {
-                    key: value[i : i + 1] for key, value in inverted.items()}, [warnings[i]])[0]
-                    .items() if k != "source"})
+                row.update(inversion_rows[i])
             rows.append(row)
         payload = {"images": rows, "layer": layer or "last convolution"}
         write_json(tmp / "gradcam.json", payload)

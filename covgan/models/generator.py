@@ -23,6 +23,11 @@ PRESETS = {
 }
 
 
+def code_sizes(generator):
+    """(d1, d2): the sizes of the structure code z1 and the disease code z2 G takes."""
+    return int(generator.inputs[0].shape[-1]), int(generator.inputs[1].shape[-1])
+
+
 def build_generator(preset="tiny", *, z1_dim=Z1_DIM, z2_dim=Z2_DIM, inject_z2=False, seed=None):
     """Builds G with named inputs "z1" (B, z1_dim), "z2" (B, z2_dim) and output "images".
 
