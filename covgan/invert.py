@@ -34,7 +34,7 @@ class InversionSettings:
     restarts: int = 2
     mse_weight: float = 4.0
     bce_weight: float = 1.0
-    prior_weight: float = 0.0
+    prior_weight: float = 0.03
     tolerance: float = 1e-4
     patience: int = 50
     beta_1: float = 0.9

@@ -77,8 +77,9 @@ def main():
                          rng.standard_normal((args.images, d2)).astype("float32")]).numpy()
     z1 = rng.standard_normal((args.images, d1)).astype("float32")
     z2 = rng.standard_normal((args.images, d2)).astype("float32")
+    # The authors' loss (no prior term), the same for both loops.
     settings = InversionSettings(steps=args.steps, restarts=1, patience=args.steps + 1,
-                                 learning_rate=0.05)
+                                 learning_rate=0.05, prior_weight=0.0)
 
     solve = make_inversion_fn(generator, classifier, settings)
     solve(targets[:2], z1[:2], z2[:2])  # trace once, outside the timing

@@ -21,8 +21,9 @@ def inversion_options(command):
                      help="a in Eq. 2 (pixel fidelity)."),
         click.option("--bce-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
                      help="b in Eq. 2 (classifier agreement)."),
-        click.option("--prior", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                     help="Weight of a term keeping z on the Gaussian shell."),
+        click.option("--prior", type=click.FloatRange(min=0), default=0.03, show_default=True,
+                     help="Weight of a term keeping z on the Gaussian shell, where G was "
+                          "trained (keeps counterparts negative and traversals monotone)."),
         click.option("--seed", type=int, default=0, show_default=True),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
@@ -49,28 +50,6 @@ def _load(paths):
     return images, warnings
 
 
-def _stems(paths):
-    return [f"{i:02d}_{pathlib.Path(p).stem}" for i, p in enumerate(paths)]
-
-
-def _inversion_rows(paths, result, warnings):
-    return [
-        {
-            "source": str(path),
-            "p_image": float(result["p_image"][i]),
-            "p_reconstruction": float(result["p_reconstruction"][i]),
-            "p_counterpart": float(result["p_counterpart"][i]),
-            "mse": float(result["mse"][i]),
-            "ssim": float(result["ssim"][i]),
-            "trusted": bool(result["trusted"][i]),
-            "loss": float(result["loss"][i]),
-            "inversion_steps": int(result["steps"][i]),
-            "warnings": warnings[i],
-        }
-        for i, path in enumerate(paths)
-    ]
-
-
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
@@ -94,6 +73,7 @@ def invert(images, run_dir, out, overwrite, **options):
     from covgan.invert import invert as solve
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.run import load_run
+    from covgan.writers import inversion_rows, stems
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
@@ -101,9 +81,9 @@ def invert(images, run_dir, out, overwrite, **options):
     seed = options.pop("seed")
     seed_everything(seed)
     result = solve(run.generator, run.classifier, pixels, settings=_settings(**options), seed=seed)
-    rows = _inversion_rows(images, result, warnings)
+    rows = inversion_rows(images, result, warnings)
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        for stem, reconstruction, counterpart in zip(_stems(images), result["reconstruction"],
+        for stem, reconstruction, counterpart in zip(stems(images), result["reconstruction"],
                                                      result["counterpart"]):
             write_png(tmp / f"{stem}_reconstruction.png", reconstruction[..., 0])
             write_png(tmp / f"{stem}_counterpart.png", counterpart[..., 0])
@@ -146,9 +126,9 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
     from covgan.errors import CovganError
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.models.generator import code_sizes
-    from covgan.render import heat_map, probability_plot, traversal_gif, traversal_strip
     from covgan.run import load_run
     from covgan.traverse import crossing_step, difference_maps, traverse_to_image
+    from covgan.writers import stems, write_traversals
 
     if bool(images) == bool(latents):
         raise CovganError("Give either IMAGES or --latents FILE.")
@@ -179,21 +159,13 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
     frames, probabilities = frames.numpy(), probabilities.numpy()
     crossings = crossing_step(probabilities)
     _, absolute = difference_maps(frames[:, : steps + 1])
-    rows = []
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        for i, stem in enumerate(_stems(sources)):
-            _write_bgr(tmp / f"{stem}_traversal.png", traversal_strip(frames[i], probabilities[i]))
-            traversal_gif(frames[i], probabilities[i], tmp / f"{stem}_traversal.gif")
-            probability_plot(probabilities[i], tmp / f"{stem}_probability.png",
-                             crossing=int(crossings[i]), image_step=steps)
-            peak = float(absolute[i].max()) or 1.0
-            _write_bgr(tmp / f"{stem}_difference.png", heat_map(absolute[i][..., 0] / peak))
-            row = {"source": sources[i], "probabilities": probabilities[i].tolist(),
-                   "crossing_step": int(crossings[i])}
+        rows = write_traversals(tmp, sources, frames, probabilities, crossings, absolute,
+                                steps=steps)
+        for i, row in enumerate(rows):
             if sweep:
-                row["sweep_probabilities"] = _write_sweep(tmp / f"{stem}_sweep.png", run, z1[i],
-                                                          sweep, seed)
-            rows.append(row)
+                row["sweep_probabilities"] = _write_sweep(tmp / f"{stems(sources)[i]}_sweep.png",
+                                                          run, z1[i], sweep, seed)
         payload = {"images": rows, "steps": steps, "extrapolate": extrapolate,
                    "image_step": steps, "run": str(run_dir)}
         write_json(tmp / "traverse.json", payload)
@@ -206,21 +178,15 @@ def _write_sweep(path, run, z1, count, seed):
 
     from covgan.models.generator import code_sizes
     from covgan.render import captioned, to_uint8
+    from covgan.writers import write_bgr
 
     rng = np.random.default_rng(seed)
     z2 = rng.standard_normal((count, code_sizes(run.generator)[1])).astype(np.float32)
     images = run.generator([np.repeat(z1[None], count, 0), z2], training=False)
     p = run.classifier(images, training=False).numpy()[:, 1]
     tiles = [to_uint8(image) for image in images.numpy()]
-    _write_bgr(path, captioned(tiles, [f"draw {k}\np={v:.2f}" for k, v in enumerate(p)], scale=1))
+    write_bgr(path, captioned(tiles, [f"draw {k}\np={v:.2f}" for k, v in enumerate(p)], scale=1))
     return p.tolist()
-
-
-def _write_bgr(path, image):
-    import cv2
-
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"Could not write {path}.")
 
 
 @click.command()
@@ -250,6 +216,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.models.classifier import load_classifier
     from covgan.render import figure_strip, heat_map, heat_overlay
+    from covgan.writers import inversion_rows, stems, write_bgr
 
     if not classifier_file and not run_dir:
         raise CovganError("Give --classifier FILE, or --run RUN to use the run's classifier.")
@@ -271,21 +238,21 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
         seed = options.pop("seed")
         seed_everything(seed)
         inverted = solve(run.generator, classifier, pixels, settings=_settings(**options), seed=seed)
-        inversion_rows = _inversion_rows(images, inverted, warnings)
+        rows_of_inversion = inversion_rows(images, inverted, warnings)
     rows = []
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        for i, stem in enumerate(_stems(images)):
-            _write_bgr(tmp / f"{stem}_gradcam.png", heat_overlay(pixels[i], heatmaps[i]))
-            _write_bgr(tmp / f"{stem}_saliency.png", heat_map(saliency[i]))
+        for i, stem in enumerate(stems(images)):
+            write_bgr(tmp / f"{stem}_gradcam.png", heat_overlay(pixels[i], heatmaps[i]))
+            write_bgr(tmp / f"{stem}_saliency.png", heat_map(saliency[i]))
             row = {"source": str(images[i]), "p_image": float(probabilities[i, 1]),
                    "warnings": warnings[i]}
             if inverted:
-                _write_bgr(tmp / f"{stem}_figure.png", figure_strip(
+                write_bgr(tmp / f"{stem}_figure.png", figure_strip(
                     pixels[i], inverted["reconstruction"][i], inverted["counterpart"][i],
                     abs(inverted["reconstruction"][i] - inverted["counterpart"][i]), heatmaps[i],
                     (inverted["p_image"][i], inverted["p_reconstruction"][i],
                      inverted["p_counterpart"][i])))
-                row.update(inversion_rows[i])
+                row.update(rows_of_inversion[i])
             rows.append(row)
         payload = {"images": rows, "layer": layer or "last convolution"}
         write_json(tmp / "gradcam.json", payload)
@@ -314,11 +281,9 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
       covgan explain chest.png other.jpg --run runs/gan --out out/explain
     """
     from covgan.explain import explain as run_explanation
-    from covgan.invert import PROBABILITY_TRUST_GAP, SSIM_TRUST_THRESHOLD
-    from covgan.io import atomic_directory, check_new_directory, write_json
-    from covgan.render import figure_strip, probability_plot, traversal_gif, traversal_strip
-    from covgan.report import write_report
+    from covgan.io import atomic_directory, check_new_directory
     from covgan.run import load_run
+    from covgan.writers import write_explanation
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
@@ -328,34 +293,8 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
     settings = _settings(**options)
     result = run_explanation(run.generator, run.classifier, pixels, settings=settings,
                              steps=steps, extrapolate=extrapolate, layer=layer, seed=seed)
-    rows = _inversion_rows(images, result, warnings)
-    entries = []
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        for i, (stem, row) in enumerate(zip(_stems(images), rows)):
-            row["crossing_step"] = int(result["crossing_step"][i])
-            row["probabilities"] = result["probabilities"][i].tolist()
-            files = {"figure": tmp / f"{stem}_figure.png", "strip": tmp / f"{stem}_traversal.png",
-                     "gif": tmp / f"{stem}_traversal.gif", "plot": tmp / f"{stem}_probability.png"}
-            _write_bgr(files["figure"], figure_strip(
-                pixels[i], result["reconstruction"][i], result["counterpart"][i],
-                result["abs_difference"][i], result["gradcam"][i],
-                (row["p_image"], row["p_reconstruction"], row["p_counterpart"])))
-            _write_bgr(files["strip"], traversal_strip(result["traversal"][i],
-                                                       result["probabilities"][i]))
-            traversal_gif(result["traversal"][i], result["probabilities"][i], files["gif"])
-            trust = "" if row["trusted"] else " (NOT trusted)"
-            probability_plot(result["probabilities"][i], files["plot"],
-                             crossing=row["crossing_step"], image_step=steps,
-                             title=f"{pathlib.Path(images[i]).name}{trust}")
-            entries.append({**row, **{k: str(v) for k, v in files.items()}})
-            row["files"] = {k: v.name for k, v in files.items()}
-        report_settings = {"run": run_dir, "traversal steps": steps, "extrapolate": extrapolate,
-                           "SSIM trust threshold": SSIM_TRUST_THRESHOLD,
-                           "p trust gap": PROBABILITY_TRUST_GAP, **vars(settings)}
-        write_report(tmp / "report.html", entries, title="covgan explanation report",
-                     settings=report_settings, ssim_threshold=SSIM_TRUST_THRESHOLD,
-                     probability_gap=PROBABILITY_TRUST_GAP)
-        payload = {"images": rows, "report": str(pathlib.Path(out) / "report.html"),
-                   "settings": {k: v for k, v in report_settings.items()}}
-        write_json(tmp / "explain.json", payload)
+        payload = write_explanation(tmp, out, images, pixels, result, warnings, steps=steps,
+                                    settings={"run": run_dir, "extrapolate": extrapolate,
+                                              **vars(settings)})
     emit(payload)
