@@ -1,0 +1,148 @@
+"""`covgan export`, `serve` and `query`: SavedModels for TF Serving, a server, a client."""
+
+import json
+import logging
+import sys
+
+import click
+
+from covgan.cli.common import emit
+
+
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--out", default="savedmodels", show_default=True, type=click.Path(file_okay=False),
+              help="Model base folder; models.config is written here.")
+@click.option("--version", "version", type=click.IntRange(min=1), default=None,
+              help="Version number (default: one more than the highest there).")
+@click.option("--traverse-steps", type=click.IntRange(min=2), default=11, show_default=True,
+              help="S: images per traversal, counterpart to image.")
+@click.option("--invert-steps", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Maximum Adam steps of the exported inversion.")
+@click.option("--restarts", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the exported inversion's random starts.")
+@click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
+def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, layer):
+    """Export the run as SavedModels for TF Serving (covgan_generator, covgan_classifier).
+
+    Signatures: generate (serving_default), traverse, invert and explain on the
+    generator; classify (serving_default) and gradcam on the classifier. Each
+    version is written atomically with TF Serving warm-up requests, and
+    OUT/models.config is created or updated.
+
+    \b
+    Example:
+      covgan export --run runs/gan --out savedmodels
+    """
+    import dataclasses
+
+    from covgan.export import export_run
+    from covgan.invert import InversionSettings
+    from covgan.run import load_run
+    from covgan.serving.signatures import ServingSettings
+
+    run = load_run(run_dir)
+    inversion = dataclasses.replace(InversionSettings(), steps=invert_steps, restarts=restarts)
+    settings = ServingSettings(traverse_steps=traverse_steps, inversion=inversion, seed=seed,
+                               gradcam_layer=layer)
+    emit(export_run(run, out, version=version, settings=settings))
+
+
+@click.command()
+@click.option("--model-config", required=True, type=click.Path(dir_okay=False),
+              help="A ModelServerConfig text proto (savedmodels/models.config).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0 accepts remote clients).")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=8500, show_default=True,
+              help="gRPC port (0: any free port).")
+@click.option("--rest-port", type=click.IntRange(min=0, max=65535), default=8501,
+              show_default=True, help="REST port (0: any free port).")
+@click.option("--no-rest", is_flag=True, help="Serve gRPC only.")
+@click.option("--workers", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Signatures run at once.")
+@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Largest batch a request may carry.")
+@click.option("--max-request-mb", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds in-flight requests get to finish on SIGTERM.")
+def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_request_mb,
+          grace):
+    """Serve exported models over TF Serving's gRPC and REST APIs.
+
+    Loads every model version the config's version policy names, replays their
+    warm-up requests, then prints one JSON line (addresses and models) on stdout
+    and logs one line per request on stderr. SIGTERM finishes in-flight requests
+    and exits 0.
+
+    \b
+    Example:
+      covgan serve --model-config savedmodels/models.config --port 8500 --rest-port 8501
+    """
+    from covgan.serving.server import Server, ServerSettings, serve_until_signalled
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    settings = ServerSettings(host=host, port=port, rest_port=None if no_rest else rest_port,
+                              workers=workers, max_batch=max_batch,
+                              max_request_mb=max_request_mb, grace=grace)
+    server = Server(model_config, settings)
+
+    def ready():
+        click.echo(json.dumps(server.describe()))
+        sys.stdout.flush()
+
+    serve_until_signalled(server, ready)
+
+
+@click.command()
+@click.option("--server", required=True, help="HOST:PORT of a gRPC endpoint (TF Serving or "
+                                              "`covgan serve`).")
+@click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False),
+              help="A radiograph to explain (repeatable).")
+@click.option("--seed", type=int, default=None, help="Draw (z1, z2) from this seed instead.")
+@click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --seed: how many codes to draw.")
+@click.option("--signature", type=click.Choice(["explain", "traverse", "generate"]),
+              default=None, help="Default: explain for --image, traverse for --seed.")
+@click.option("--model", default="covgan_generator", show_default=True)
+@click.option("--model-version", type=click.IntRange(min=1), default=None,
+              help="Default: the latest the server has.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+def query(server, images, seed, count, signature, model, model_version, timeout, out,
+          overwrite):
+    """Ask a model server for explanations; write the same files as the local commands.
+
+    --image with explain writes what `covgan explain` writes (report.html
+    included); --image with traverse inverts on the server, then traverses;
+    --seed with traverse or generate draws random codes.
+
+    \b
+    Example:
+      covgan query --server localhost:8500 --image chest.png --out out/served
+      covgan query --server localhost:8500 --seed 7 --count 4 --out out/walks
+    """
+    from covgan.cli.queries import query_codes, query_images
+    from covgan.errors import CovganError
+    from covgan.serving.client import Client
+
+    if bool(images) == (seed is not None):
+        raise CovganError("Give either --image FILE or --seed N.")
+    signature = signature or ("explain" if images else "traverse")
+    if images and signature == "generate":
+        raise CovganError("generate takes codes: use --seed N with --signature generate.")
+    if seed is not None and signature == "explain":
+        raise CovganError("explain takes images: use --image FILE.")
+    client = Client(server, timeout=timeout)
+    try:
+        if images:
+            payload = query_images(client, model, model_version, signature, images, out,
+                                   overwrite)
+        else:
+            payload = query_codes(client, model, model_version, signature, seed, count, out,
+                                  overwrite)
+    finally:
+        client.close()
+    emit(payload)

@@ -1,0 +1,130 @@
+"""Predict as TF Serving does it: resolve model, version and signature, check inputs, run.
+
+The gRPC and REST front ends both decode a request into {name: numpy array}
+and call `Predictor.predict`; every refusal is a ServingError with TF Serving's
+status code. A semaphore bounds how many signatures run at once (the worker
+pool), and the batch size is bounded, so a request cannot exhaust memory.
+"""
+
+import logging
+import threading
+
+import grpc
+import numpy as np
+import tensorflow as tf
+
+from covgan.serving.status import ServingError, from_tensorflow
+
+log = logging.getLogger("covgan.serve")
+
+DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_MAX_BATCH = 64
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+def _join(names):
+    return ", ".join(sorted(names))
+
+
+class Predictor:
+    """Runs signatures of the loaded models.
+
+    Args:
+        models: {name: {version: LoadedVersion}} from `registry.load_models`.
+        max_batch: largest batch a request may carry.
+        workers: signatures running at once.
+    """
+
+    def __init__(self, models, *, max_batch=DEFAULT_MAX_BATCH, workers=4):
+        self.models = models
+        self.max_batch = max_batch
+        self._slots = threading.BoundedSemaphore(workers)
+
+    def resolve(self, name, version=None):
+        """The LoadedVersion for a model name and optional version (latest if None)."""
+        versions = self.models.get(name)
+        if not versions:
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: Latest({name})")
+        if version is None:
+            return versions[max(versions)]
+        if version not in versions:
+            raise ServingError(grpc.StatusCode.NOT_FOUND,
+                               f"Servable not found for request: Specific({name}, {version})")
+        return versions[version]
+
+    def check_inputs(self, servable, signature, inputs):
+        """Raises INVALID_ARGUMENT unless `inputs` match the signature's names, dtypes and shapes."""
+        specs = servable.input_specs(signature)
+        if not inputs:
+            raise ServingError(INVALID, f"The request has no inputs; {signature} expects "
+                                        f"{_join(specs)}.")
+        missing, extra = set(specs) - set(inputs), set(inputs) - set(specs)
+        if missing or extra:
+            raise ServingError(INVALID, f"Signature {signature} expects inputs {_join(specs)}; "
+                                        f"missing: {_join(missing) or '-'}, "
+                                        f"unexpected: {_join(extra) or '-'}.")
+        batch = None
+        for key, spec in specs.items():
+            value = inputs[key]
+            if value.dtype != spec.dtype.as_numpy_dtype:
+                raise ServingError(INVALID, f"Input {key} must be {spec.dtype.name}, "
+                                            f"got {value.dtype.name}.")
+            if not spec.shape.is_compatible_with(value.shape):
+                raise ServingError(INVALID, f"Input {key} must have shape "
+                                            f"{spec.shape.as_list()} (-1 or None: any), got "
+                                            f"{list(value.shape)}.")
+            batch = value.shape[0] if batch is None else batch
+            if value.shape[0] != batch:
+                raise ServingError(INVALID, "All inputs must have the same batch size.")
+        if batch == 0:
+            raise ServingError(INVALID, "The batch is empty.")
+        if batch > self.max_batch:
+            raise ServingError(INVALID, f"Batch size {batch} exceeds this server's limit of "
+                                        f"{self.max_batch}.")
+
+    def predict(self, name, version, signature, inputs):
+        """Runs one request.
+
+        Args:
+            name, version: the model (version None: the latest loaded).
+            signature: signature name ('' means serving_default).
+            inputs: {input name: numpy array}.
+
+        Returns:
+            (servable, {output name: numpy array}).
+        """
+        servable = self.resolve(name, version)
+        signature = signature or DEFAULT_SIGNATURE
+        if signature not in servable.signatures:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"Serving signature name: \"{signature}\" not found in signature "
+                               f"def; {name} has {_join(servable.signatures)}.")
+        self.check_inputs(servable, signature, inputs)
+        function = servable.signatures[signature]
+        with self._slots:
+            try:
+                outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
+            except tf.errors.OpError as error:
+                raise from_tensorflow(error) from None
+        return servable, {k: v.numpy() for k, v in outputs.items()}
+
+    def warm_up(self, requests_by_version):
+        """Replays warm-up requests; a failing one stops start-up (TF Serving does the same)."""
+        for servable, requests in requests_by_version:
+            for request in requests:
+                inputs = {k: tf.make_ndarray(v) for k, v in request.inputs.items()}
+                self.predict(servable.name, servable.version,
+                             request.model_spec.signature_name, inputs)
+            log.info("warmed up %s/%d with %d requests", servable.name, servable.version,
+                     len(requests))
+
+
+def as_float_input(value, spec):
+    """A JSON value (nested lists) as an array of the spec's dtype (REST: numbers are untyped)."""
+    try:
+        array = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)
+    except (TypeError, ValueError):
+        raise ServingError(INVALID, f"Input {spec.name} is not a rectangular array of "
+                                    f"{spec.dtype.name} numbers.") from None
+    return array

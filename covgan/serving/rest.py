@@ -1,0 +1,197 @@
+"""TF Serving's REST API on the standard library's threaded HTTP server.
+
+    GET  /v1/models/<name>[/versions/<n>]             model status
+    GET  /v1/models/<name>[/versions/<n>]/metadata    signature defs
+    POST /v1/models/<name>[/versions/<n>]:predict     {"instances": [...]} or {"inputs": ...}
+
+Row format ("instances" -> "predictions") and columnar format ("inputs" ->
+"outputs") follow TF Serving's REST API; errors are {"error": message} with the
+HTTP status TF Serving gives the same canonical code.
+"""
+
+import http.server
+import json
+import logging
+import re
+import sys
+import time
+
+import grpc
+import numpy as np
+from google.protobuf import json_format
+
+from covgan.serving.grpc_service import model_status
+from covgan.serving.predictor import INVALID, as_float_input
+from covgan.serving.status import ServingError
+
+log = logging.getLogger("covgan.serve")
+
+PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
+                  r"(?:(?P<metadata>/metadata)|:(?P<verb>[a-z]+))?/?$")
+
+
+def _rows_to_inputs(instances, specs):
+    """Row format: a list of instances (a value, or {input: value} when there are several inputs)."""
+    if not isinstance(instances, list) or not instances:
+        raise ServingError(INVALID, "\"instances\" must be a non-empty list.")
+    if all(isinstance(row, dict) for row in instances):
+        names = set(instances[0])
+        if any(set(row) != names for row in instances):
+            raise ServingError(INVALID, "Every instance must name the same inputs.")
+        return {key: [row[key] for row in instances] for key in names}
+    if len(specs) != 1:
+        raise ServingError(INVALID, f"This signature has inputs {sorted(specs)}: each instance "
+                                    "must be an object naming them.")
+    return {next(iter(specs)): instances}
+
+
+def _columns_to_inputs(inputs, specs):
+    """Columnar format: {input: batched value}, or a bare value for a one-input signature."""
+    if isinstance(inputs, dict):
+        return inputs
+    if len(specs) != 1:
+        raise ServingError(INVALID, f"This signature has inputs {sorted(specs)}: \"inputs\" "
+                                    "must be an object naming them.")
+    return {next(iter(specs)): inputs}
+
+
+def decode_predict(body, predictor, name, version):
+    """A :predict body as (signature name, {input: numpy array}, row format?)."""
+    try:
+        request = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise ServingError(INVALID, "The body is not JSON.") from None
+    if not isinstance(request, dict):
+        raise ServingError(INVALID, "The body must be a JSON object.")
+    unknown = set(request) - {"signature_name", "instances", "inputs"}
+    if unknown:
+        raise ServingError(INVALID, f"Unknown keys in the request: {sorted(unknown)}.")
+    if ("instances" in request) == ("inputs" in request):
+        raise ServingError(INVALID, "Give exactly one of \"instances\" and \"inputs\".")
+    signature = request.get("signature_name") or "serving_default"
+    servable = predictor.resolve(name, version)
+    if signature not in servable.signatures:
+        # Let predict() give the FAILED_PRECONDITION answer.
+        return signature, {}, "instances" in request
+    specs = servable.input_specs(signature)
+    rows = "instances" in request
+    raw = (_rows_to_inputs(request["instances"], specs) if rows
+           else _columns_to_inputs(request["inputs"], specs))
+    inputs = {key: as_float_input(value, specs[key]) if key in specs else np.asarray(value)
+              for key, value in raw.items()}
+    return signature, inputs, rows
+
+
+def encode_predict(outputs, rows):
+    """The response body for outputs {name: array}: row or columnar, like TF Serving."""
+    if rows:
+        count = len(next(iter(outputs.values())))
+        if len(outputs) == 1:
+            return {"predictions": next(iter(outputs.values())).tolist()}
+        return {"predictions": [{k: v[i].tolist() for k, v in outputs.items()}
+                                for i in range(count)]}
+    if len(outputs) == 1:
+        return {"outputs": next(iter(outputs.values())).tolist()}
+    return {"outputs": {k: v.tolist() for k, v in outputs.items()}}
+
+
+def metadata(servable):
+    """The /metadata body: model_spec and signature_def, as TF Serving writes them."""
+    definitions = {k: json_format.MessageToDict(v) for k, v in servable.signature_defs.items()}
+    return {
+        "model_spec": {"name": servable.name, "signature_name": "",
+                       "version": str(servable.version)},
+        "metadata": {"signature_def": {"signature_def": definitions}},
+        "covgan": servable.metadata,
+    }
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """One REST request; `server.predictor` and `server.max_request_bytes` are set by serve()."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
+        pass  # one line per request is written by _respond instead
+
+    def _respond(self, status, payload, started):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        log.info("rest %s %s %d %.1f ms", self.command, self.path, status,
+                 (time.perf_counter() - started) * 1000)
+
+    def _route(self):
+        match = PATH.match(self.path.split("?")[0])
+        if not match:
+            raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: {self.command} "
+                                                          f"{self.path}")
+        version = int(match["version"]) if match["version"] else None
+        return match["name"], version, match["metadata"], match["verb"]
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        started = time.perf_counter()
+        try:
+            name, version, wants_metadata, verb = self._route()
+            if verb:
+                raise ServingError(INVALID, f"Use POST for :{verb}.")
+            predictor = self.server.predictor
+            if wants_metadata:
+                payload = metadata(predictor.resolve(name, version))
+            else:
+                payload = json_format.MessageToDict(model_status(predictor, name, version),
+                                                    preserving_proto_field_name=True,
+                                                    always_print_fields_with_no_presence=True)
+            self._respond(200, payload, started)
+        except ServingError as error:
+            self._respond(error.http_status, {"error": error.message}, started)
+
+    def do_POST(self):  # noqa: N802
+        started = time.perf_counter()
+        try:
+            name, version, _, verb = self._route()
+            if verb in ("classify", "regress"):
+                raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f":{verb} is not served; use "
+                                                                  ":predict.")
+            if verb != "predict":
+                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: POST {self.path}")
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > self.server.max_request_bytes:
+                self.close_connection = True  # the unread body cannot be skipped safely
+                raise ServingError(INVALID, f"The request is {length} bytes; this server accepts "
+                                            f"at most {self.server.max_request_bytes}.")
+            predictor = self.server.predictor
+            signature, inputs, rows = decode_predict(self.rfile.read(length), predictor, name,
+                                                     version)
+            _, outputs = predictor.predict(name, version, signature, inputs)
+            self._respond(200, encode_predict(outputs, rows), started)
+        except ServingError as error:
+            self._respond(error.http_status, {"error": error.message}, started)
+        except Exception as error:  # a bug of ours: say so, keep serving
+            log.exception("rest %s failed", self.path)
+            self._respond(500, {"error": f"{type(error).__name__}: {error}"}, started)
+
+
+class RestServer(http.server.ThreadingHTTPServer):
+    """Threaded, and joins its request threads on close so in-flight requests finish."""
+
+    daemon_threads = False
+    block_on_close = True
+    allow_reuse_address = True
+
+    def __init__(self, address, predictor, max_request_bytes):
+        super().__init__(address, Handler)
+        self.predictor = predictor
+        self.max_request_bytes = max_request_bytes
+
+    def handle_error(self, request, client_address):
+        # A client that hangs up mid-request is routine; anything else keeps its traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.warning("rest client %s:%d went away (%s)", *client_address[:2],
+                        type(error).__name__)
+        else:
+            super().handle_error(request, client_address)

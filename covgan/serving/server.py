@@ -1,0 +1,110 @@
+"""`covgan serve`: the models of a models.config over TF Serving's gRPC and REST APIs.
+
+Start-up loads every version the config names and replays its warm-up requests;
+only then are the ports opened, so a client that connects is served at once.
+SIGTERM or SIGINT stops accepting requests, lets in-flight ones finish (up to
+`grace` seconds), and exits 0.
+"""
+
+import concurrent.futures
+import dataclasses
+import logging
+import signal
+import threading
+
+import grpc
+from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+from covgan.errors import CovganError
+from covgan.serving.grpc_service import ModelService, PredictionService
+from covgan.serving.predictor import DEFAULT_MAX_BATCH, Predictor
+from covgan.serving.registry import load_models, warmup_requests
+from covgan.serving.rest import RestServer
+
+log = logging.getLogger("covgan.serve")
+
+MIB = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8500
+    rest_port: int = 8501  # 0 picks a free port; None turns REST off
+    workers: int = 4
+    max_batch: int = DEFAULT_MAX_BATCH
+    max_request_mb: int = 64
+    grace: float = 30.0
+
+
+class Server:
+    """The running gRPC and REST servers over one Predictor."""
+
+    def __init__(self, config_file, settings=ServerSettings()):
+        self.settings = settings
+        models = load_models(config_file)
+        self.predictor = Predictor(models, max_batch=settings.max_batch,
+                                   workers=settings.workers)
+        self.predictor.warm_up([(s, warmup_requests(s.path))
+                                for versions in models.values() for s in versions.values()])
+        limit = settings.max_request_mb * MIB
+        # gRPC refuses (RESOURCE_EXHAUSTED) beyond its own limit; below it, our check answers
+        # INVALID_ARGUMENT, so the headroom lets that message through.
+        options = [("grpc.max_receive_message_length", limit + MIB),
+                   ("grpc.max_send_message_length", 1 << 30)]
+        self.grpc = grpc.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=settings.workers * 2),
+            options=options)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(self.predictor, limit), self.grpc)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelService(self.predictor), self.grpc)
+        self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+        if not self.port:
+            raise CovganError(f"Cannot listen on {settings.host}:{settings.port} (in use?).")
+        self.rest = None
+        self.rest_port = None
+        if settings.rest_port is not None:
+            try:
+                self.rest = RestServer((settings.host, settings.rest_port), self.predictor, limit)
+            except OSError as error:
+                raise CovganError(f"Cannot listen on {settings.host}:{settings.rest_port} "
+                                  f"({error.strerror}).") from None
+            self.rest_port = self.rest.server_address[1]
+        self._rest_thread = None
+
+    def start(self):
+        self.grpc.start()
+        if self.rest:
+            self._rest_thread = threading.Thread(target=self.rest.serve_forever,
+                                                 name="rest", daemon=True)
+            self._rest_thread.start()
+
+    def describe(self):
+        """What is served where, as a JSON-ready dict."""
+        return {
+            "grpc": f"{self.settings.host}:{self.port}",
+            "rest": f"{self.settings.host}:{self.rest_port}" if self.rest else None,
+            "models": {name: sorted(versions) for name, versions in self.predictor.models.items()},
+        }
+
+    def stop(self):
+        """Stops accepting, finishes in-flight requests, closes."""
+        done = self.grpc.stop(self.settings.grace)
+        if self.rest:
+            self.rest.shutdown()
+            self.rest.server_close()  # joins the request threads
+        done.wait()
+
+
+def serve_until_signalled(server, on_ready):
+    """Starts `server`, calls on_ready(), and blocks until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    server.start()
+    on_ready()
+    stopping.wait()
+    log.info("stopping: finishing in-flight requests")
+    server.stop()
+    log.info("stopped")
