@@ -93,3 +93,56 @@ def phantom_positives(phantom_dir):
     from covgan.data import layout
 
     return [str(phantom_dir / r.path) for r in layout.read_manifest(phantom_dir) if r.label][:2]
+
+
+@pytest.fixture(scope="session")
+def exported(tiny_run, tmp_path_factory):
+    """The tiny run exported as SavedModels (a short inversion keeps the tests quick)."""
+    from covgan.export import export_run
+    from covgan.invert import InversionSettings
+    from covgan.run import load_run
+    from covgan.serving.signatures import ServingSettings
+
+    out = tmp_path_factory.mktemp("savedmodels")
+    settings = ServingSettings(inversion=InversionSettings(steps=20, restarts=2))
+    export_run(load_run(tiny_run), out, settings=settings)
+    return out
+
+
+class ServerProcess:
+    """`covgan serve` in a subprocess on 127.0.0.1, free ports picked by the server."""
+
+    def __init__(self, config, *extra):
+        import json
+        import subprocess
+        import sys
+        import threading
+
+        command = [sys.executable, "-m", "covgan", "serve", "--model-config", str(config),
+                   "--host", "127.0.0.1", "--port", "0", "--rest-port", "0", *extra]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        self.log = []
+        # Drain stderr so the server never blocks on a full pipe; keep it for assertions.
+        threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True).start()
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(timeout=30)
+            raise RuntimeError("covgan serve did not start:\n" + "".join(self.log[-30:]))
+        ready = json.loads(line)
+        self.grpc, self.rest = ready["grpc"], ready["rest"]
+
+    def stop(self):
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def server(exported):
+    """A server over the exported models, with a small batch limit to test it."""
+    running = ServerProcess(exported / "models.config", "--max-batch", "4")
+    yield running
+    assert running.stop() == 0, "".join(running.log[-30:])

@@ -114,6 +114,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
         pass  # one line per request is written by _respond instead
 
+    def send_error(self, code, message=None, explain=None):
+        # Requests that do not even parse as HTTP: answer in JSON like every other error,
+        # with a status line (the base class writes a bare HTML body for them).
+        self.request_version = self.protocol_version
+        self.close_connection = True
+        body = json.dumps({"error": message or "Malformed request"}).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        log.info("rest malformed request %d", code)
+
     def _respond(self, status, payload, started):
         body = json.dumps(payload).encode()
         self.send_response(status)
