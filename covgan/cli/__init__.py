@@ -16,6 +16,7 @@ from covgan.cli.data import data  # noqa: E402
 from covgan.cli.explain import explain, gradcam, invert, traverse  # noqa: E402
 from covgan.cli.gan import evaluate, localise, train  # noqa: E402
 from covgan.cli.serving import export, query, serve  # noqa: E402
+from covgan.cli.demo import demo  # noqa: E402
 
 
 @click.group(cls=CovganGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,5 +37,5 @@ main.add_command(data)
 main.add_command(classifier)
 main.add_command(train)
 main.add_command(evaluate)
-for command in (invert, traverse, gradcam, explain, localise, export, serve, query):
+for command in (invert, traverse, gradcam, explain, localise, export, serve, query, demo):
     main.add_command(command)
