@@ -1,0 +1,412 @@
+"""The benchmark suite: train step, inversion, Grad-CAM and serving against their targets.
+
+Every figure is min/median/max over repeats, measured in this one run, and each
+part runs in its own process (mixed precision is a process-wide Keras policy, and
+one part's memory must not slow the next). Prints one JSON object; the README's
+performance table comes from it.
+
+    python tools/bench.py                 # the whole suite (under 10 minutes on 2 CPU cores)
+    python tools/bench.py --parts peak,gradcam --repeats 5
+    python tools/bench.py --quick         # tiny models everywhere: checks the suite runs
+
+Targets on CPU: train step >= 40% of the fp32 matmul peak, mixed precision >= 2x the
+fp32 step, batched inversion >= 20x the eager loop, a paper-preset inversion <= 14 s
+per image, batched Grad-CAM >= 3x the keras-io recipe, gRPC overhead <= 20%.
+On a GPU: train step >= 1000 images/s, 1000 images x 1000 inversion steps < 120 s.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "gradcam", "serving")
+# The authors' inversion: 5000 Adam steps per image, one image at a time; a PyTorch rebuild
+# of it took ~0.14 s per step on these 2-core machines.
+AUTHORS_SECONDS_PER_IMAGE = 5000 * 0.141
+
+
+def stats(values):
+    values = sorted(values)
+    return {"min": round(values[0], 4), "median": round(values[len(values) // 2], 4),
+            "max": round(values[-1], 4), "n": len(values)}
+
+
+def timed(function, repeats):
+    """Seconds per call, after one untimed call (tracing, caches)."""
+    function()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def device():
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    return f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+# === Parts (each runs in a child process) ===
+
+def part_peak(args):
+    """fp32 (and bf16) matmul GFLOP/s: the machine's ceiling for dense work."""
+    import tensorflow as tf
+
+    n = 1024 if args.quick else 2048
+    result = {"n": n}
+    for dtype in ("float32", "bfloat16"):
+        a = tf.random.normal((n, n), dtype=tf.float32)
+        a, b = tf.cast(a, dtype), tf.cast(tf.transpose(a), dtype)
+        matmul = tf.function(lambda: tf.linalg.matmul(a, b)[0, 0])
+        times = timed(lambda: matmul().numpy(), args.repeats * 3)
+        result[dtype] = stats([2 * n**3 / t / 1e9 for t in times])
+    return result
+
+
+def forward_flops(model):
+    """Multiply-adds x 2 of one image's forward pass (convolutions, transposed convolutions, dense)."""
+    import keras
+    import numpy as np
+
+    from covgan.gradcam import leaf_layers
+
+    total = 0
+    for layer in leaf_layers(model):
+        inner = getattr(layer, "layer", layer)  # SpectralNormalization wraps its layer
+        kernel = getattr(inner, "kernel", None)
+        if kernel is None:
+            continue
+        size = int(np.prod(kernel.shape))
+        if isinstance(inner, keras.layers.Conv2DTranspose):
+            positions = layer.input.shape[1] * layer.input.shape[2]
+        elif isinstance(inner, keras.layers.Conv2D):
+            positions = layer.output.shape[1] * layer.output.shape[2]
+        else:
+            positions = 1
+        total += 2 * size * positions
+    return total
+
+
+def part_train_step(args):
+    """The GAN train step at the paper preset (G, D, VGG16), batch 32, 128x128."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from covgan.gan import ConditionalGAN
+    from covgan.models.classifier import build_classifier
+    from covgan.models.discriminator import build_discriminator
+    from covgan.models.generator import build_generator
+
+    if args.precision != "float32":
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+    preset = "tiny" if args.quick else "paper"
+    classifier = build_classifier("tiny" if args.quick else "vgg16", seed=0)
+    generator = build_generator(preset, inject_z2=True, seed=0)
+    discriminator = build_discriminator(preset, seed=0)
+    gan = ConditionalGAN(generator, discriminator, classifier, seed=0)
+
+    def adam():
+        optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
+        return (keras.optimizers.LossScaleOptimizer(optimizer)
+                if args.precision != "float32" else optimizer)
+
+    gan.compile(d_optimizer=adam(), g_optimizer=adam())
+    gan.build_optimizers()
+    batch = 32
+    real = tf.constant(np.random.default_rng(0).random((batch, 128, 128, 1)), tf.float32)
+    step = tf.function(gan.train_step)
+    times = timed(lambda: step((real,))["d_loss"].numpy(), args.repeats)
+    # Per image: D step = G fwd + D fwd/bwd on real and fake (6 D);
+    # G step = G fwd/bwd (3 G) + D fwd and input-gradient (2 D) + C fwd and input-gradient (2 C).
+    g, d, c = forward_flops(generator), forward_flops(discriminator), forward_flops(classifier)
+    per_image = 4 * g + 8 * d + 2 * c
+    return {
+        "preset": preset, "precision": args.precision, "batch": batch,
+        "seconds_per_step": stats(times),
+        "images_per_second": stats([batch / t for t in times]),
+        "gflop_per_image": round(per_image / 1e9, 3),
+        "gflop_per_second": stats([per_image * batch / t / 1e9 for t in times]),
+        "flops_model": "4 G + 8 D + 2 C forward passes per image (analytic, conv/dense only)",
+    }
+
+
+def part_inversion_ratio(args):
+    """Batched tf.function inversion vs the eager per-image loop, same steps and loss."""
+    import numpy as np
+
+    from bench_inversion import eager_inversion
+    from covgan.invert import InversionSettings, make_inversion_fn
+    from covgan.models.classifier import build_classifier
+    from covgan.models.generator import build_generator, code_sizes
+
+    generator, classifier = build_generator("tiny", seed=0), build_classifier("tiny", seed=0)
+    steps, images, eager_images = (10, 16, 2) if args.quick else (50, 64, 4)
+    settings = InversionSettings(steps=steps, restarts=1, patience=steps + 1, prior_weight=0.0)
+    rng = np.random.default_rng(0)
+    d1, d2 = code_sizes(generator)
+    targets = rng.random((images, 128, 128, 1)).astype("f4")
+    z1 = rng.standard_normal((images, d1)).astype("f4")
+    z2 = rng.standard_normal((images, d2)).astype("f4")
+    solve = make_inversion_fn(generator, classifier, settings)
+    batched = timed(lambda: solve(targets, z1, z2)[2].numpy(), args.repeats)
+    eager = timed(lambda: [eager_inversion(generator, classifier, targets[i], z1[i], z2[i],
+                                           settings) for i in range(eager_images)],
+                  max(1, args.repeats - 1))
+    batched_rate = [images / t for t in batched]
+    eager_rate = [eager_images / t for t in eager]
+    losses = solve(targets, z1, z2)[2].numpy()[:eager_images]
+    eager_losses = [eager_inversion(generator, classifier, targets[i], z1[i], z2[i], settings)
+                    for i in range(eager_images)]
+    return {
+        "preset": "tiny", "steps": steps, "batched_images": images, "eager_images": eager_images,
+        "batched_images_per_second": stats(batched_rate),
+        "eager_images_per_second": stats(eager_rate),
+        "ratio_of_medians": round(stats(batched_rate)["median"] / stats(eager_rate)["median"], 2),
+        "final_loss_max_abs_difference": float(np.max(np.abs(losses - eager_losses))),
+    }
+
+
+def part_inversion_paper(args):
+    """A whole inversion at the paper preset: batch 64, default restarts, per-step cost."""
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from covgan.invert import InversionSettings, make_inversion_fn
+    from covgan.models.classifier import build_classifier
+    from covgan.models.generator import build_generator, code_sizes
+
+    if args.precision != "float32":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    quick = args.quick
+    generator = build_generator("tiny" if quick else "paper", inject_z2=True, seed=0)
+    classifier = build_classifier("tiny" if quick else "vgg16", seed=0)
+    defaults = InversionSettings()
+    images = 8 if quick else 64
+    rows = images * defaults.restarts
+    # Time a single step (the loop body) and scale by the default cap: a worst case, since
+    # images stop early once their loss stalls.
+    settings = dataclasses.replace(defaults, steps=1, patience=10**6)
+    rng = np.random.default_rng(0)
+    d1, d2 = code_sizes(generator)
+    targets = rng.random((rows, 128, 128, 1)).astype("f4")
+    z1 = rng.standard_normal((rows, d1)).astype("f4")
+    z2 = rng.standard_normal((rows, d2)).astype("f4")
+    solve = make_inversion_fn(generator, classifier, settings)
+    times = timed(lambda: solve(targets, z1, z2)[2].numpy(), 1 if not quick else 2)
+    per_image = [t * defaults.steps / images for t in times]
+    return {
+        "preset": "tiny" if quick else "paper", "precision": args.precision, "images": images,
+        "restarts": defaults.restarts, "max_steps": defaults.steps,
+        "seconds_per_step_batch": stats(times),
+        "seconds_per_image_at_max_steps": stats(per_image),
+        "authors_seconds_per_image": AUTHORS_SECONDS_PER_IMAGE,
+        "speedup_vs_authors": round(AUTHORS_SECONDS_PER_IMAGE / stats(per_image)["median"], 1),
+    }
+
+
+def keras_io_gradcam(grad_model, image):
+    """The keras-io recipe: one image, eager, last conv activations weighted by pooled grads."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        activations, predictions = grad_model(image[None])
+        channel = predictions[:, 1]
+    grads = tape.gradient(channel, activations)
+    pooled = tf.reduce_mean(grads, axis=(0, 1, 2))
+    heatmap = tf.squeeze(activations[0] @ pooled[..., None])
+    return (tf.maximum(heatmap, 0) / tf.math.reduce_max(heatmap)).numpy()
+
+
+def part_gradcam(args):
+    """Batched Grad-CAM vs the keras-io recipe, per classifier preset."""
+    import keras
+    import numpy as np
+
+    from covgan.gradcam import activation_model, make_gradcam_fn
+    from covgan.models.classifier import build_classifier
+
+    result = {}
+    count = 8 if args.quick else 32
+    images = np.random.default_rng(0).random((count, 128, 128, 1)).astype("f4")
+    for preset in ("tiny",) if args.quick else ("tiny", "vgg16"):
+        classifier = build_classifier(preset, seed=0)
+        batched_fn = make_gradcam_fn(classifier)
+        model = activation_model(classifier)
+        grad_model = keras.Model(model.inputs, model.outputs)
+        batched = timed(lambda: batched_fn(images)[0].numpy(), args.repeats)
+        eager = timed(lambda: [keras_io_gradcam(grad_model, x) for x in images],
+                      max(1, args.repeats - 1))
+        batched_ms = [t / count * 1000 for t in batched]
+        eager_ms = [t / count * 1000 for t in eager]
+        result[preset] = {"images": count, "batched_ms_per_image": stats(batched_ms),
+                          "keras_io_ms_per_image": stats(eager_ms),
+                          "ratio_of_medians": round(stats(eager_ms)["median"]
+                                                    / stats(batched_ms)["median"], 2)}
+    return result
+
+
+def part_serving(args):
+    """traverse latency, batch 1: in-process signature call vs gRPC vs REST (covgan serve)."""
+    import json as json_module
+    import signal
+    import urllib.request
+
+    import numpy as np
+    import tensorflow as tf
+
+    from covgan.export import export_run
+    from covgan.invert import InversionSettings
+    from covgan.models.classifier import build_classifier
+    from covgan.models.generator import build_generator
+    from covgan.run import Run
+    from covgan.serving.client import Client
+    from covgan.serving.signatures import ServingSettings
+
+    folder = tempfile.mkdtemp(prefix="covgan-bench-")
+    run = Run(folder, {"preset": "tiny"}, build_generator("tiny", inject_z2=True, seed=0),
+              build_classifier("tiny", seed=0))
+    export_run(run, folder, settings=ServingSettings(
+        inversion=InversionSettings(steps=5, restarts=1)))
+    server = subprocess.Popen([sys.executable, "-m", "covgan", "serve", "--model-config",
+                               f"{folder}/models.config", "--port", "0", "--rest-port", "0"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = json_module.loads(server.stdout.readline())
+        client = Client(ready["grpc"], timeout=120)
+        function = tf.saved_model.load(f"{folder}/covgan_generator/1").signatures["traverse"]
+        rng = np.random.default_rng(0)
+        codes = {"z1": rng.standard_normal((1, 100)).astype("f4"),
+                 "z2": rng.standard_normal((1, 10)).astype("f4")}
+        tensors = {k: tf.constant(v) for k, v in codes.items()}
+        body = json_module.dumps({"signature_name": "traverse",
+                                  "inputs": {k: v.tolist() for k, v in codes.items()}}).encode()
+        url = f"http://{ready['rest']}/v1/models/covgan_generator:predict"
+
+        def rest():
+            with urllib.request.urlopen(urllib.request.Request(url, data=body)) as response:
+                json_module.loads(response.read())
+
+        calls = {
+            "in_process": lambda: {k: v.numpy() for k, v in function(**tensors).items()},
+            "grpc": lambda: client.predict("covgan_generator", "traverse", codes),
+            "rest": rest,
+        }
+        samples = {name: [] for name in calls}
+        blocks, block = (2, 5) if args.quick else (6, 10)
+        for name, call in calls.items():
+            call()
+        for _ in range(blocks):  # alternate, so drift on a busy machine hits all three alike
+            for name, call in calls.items():
+                for _ in range(block):
+                    started = time.perf_counter()
+                    call()
+                    samples[name].append((time.perf_counter() - started) * 1000)
+        client.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    result = {f"{name}_ms": stats(values) for name, values in samples.items()}
+    local = result["in_process_ms"]["median"]
+    result["grpc_overhead"] = round(result["grpc_ms"]["median"] / local - 1, 3)
+    result["rest_overhead"] = round(result["rest_ms"]["median"] / local - 1, 3)
+    result["note"] = "traverse, batch 1, S = 11, tiny untrained models; one client"
+    return result
+
+
+# === The driver ===
+
+def run_part(name, args, precision="float32"):
+    command = [sys.executable, __file__, "--child", name, "--repeats", str(args.repeats),
+               "--precision", precision] + (["--quick"] if args.quick else [])
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
+    payload = json.loads(result.stdout)
+    payload["part_seconds"] = round(time.perf_counter() - started, 1)
+    return payload
+
+
+def targets(report, gpu):
+    """Each target with what was measured and whether it was met."""
+    found = {}
+
+    def check(name, measured, target, higher_is_better=True):
+        if measured is None:
+            return
+        met = measured >= target if higher_is_better else measured <= target
+        found[name] = {"measured": measured, "target": target, "met": bool(met)}
+
+    peak = report.get("peak", {}).get("float32", {}).get("median")
+    fp32 = report.get("train_step_float32", {})
+    mixed = report.get("train_step_mixed", {})
+    if peak and "gflop_per_second" in fp32:
+        check("train_step_fraction_of_fp32_peak",
+              round(fp32["gflop_per_second"]["median"] / peak, 3), 0.40)
+    if "images_per_second" in fp32 and "images_per_second" in mixed:
+        check("mixed_precision_speedup",
+              round(mixed["images_per_second"]["median"] / fp32["images_per_second"]["median"],
+                    2), 2.0)
+    check("inversion_batched_vs_eager", report.get("inversion_ratio", {}).get("ratio_of_medians"),
+          20.0)
+    paper = report.get("inversion_paper_float32", {}).get("seconds_per_image_at_max_steps", {})
+    check("paper_inversion_seconds_per_image", paper.get("median"), 14.0, False)
+    gradcam = report.get("gradcam", {})
+    check("gradcam_batched_vs_keras_io", gradcam.get("vgg16", gradcam.get("tiny", {}))
+          .get("ratio_of_medians"), 3.0)
+    check("grpc_overhead", report.get("serving", {}).get("grpc_overhead"), 0.20, False)
+    if gpu and "images_per_second" in fp32:
+        check("gpu_train_step_images_per_second", fp32["images_per_second"]["median"], 1000.0)
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="tiny models, few repeats")
+    parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(globals()[f"part_{args.child}"](args)))
+        return
+
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    report = {"device": device(), "tensorflow": tf.__version__, "quick": args.quick,
+              "repeats": args.repeats}
+    for name in args.parts.split(","):
+        if name not in PARTS:
+            parser.error(f"unknown part {name!r}; choose from {PARTS}")
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        if name in ("train_step", "inversion_paper"):
+            report[f"{name}_float32"] = run_part(name, args)
+            report[f"{name}_mixed"] = run_part(name, args, "mixed")
+        else:
+            report[name] = run_part(name, args)
+    report["targets"] = targets(report, gpu)
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
