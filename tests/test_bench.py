@@ -25,4 +25,6 @@ def test_bench_suite_quick_reports_figures_and_targets():
                  "inversion_batched_vs_eager", "paper_inversion_seconds_per_image",
                  "gradcam_batched_vs_keras_io", "grpc_overhead"):
         target = report["targets"][name]
-        assert isinstance(target["met"], bool) and target["measured"] > 0, name
+        assert isinstance(target["met"], bool), name
+        # An overhead can come out slightly negative on a noisy machine; the rest are rates.
+        assert target["measured"] > (-1 if name == "grpc_overhead" else 0), (name, target)
