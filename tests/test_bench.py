@@ -9,7 +9,7 @@ TOOLS = pathlib.Path(__file__).resolve().parents[1] / "tools"
 
 
 def test_bench_suite_quick_reports_figures_and_targets():
-    result = subprocess.run([sys.executable, str(TOOLS / "bench.py"), "--quick", "--repeats", "2"],
+    result = subprocess.run([sys.executable, str(TOOLS / "bench.py"), "--quick", "--repeats", "1"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
