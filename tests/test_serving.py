@@ -326,3 +326,18 @@ def test_serve_refuses_a_missing_or_foreign_config_in_one_line(tmp_path):
                           'model_platform: "tensorflow" } }' % (tmp_path / "m"))
     result = CliRunner().invoke(main, ["serve", "--model-config", str(empty_base)])
     assert result.exit_code == 1 and "no version to serve" in result.output
+
+
+def test_a_second_server_on_a_busy_port_fails_in_one_line(server, exported):
+    import subprocess
+    import sys
+
+    port = server.grpc.rsplit(":", 1)[1]
+    # A subprocess with a timeout: a server that wrongly starts would otherwise serve forever.
+    result = subprocess.run([sys.executable, "-m", "covgan", "serve", "--model-config",
+                             str(exported / "models.config"), "--host", "127.0.0.1", "--port",
+                             port, "--no-rest"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "Error: Cannot listen on" in result.stderr
+    assert result.stdout == ""  # never announced itself as ready
+    status, _ = _rest(server, "/v1/models/covgan_generator")  # the first one is unharmed
+    assert status == 200

@@ -51,7 +51,10 @@ class Server:
         # gRPC refuses (RESOURCE_EXHAUSTED) beyond its own limit; below it, our check answers
         # INVALID_ARGUMENT, so the headroom lets that message through.
         options = [("grpc.max_receive_message_length", limit + MIB),
-                   ("grpc.max_send_message_length", 1 << 30)]
+                   ("grpc.max_send_message_length", 1 << 30),
+                   # gRPC shares a port with another server by default on Linux; a second
+                   # `covgan serve` on a busy port must fail instead of splitting the traffic.
+                   ("grpc.so_reuseport", 0)]
         self.grpc = grpc.server(
             concurrent.futures.ThreadPoolExecutor(max_workers=settings.workers * 2),
             options=options)
@@ -59,7 +62,10 @@ class Server:
             PredictionService(self.predictor, limit), self.grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelService(self.predictor), self.grpc)
-        self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+        try:
+            self.port = self.grpc.add_insecure_port(f"{settings.host}:{settings.port}")
+        except RuntimeError:
+            self.port = 0
         if not self.port:
             raise CovganError(f"Cannot listen on {settings.host}:{settings.port} (in use?).")
         self.rest = None
