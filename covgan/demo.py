@@ -60,8 +60,7 @@ class Demo:
         from covgan.data import layout
 
         records = layout.read_manifest(data_dir)
-        chosen = [r for r in layout.select(records, layout.evaluation_split(records))
-                  if r.label == 1 and r.mask_path][: self.settings.explain_count]
+        chosen = layout.held_out_positives_with_masks(records, self.settings.explain_count)
         if not chosen:
             raise CovganError(f"{data_dir} has no held-out positives to explain.")
         return [str(pathlib.Path(data_dir) / r.path) for r in chosen]

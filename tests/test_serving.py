@@ -16,10 +16,10 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, predict_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
 
 from covgan.errors import CovganError
-from covgan.serving.client import Client
+from covgan.serving.client import Client, predict_request
 
 from conftest import ServerProcess
 
@@ -119,14 +119,8 @@ def test_status_and_metadata_over_grpc_and_rest(client, server):
 
 
 def _raw_predict(client, model, signature, inputs, version=None):
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = signature
-    if version is not None:
-        request.model_spec.version.value = version
-    for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-    return client.prediction.Predict(request, timeout=60)
+    return client.prediction.Predict(predict_request(model, signature, inputs, version),
+                                     timeout=60)
 
 
 Z = _codes(1)

@@ -36,7 +36,8 @@ def _settings(invert_steps, restarts, invert_lr, mse_weight, bce_weight, prior):
                              mse_weight=mse_weight, bce_weight=bce_weight, prior_weight=prior)
 
 
-def _load(paths):
+def load_images(paths):
+    """Reads radiographs for a command; input warnings go to stderr."""
     from covgan.data.images import UnreadableImage, load_inputs
     from covgan.errors import CovganError
 
@@ -77,7 +78,7 @@ def invert(images, run_dir, out, overwrite, **options):
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
-    pixels, warnings = _load(images)
+    pixels, warnings = load_images(images)
     seed = options.pop("seed")
     seed_everything(seed)
     result = solve(run.generator, run.classifier, pixels, settings=_settings(**options), seed=seed)
@@ -150,7 +151,7 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
     else:
         from covgan.invert import invert as solve
 
-        pixels, _ = _load(images)
+        pixels, _ = load_images(images)
         inverted = solve(run.generator, run.classifier, pixels, settings=_settings(**options),
                          seed=seed)
         z1, z2, sources = inverted["z1"], inverted["z2"], list(images)
@@ -227,7 +228,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
 
         run = load_run(run_dir)
     classifier = load_classifier(classifier_file) if classifier_file else run.classifier
-    pixels, warnings = _load(images)
+    pixels, warnings = load_images(images)
     heatmaps, probabilities = make_gradcam_fn(classifier, layer)(pixels)
     heatmaps, probabilities = heatmaps.numpy(), probabilities.numpy()
     saliency = make_saliency_fn(classifier)(pixels).numpy()
@@ -287,7 +288,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
-    pixels, warnings = _load(images)
+    pixels, warnings = load_images(images)
     seed = options.pop("seed")
     seed_everything(seed)
     settings = _settings(**options)

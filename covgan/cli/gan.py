@@ -162,7 +162,7 @@ def localise(run_dir, data_spec, count, invert_steps, restarts, seed):
     data_dir = resolve_data(data_spec or run.config["data"])
     records = layout.read_manifest(data_dir)
     split = layout.evaluation_split(records)
-    chosen = [r for r in layout.select(records, split) if r.label == 1 and r.mask_path][:count]
+    chosen = layout.held_out_positives_with_masks(records, count)
     if not chosen:
         raise CovganError(f"{data_dir} has no held-out positives with lesion masks to score.")
     batches = list(make_dataset(data_dir, chosen, batch_size=len(chosen), with_masks=True,

@@ -2,14 +2,9 @@
 
 import numpy as np
 
+from covgan.cli.explain import load_images
 from covgan.io import atomic_directory, check_new_directory, write_json
 from covgan.traverse import crossing_step
-
-
-def _load(paths):
-    from covgan.cli.explain import _load as load_inputs
-
-    return load_inputs(paths)
 
 
 def query_images(client, model, version, signature, images, out, overwrite):
@@ -18,7 +13,7 @@ def query_images(client, model, version, signature, images, out, overwrite):
     from covgan.writers import write_explanation, write_traversals
 
     check_new_directory(out, overwrite=overwrite)
-    pixels, warnings = _load(images)
+    pixels, warnings = load_images(images)
     where = {"server": client.server, "model": model, "model version": version or "latest"}
     if signature == "explain":
         result = explanation_from_outputs(client.predict(model, "explain", {"images": pixels},

@@ -124,6 +124,12 @@ def select(records, split):
     return [r for r in records if r.split == split]
 
 
+def held_out_positives_with_masks(records, count):
+    """Up to `count` positives with lesion masks from the evaluation split (in manifest order)."""
+    chosen = [r for r in select(records, evaluation_split(records)) if r.label == 1 and r.mask_path]
+    return chosen[:count]
+
+
 def evaluation_split(records):
     """'test' where the data set has one, else 'val' (sources often ship only train/val)."""
     for split in ("test", "val"):

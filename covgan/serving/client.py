@@ -16,6 +16,18 @@ CHANNEL_OPTIONS = [("grpc.max_send_message_length", MESSAGE_LIMIT),
                    ("grpc.max_receive_message_length", MESSAGE_LIMIT)]
 
 
+def predict_request(model, signature, inputs, version=None):
+    """A PredictRequest for `inputs` {name: array} (version None: the server's latest)."""
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    if version is not None:
+        request.model_spec.version.value = version
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
+    return request
+
+
 class Client:
     """PredictionService and ModelService stubs on one channel to HOST:PORT."""
 
@@ -38,15 +50,9 @@ class Client:
         Raises:
             CovganError: the server answered with an error status, or is unreachable.
         """
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model
-        request.model_spec.signature_name = signature
-        if version is not None:
-            request.model_spec.version.value = version
-        for key, value in inputs.items():
-            request.inputs[key].CopyFrom(tf.make_tensor_proto(np.asarray(value)))
         try:
-            response = self.prediction.Predict(request, timeout=self.timeout)
+            response = self.prediction.Predict(predict_request(model, signature, inputs, version),
+                                               timeout=self.timeout)
         except grpc.RpcError as error:
             raise self._fail(error) from None
         return {key: tf.make_ndarray(value) for key, value in response.outputs.items()}
