@@ -1,10 +1,9 @@
-"""Shared fixtures: tiny data made in the tests, and the opt-in slow marker."""
+"""Shared fixtures: tiny data made in the tests, and the opt-in slow marker (builders and
+checkers that tests call directly live in helpers.py)."""
 
 import os
 import pathlib
 
-import cv2
-import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -56,27 +55,11 @@ def shared_dataset():
     return SHARED_DATA
 
 
-def build_messy_tree(root):
-    """16-bit PNG, RGB JPEG, a truncated file, a text file named .png, an empty folder."""
-    rng = np.random.default_rng(0)
-    covid, normal = root / "Covid", root / "NORMAL"
-    covid.mkdir(parents=True)
-    normal.mkdir(parents=True)
-    (root / "Empty").mkdir()
-    cv2.imwrite(str(covid / "sixteen.png"), (rng.random((300, 260)) * 65535).astype(np.uint16))
-    cv2.imwrite(str(covid / "colour.jpg"), (rng.random((200, 300, 3)) * 255).astype(np.uint8))
-    for i in range(6):
-        cv2.imwrite(str(normal / f"n{i}.png"), (rng.random((100, 100)) * 255).astype(np.uint8))
-    ok, encoded = cv2.imencode(".png", (rng.random((256, 256)) * 255).astype(np.uint8))
-    (covid / "truncated.png").write_bytes(encoded.tobytes()[:500])
-    (normal / "notes.png").write_text("not an image at all")
-
-
 @pytest.fixture(scope="session")
 def tiny_run(phantom_dir, tmp_path_factory):
     """A finished (if barely trained) GAN run on the small phantom set."""
-    from covgan.gan_training import GANTrainingConfig, train_gan
     from covgan.models.classifier import build_classifier
+    from covgan.training.gan import GANTrainingConfig, train_gan
 
     folder = tmp_path_factory.mktemp("tiny_run")
     classifier = folder / "classifier_source.keras"
@@ -98,10 +81,10 @@ def phantom_positives(phantom_dir):
 @pytest.fixture(scope="session")
 def exported(tiny_run, tmp_path_factory):
     """The tiny run exported as SavedModels (a short inversion keeps the tests quick)."""
-    from covgan.export import export_run
-    from covgan.invert import InversionSettings
-    from covgan.run import load_run
-    from covgan.serving.signatures import ServingSettings
+    from covgan.explain.invert import InversionSettings
+    from covgan.export.savedmodel import export_run
+    from covgan.export.signatures import ServingSettings
+    from covgan.training.runs import load_run
 
     out = tmp_path_factory.mktemp("savedmodels")
     settings = ServingSettings(inversion=InversionSettings(steps=20, restarts=2))
@@ -109,40 +92,11 @@ def exported(tiny_run, tmp_path_factory):
     return out
 
 
-class ServerProcess:
-    """`covgan serve` in a subprocess on 127.0.0.1, free ports picked by the server."""
-
-    def __init__(self, config, *extra):
-        import json
-        import subprocess
-        import sys
-        import threading
-
-        command = [sys.executable, "-m", "covgan", "serve", "--model-config", str(config),
-                   "--host", "127.0.0.1", "--port", "0", "--rest-port", "0", *extra]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
-        self.log = []
-        # Drain stderr so the server never blocks on a full pipe; keep it for assertions.
-        threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True).start()
-        line = self.process.stdout.readline()
-        if not line:
-            self.process.wait(timeout=30)
-            raise RuntimeError("covgan serve did not start:\n" + "".join(self.log[-30:]))
-        ready = json.loads(line)
-        self.grpc, self.rest = ready["grpc"], ready["rest"]
-
-    def stop(self):
-        import signal
-
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
-
-
 @pytest.fixture(scope="session")
 def server(exported):
     """A server over the exported models, with a small batch limit to test it."""
+    from helpers import ServerProcess
+
     running = ServerProcess(exported / "models.config", "--max-batch", "4")
     yield running
     assert running.stop() == 0, "".join(running.log[-30:])

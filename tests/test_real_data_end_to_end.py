@@ -1,4 +1,4 @@
-"""The real chest X-ray set in ../shared, end to end: prepare, classifier, GAN with --augment, explain."""
+"""The real chest X-ray set in ../shared, end to end: prepare, classifier, GAN, explain."""
 
 import json
 

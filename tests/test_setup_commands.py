@@ -74,7 +74,7 @@ def test_test_command_installs_the_browser_only_as_it_can(tmp_path, uid, sudo, e
 
 
 def test_browser_test_skips_only_with_the_reason_the_script_gave(monkeypatch):
-    from test_report_browser import chromium
+    from helpers import chromium
 
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("COVGAN_SKIP_BROWSER", raising=False)
@@ -89,8 +89,12 @@ def test_demo_command_installs_and_runs_as_written(tmp_path):
     demo = setup_commands()[0]
     assert demo.count("covgan demo") == 1
     copy = tmp_path / "covgan"
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                             cwd=ROOT, capture_output=True, text=True)
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if tracked.returncode != 0:
         pytest.fail(f"git ls-files failed in {ROOT}: {tracked.stderr}")
     for name in filter(None, tracked.stdout.split("\0")):
@@ -102,12 +106,17 @@ def test_demo_command_installs_and_runs_as_written(tmp_path):
     # into the new venv: the same command, minutes of TensorFlow download saved.
     venv_bin = str(pathlib.Path(sys.executable).parent)
     path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
-    env = {**{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}, "PATH": path,
-           "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+        "PATH": path,
+        "PYTHONPATH": sysconfig.get_paths()["purelib"],
+    }
     command = demo.replace("covgan demo", "covgan demo --help") + (
-        " && .venv/bin/python -c 'import covgan; print(covgan.__file__)'")
-    result = subprocess.run(["bash", "-c", command], cwd=copy, env=env, capture_output=True,
-                            text=True, timeout=600)
+        " && .venv/bin/python -c 'import covgan; print(covgan.__file__)'"
+    )
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=copy, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Usage: covgan demo" in result.stdout
     assert str(copy / "covgan" / "__init__.py") in result.stdout  # the copy was installed

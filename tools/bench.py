@@ -76,11 +76,11 @@ def part_peak(args):
 
 
 def forward_flops(model):
-    """Multiply-adds x 2 of one image's forward pass (convolutions, transposed convolutions, dense)."""
+    """Multiply-adds x 2 of one image's forward pass (convolutions, transposed ones, dense)."""
     import keras
     import numpy as np
 
-    from covgan.gradcam import leaf_layers
+    from covgan.explain.gradcam import leaf_layers
 
     total = 0
     for layer in leaf_layers(model):
@@ -105,10 +105,10 @@ def part_train_step(args):
     import numpy as np
     import tensorflow as tf
 
-    from covgan.gan import ConditionalGAN
     from covgan.models.classifier import build_classifier
     from covgan.models.discriminator import build_discriminator
     from covgan.models.generator import build_generator
+    from covgan.training.conditional_gan import ConditionalGAN
 
     if args.precision != "float32":
         gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -147,9 +147,9 @@ def part_train_step(args):
 def part_inversion_ratio(args):
     """Batched tf.function inversion vs the eager per-image loop, same steps and loss."""
     import numpy as np
-
     from bench_inversion import eager_inversion
-    from covgan.invert import InversionSettings, make_inversion_fn
+
+    from covgan.explain.invert import InversionSettings, make_inversion_fn
     from covgan.models.classifier import build_classifier
     from covgan.models.generator import build_generator, code_sizes
 
@@ -187,7 +187,7 @@ def part_inversion_paper(args):
     import keras
     import numpy as np
 
-    from covgan.invert import InversionSettings, make_inversion_fn
+    from covgan.explain.invert import InversionSettings, make_inversion_fn
     from covgan.models.classifier import build_classifier
     from covgan.models.generator import build_generator, code_sizes
 
@@ -245,7 +245,7 @@ def part_gradcam(args):
     import keras
     import numpy as np
 
-    from covgan.gradcam import activation_model, make_gradcam_fn
+    from covgan.explain.gradcam import activation_model, make_gradcam_fn
     from covgan.models.classifier import build_classifier
 
     result = {}
@@ -277,13 +277,13 @@ def part_serving(args):
     import numpy as np
     import tensorflow as tf
 
-    from covgan.export import export_run
-    from covgan.invert import InversionSettings
+    from covgan.explain.invert import InversionSettings
+    from covgan.export.savedmodel import export_run
+    from covgan.export.signatures import ServingSettings
     from covgan.models.classifier import build_classifier
     from covgan.models.generator import build_generator
-    from covgan.run import Run
     from covgan.serving.client import Client
-    from covgan.serving.signatures import ServingSettings
+    from covgan.training.runs import Run
 
     folder = tempfile.mkdtemp(prefix="covgan-bench-")
     run = Run(folder, {"preset": "tiny"}, build_generator("tiny", inject_z2=True, seed=0),

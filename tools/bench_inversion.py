@@ -21,8 +21,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from covgan import losses  # noqa: E402
-from covgan.invert import InversionSettings, make_inversion_fn  # noqa: E402
+from covgan.explain.invert import InversionSettings, make_inversion_fn  # noqa: E402
+from covgan.models import losses  # noqa: E402
 from covgan.models.generator import code_sizes  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def eager_inversion(generator, classifier, image, z1, z2, settings):
 
 def models(args):
     if args.run:
-        from covgan.run import load_run
+        from covgan.training.runs import load_run
 
         run = load_run(args.run)
         return run.generator, run.classifier

@@ -10,13 +10,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
 
-from covgan.cli.common import CovganGroup  # noqa: E402
 from covgan.cli.classifier import classifier  # noqa: E402
+from covgan.cli.common import CovganGroup  # noqa: E402
 from covgan.cli.data import data  # noqa: E402
+from covgan.cli.demo import demo  # noqa: E402
 from covgan.cli.explain import explain, gradcam, invert, traverse  # noqa: E402
 from covgan.cli.gan import evaluate, localise, train  # noqa: E402
 from covgan.cli.serving import export, query, serve  # noqa: E402
-from covgan.cli.demo import demo  # noqa: E402
 
 
 @click.group(cls=CovganGroup, context_settings={"help_option_names": ["-h", "--help"]})

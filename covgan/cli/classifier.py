@@ -43,9 +43,9 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, ima
       covgan classifier train --data phantom --preset tiny --out runs/clf
     """
     from covgan import __version__
-    from covgan.classifier_training import train_classifier
     from covgan.data.catalog import resolve_data
     from covgan.io import write_json
+    from covgan.training.classifier import train_classifier
 
     data_dir = resolve_data(data_spec)
     seed_everything(seed)
@@ -72,8 +72,12 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, ima
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
               help="Split to score (default: test, else val).")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
-              help="JSON file to write (default: classifier_evaluation.json beside the classifier).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="JSON file to write (default: classifier_evaluation.json beside the classifier).",
+)
 def evaluate(classifier_file, data_spec, split, threshold, out):
     """Score a classifier: accuracy, AUC, sensitivity, specificity, confusion matrix.
 
@@ -84,10 +88,10 @@ def evaluate(classifier_file, data_spec, split, threshold, out):
     Example:
       covgan classifier evaluate --classifier runs/clf/classifier.keras --data phantom
     """
-    from covgan.classifier_training import evaluate_classifier
     from covgan.data.catalog import resolve_data
     from covgan.io import write_json
     from covgan.models.classifier import load_classifier
+    from covgan.training.classifier import evaluate_classifier
 
     data_dir = resolve_data(data_spec)
     model = load_classifier(classifier_file)

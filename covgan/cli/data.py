@@ -78,7 +78,6 @@ def prepare(src, out, positive, negative, source_format, aspect, overwrite):
     """
     from covgan.data.prepare import prepare as prepare_data
     from covgan.data.sources import DEFAULT_NEGATIVE, DEFAULT_POSITIVE, ClassMap, discover
-
     from covgan.io import check_new_directory
 
     check_new_directory(out, overwrite=overwrite)

@@ -1,7 +1,6 @@
 """`covgan invert`, `traverse`, `gradcam` and `explain`: explanations of single radiographs."""
 
 import functools
-import pathlib
 
 import click
 
@@ -30,7 +29,7 @@ def inversion_options(command):
 
 
 def _settings(invert_steps, restarts, invert_lr, mse_weight, bce_weight, prior):
-    from covgan.invert import InversionSettings
+    from covgan.explain.invert import InversionSettings
 
     return InversionSettings(steps=invert_steps, learning_rate=invert_lr, restarts=restarts,
                              mse_weight=mse_weight, bce_weight=bce_weight, prior_weight=prior)
@@ -71,10 +70,10 @@ def invert(images, run_dir, out, overwrite, **options):
     import numpy as np
 
     from covgan.data.layout import write_png
-    from covgan.invert import invert as solve
+    from covgan.explain.invert import invert as solve
     from covgan.io import atomic_directory, check_new_directory, write_json
-    from covgan.run import load_run
-    from covgan.writers import inversion_rows, stems
+    from covgan.output.writers import inversion_rows, stems
+    from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
@@ -125,11 +124,11 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
     import numpy as np
 
     from covgan.errors import CovganError
+    from covgan.explain.traverse import crossing_step, difference_maps, traverse_to_image
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.models.generator import code_sizes
-    from covgan.run import load_run
-    from covgan.traverse import crossing_step, difference_maps, traverse_to_image
-    from covgan.writers import stems, write_traversals
+    from covgan.output.writers import stems, write_traversals
+    from covgan.training.runs import load_run
 
     if bool(images) == bool(latents):
         raise CovganError("Give either IMAGES or --latents FILE.")
@@ -149,7 +148,7 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
         sources = [str(s) for s in codes["sources"]] if "sources" in codes.files else [
             f"latent{i}" for i in range(len(z1))]
     else:
-        from covgan.invert import invert as solve
+        from covgan.explain.invert import invert as solve
 
         pixels, _ = load_images(images)
         inverted = solve(run.generator, run.classifier, pixels, settings=_settings(**options),
@@ -178,8 +177,8 @@ def _write_sweep(path, run, z1, count, seed):
     import numpy as np
 
     from covgan.models.generator import code_sizes
-    from covgan.render import captioned, to_uint8
-    from covgan.writers import write_bgr
+    from covgan.output.render import captioned, to_uint8
+    from covgan.output.writers import write_bgr
 
     rng = np.random.default_rng(seed)
     z2 = rng.standard_normal((count, code_sizes(run.generator)[1])).astype(np.float32)
@@ -213,18 +212,18 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
       covgan gradcam chest.png --run runs/gan --out out/figure2
     """
     from covgan.errors import CovganError
-    from covgan.gradcam import make_gradcam_fn, make_saliency_fn
+    from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.models.classifier import load_classifier
-    from covgan.render import figure_strip, heat_map, heat_overlay
-    from covgan.writers import inversion_rows, stems, write_bgr
+    from covgan.output.render import figure_strip, heat_map, heat_overlay
+    from covgan.output.writers import inversion_rows, stems, write_bgr
 
     if not classifier_file and not run_dir:
         raise CovganError("Give --classifier FILE, or --run RUN to use the run's classifier.")
     check_new_directory(out, overwrite=overwrite)
     run = None
     if run_dir:
-        from covgan.run import load_run
+        from covgan.training.runs import load_run
 
         run = load_run(run_dir)
     classifier = load_classifier(classifier_file) if classifier_file else run.classifier
@@ -234,25 +233,39 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     saliency = make_saliency_fn(classifier)(pixels).numpy()
     inverted = None
     if run:
-        from covgan.invert import invert as solve
+        from covgan.explain.invert import invert as solve
 
         seed = options.pop("seed")
         seed_everything(seed)
-        inverted = solve(run.generator, classifier, pixels, settings=_settings(**options), seed=seed)
+        settings = _settings(**options)
+        inverted = solve(run.generator, classifier, pixels, settings=settings, seed=seed)
         rows_of_inversion = inversion_rows(images, inverted, warnings)
     rows = []
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for i, stem in enumerate(stems(images)):
             write_bgr(tmp / f"{stem}_gradcam.png", heat_overlay(pixels[i], heatmaps[i]))
             write_bgr(tmp / f"{stem}_saliency.png", heat_map(saliency[i]))
-            row = {"source": str(images[i]), "p_image": float(probabilities[i, 1]),
-                   "warnings": warnings[i]}
+            row = {
+                "source": str(images[i]),
+                "p_image": float(probabilities[i, 1]),
+                "warnings": warnings[i],
+            }
             if inverted:
-                write_bgr(tmp / f"{stem}_figure.png", figure_strip(
-                    pixels[i], inverted["reconstruction"][i], inverted["counterpart"][i],
-                    abs(inverted["reconstruction"][i] - inverted["counterpart"][i]), heatmaps[i],
-                    (inverted["p_image"][i], inverted["p_reconstruction"][i],
-                     inverted["p_counterpart"][i])))
+                write_bgr(
+                    tmp / f"{stem}_figure.png",
+                    figure_strip(
+                        pixels[i],
+                        inverted["reconstruction"][i],
+                        inverted["counterpart"][i],
+                        abs(inverted["reconstruction"][i] - inverted["counterpart"][i]),
+                        heatmaps[i],
+                        (
+                            inverted["p_image"][i],
+                            inverted["p_reconstruction"][i],
+                            inverted["p_counterpart"][i],
+                        ),
+                    ),
+                )
                 row.update(rows_of_inversion[i])
             rows.append(row)
         payload = {"images": rows, "layer": layer or "last convolution"}
@@ -281,10 +294,10 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
     Example:
       covgan explain chest.png other.jpg --run runs/gan --out out/explain
     """
-    from covgan.explain import explain as run_explanation
+    from covgan.explain.pipeline import explain as run_explanation
     from covgan.io import atomic_directory, check_new_directory
-    from covgan.run import load_run
-    from covgan.writers import write_explanation
+    from covgan.output.writers import write_explanation
+    from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
@@ -292,10 +305,25 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
     seed = options.pop("seed")
     seed_everything(seed)
     settings = _settings(**options)
-    result = run_explanation(run.generator, run.classifier, pixels, settings=settings,
-                             steps=steps, extrapolate=extrapolate, layer=layer, seed=seed)
+    result = run_explanation(
+        run.generator,
+        run.classifier,
+        pixels,
+        settings=settings,
+        steps=steps,
+        extrapolate=extrapolate,
+        layer=layer,
+        seed=seed,
+    )
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        payload = write_explanation(tmp, out, images, pixels, result, warnings, steps=steps,
-                                    settings={"run": run_dir, "extrapolate": extrapolate,
-                                              **vars(settings)})
+        payload = write_explanation(
+            tmp,
+            out,
+            images,
+            pixels,
+            result,
+            warnings,
+            steps=steps,
+            settings={"run": run_dir, "extrapolate": extrapolate, **vars(settings)},
+        )
     emit(payload)

@@ -61,7 +61,7 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
       tensorboard --logdir runs/gan/logs
     """
     from covgan.data.catalog import resolve_data
-    from covgan.gan_training import preset_config, train_gan
+    from covgan.training.gan import preset_config, train_gan
 
     data_dir = resolve_data(data_spec)
     seed_everything(seed)
@@ -104,9 +104,9 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
     from covgan.data import layout
     from covgan.data.catalog import resolve_data
     from covgan.data.pipeline import make_dataset
-    from covgan.gan_evaluation import evaluate_gan
+    from covgan.evaluation.gan import evaluate_gan
     from covgan.io import write_json
-    from covgan.run import load_run
+    from covgan.training.runs import load_run
 
     run = load_run(run_dir)
     data_dir = resolve_data(data_spec or run.config["data"])
@@ -147,16 +147,15 @@ def localise(run_dir, data_spec, count, invert_steps, restarts, seed):
     Example:
       covgan localise --run runs/gan --count 32
     """
-    import numpy as np
 
     from covgan.data import layout
     from covgan.data.catalog import resolve_data
     from covgan.data.pipeline import make_dataset
     from covgan.errors import CovganError
-    from covgan.invert import InversionSettings
+    from covgan.evaluation.localise import score_localisation, table
+    from covgan.explain.invert import InversionSettings
     from covgan.io import write_json
-    from covgan.localisation_eval import score_localisation, table
-    from covgan.run import load_run
+    from covgan.training.runs import load_run
 
     run = load_run(run_dir)
     data_dir = resolve_data(data_spec or run.config["data"])

@@ -3,14 +3,14 @@
 import numpy as np
 
 from covgan.cli.explain import load_images
+from covgan.explain.traverse import crossing_step
 from covgan.io import atomic_directory, check_new_directory, write_json
-from covgan.traverse import crossing_step
 
 
 def query_images(client, model, version, signature, images, out, overwrite):
     """explain: one call; traverse: invert, then traverse the codes the server found."""
+    from covgan.output.writers import write_explanation, write_traversals
     from covgan.serving.client import explanation_from_outputs
-    from covgan.writers import write_explanation, write_traversals
 
     check_new_directory(out, overwrite=overwrite)
     pixels, warnings = load_images(images)
@@ -31,7 +31,7 @@ def query_images(client, model, version, signature, images, out, overwrite):
 
 def query_codes(client, model, version, signature, seed, count, out, overwrite):
     """traverse or generate on codes drawn from `seed`."""
-    from covgan.writers import write_traversals
+    from covgan.output.writers import write_traversals
 
     check_new_directory(out, overwrite=overwrite)
     where = {"server": client.server, "model": model, "model version": version or "latest",

@@ -37,10 +37,10 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, 
     """
     import dataclasses
 
-    from covgan.export import export_run
-    from covgan.invert import InversionSettings
-    from covgan.run import load_run
-    from covgan.serving.signatures import ServingSettings
+    from covgan.explain.invert import InversionSettings
+    from covgan.export.savedmodel import export_run
+    from covgan.export.signatures import ServingSettings
+    from covgan.training.runs import load_run
 
     run = load_run(run_dir)
     inversion = dataclasses.replace(InversionSettings(), steps=invert_steps, restarts=restarts)

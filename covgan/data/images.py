@@ -15,7 +15,7 @@ import pathlib
 import cv2
 import numpy as np
 
-from covgan.data.phantom import IMAGE_SIZE
+from covgan.shapes import IMAGE_SIZE
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 DICOM_SUFFIXES = (".dcm", ".dicom")

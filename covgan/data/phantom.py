@@ -18,7 +18,8 @@ import hashlib
 import cv2
 import numpy as np
 
-IMAGE_SIZE = 128
+from covgan.shapes import IMAGE_SIZE
+
 _RENDER_SIZE = 256  # drawn at twice the size, then area-downsampled (anti-aliasing)
 
 # Lesion density multiplier; larger is easier. With it, the tiny classifier lands in

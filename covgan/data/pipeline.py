@@ -10,7 +10,7 @@ import pathlib
 import tensorflow as tf
 
 from covgan.data.layout import select
-from covgan.data.phantom import IMAGE_SIZE
+from covgan.shapes import IMAGE_SIZE
 
 # Above this many images the cache goes to a file instead of memory.
 MEMORY_CACHE_LIMIT = 50_000
@@ -59,7 +59,9 @@ def make_dataset(
         pathlib.Path(cache).parent.mkdir(parents=True, exist_ok=True)
         dataset = dataset.cache(str(cache))
     if shuffle:
-        dataset = dataset.shuffle(min(len(records), 10_000), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(
+            min(len(records), 10_000), seed=seed, reshuffle_each_iteration=True
+        )
     if repeat:
         dataset = dataset.repeat()
     to_float = _to_float_with_masks if with_masks else _to_float

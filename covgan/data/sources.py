@@ -124,7 +124,11 @@ def _folders(src, class_map):
                 found.other_classes[class_name] += 1
                 continue
             split = next(
-                (_SPLIT_NAMES[p.lower()] for p in reversed(relative[:-1]) if p.lower() in _SPLIT_NAMES),
+                (
+                    _SPLIT_NAMES[p.lower()]
+                    for p in reversed(relative[:-1])
+                    if p.lower() in _SPLIT_NAMES
+                ),
                 None,
             )
             patient = path.relative_to(src).with_suffix("").as_posix()
@@ -158,8 +162,12 @@ def _covidx(src, class_map):
                 if label is None:
                     found.other_classes[class_name] += 1
                     continue
-                candidates = [src / split / filename, src / label_file.stem / filename,
-                              src / "images" / filename, src / filename]
+                candidates = [
+                    src / split / filename,
+                    src / label_file.stem / filename,
+                    src / "images" / filename,
+                    src / filename,
+                ]
                 path = next((c for c in candidates if c.is_file()), None)
                 if path is None:
                     found.missing.append((str(candidates[0]), "listed in a label file but missing"))

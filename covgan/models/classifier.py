@@ -12,8 +12,7 @@ import keras
 import numpy as np
 
 from covgan.errors import CovganError
-
-INPUT_SHAPE = (128, 128, 1)
+from covgan.shapes import IMAGE_SHAPE
 
 # (block widths, keras.applications builder or None for our own VGG16 topology)
 PRESETS = {
@@ -43,7 +42,7 @@ def build_classifier(preset="tiny", *, imagenet_weights=None, seed=None):
         raise CovganError(f"Unknown classifier preset {preset!r}; choose one of {sorted(PRESETS)}.")
     if imagenet_weights and preset != "vgg16":
         raise CovganError("--imagenet-weights needs --preset vgg16.")
-    images = keras.Input(INPUT_SHAPE, name="images")
+    images = keras.Input(IMAGE_SHAPE, name="images")
     if imagenet_weights:
         x = keras.layers.Rescaling(255.0, offset=-_IMAGENET_MEAN, name="normalise")(images)
         backbone = _imagenet_vgg16(imagenet_weights)
@@ -60,14 +59,14 @@ def _vgg_backbone(preset, seed):
     """The VGG16 convolutional base; the paper preset comes from keras.applications."""
     widths = PRESETS[preset]
     if preset == "vgg16":
-        base = keras.applications.VGG16(include_top=False, weights=None, input_shape=INPUT_SHAPE)
+        base = keras.applications.VGG16(include_top=False, weights=None, input_shape=IMAGE_SHAPE)
         # From scratch, Keras' default Glorot init left VGG16 at chance; He-normal trains.
         init = keras.initializers.HeNormal(seed=seed)
         for layer in base.layers:
             if isinstance(layer, keras.layers.Conv2D):
                 layer.kernel.assign(init(layer.kernel.shape))
         return base
-    inputs = keras.Input(INPUT_SHAPE)
+    inputs = keras.Input(IMAGE_SHAPE)
     x = inputs
     for block, (width, convs) in enumerate(zip(widths, _CONVS_PER_BLOCK), start=1):
         for conv in range(1, convs + 1):
@@ -87,10 +86,14 @@ def _imagenet_vgg16(weights_path):
     if not path.is_file():
         raise CovganError(f"ImageNet weights file not found: {path}.")
     try:
-        rgb = keras.applications.VGG16(include_top=False, weights=str(path), input_shape=(128, 128, 3))
+        rgb = keras.applications.VGG16(
+            include_top=False, weights=str(path), input_shape=(*IMAGE_SHAPE[:2], 3)
+        )
     except Exception as error:
-        raise CovganError(f"{path} is not a VGG16 notop weights file ({_first_line(error)}).") from None
-    gray = keras.applications.VGG16(include_top=False, weights=None, input_shape=INPUT_SHAPE)
+        raise CovganError(
+            f"{path} is not a VGG16 notop weights file ({_first_line(error)})."
+        ) from None
+    gray = keras.applications.VGG16(include_top=False, weights=None, input_shape=IMAGE_SHAPE)
     for source, target in zip(rgb.layers, gray.layers):
         weights = source.get_weights()
         if weights and source.name == "block1_conv1":
@@ -124,7 +127,7 @@ def adapt_classifier(model):
     Raises:
         CovganError: input is not (128, 128, 1), or output is not 1 or 2 units.
     """
-    if len(model.inputs) != 1 or tuple(model.inputs[0].shape[1:]) != INPUT_SHAPE:
+    if len(model.inputs) != 1 or tuple(model.inputs[0].shape[1:]) != IMAGE_SHAPE:
         shapes = [tuple(i.shape) for i in model.inputs]
         raise CovganError(
             f"The classifier must take one (None, 128, 128, 1) input. Received: {shapes}."
@@ -140,7 +143,7 @@ def adapt_classifier(model):
     units = model.outputs[0].shape[-1]
     if units == 2 and not from_logits and model.outputs[0].dtype == "float32":
         return model
-    images = keras.Input(INPUT_SHAPE, name="images")
+    images = keras.Input(IMAGE_SHAPE, name="images")
     probabilities = TwoClassProbabilities(from_logits, name="probabilities")(model(images))
     return keras.Model(images, probabilities, name=f"adapted_{model.name}")
 

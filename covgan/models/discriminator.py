@@ -7,6 +7,8 @@ norm updates its power-iteration estimate only when called with training=True.
 
 import keras
 
+from covgan.shapes import IMAGE_SHAPE
+
 PRESETS = {
     "paper": (64, 128, 256, 512, 512),
     "tiny": (16, 32, 64, 128, 128),
@@ -18,7 +20,7 @@ def build_discriminator(preset="tiny", *, seed=None):
     if preset not in PRESETS:
         raise ValueError(f"Unknown discriminator preset {preset!r}; one of {sorted(PRESETS)}.")
     init = keras.initializers.HeNormal(seed=seed)
-    images = keras.Input((128, 128, 1), name="images")
+    images = keras.Input(IMAGE_SHAPE, name="images")
     x = keras.layers.Rescaling(2.0, offset=-1.0, name="normalise")(images)
     for block, width in enumerate(PRESETS[preset], start=1):
         conv = keras.layers.Conv2D(width, 4, strides=2, padding="same", kernel_initializer=init,

@@ -1,14 +1,18 @@
-"""A TF Serving client on tensorflow-serving-api's stubs: works against TF Serving or `covgan serve`."""
+"""A TF Serving client on tensorflow-serving-api's stubs, for TF Serving or `covgan serve`."""
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
-from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2
-from tensorflow_serving.apis import prediction_service_pb2_grpc
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from covgan.errors import CovganError
-from covgan.traverse import crossing_step
+from covgan.explain.traverse import crossing_step
 
 # A traversal of 64 images is ~46 MB: gRPC's 4 MB default would refuse it.
 MESSAGE_LIMIT = 1 << 30
@@ -82,7 +86,9 @@ class Client:
             grpc.channel_ready_future(self.channel).result(timeout=timeout)
             response = self.models.GetModelStatus(request, timeout=timeout)
         except grpc.FutureTimeoutError:
-            raise CovganError(f"{self.server}: no server answered within {timeout:.0f} s.") from None
+            raise CovganError(
+                f"{self.server}: no server answered within {timeout:.0f} s."
+            ) from None
         except grpc.RpcError as error:
             raise self._fail(error) from None
         available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
@@ -91,17 +97,23 @@ class Client:
 
 
 def explanation_from_outputs(outputs):
-    """The explain signature's outputs in the keys `covgan.explain.explain` returns."""
+    """The explain signature's outputs in the keys `covgan.explain.pipeline.explain` returns."""
     probabilities = outputs["traversal_probabilities"]
     return {
-        "z1": outputs["z1"], "z2": outputs["z2"],
-        "reconstruction": outputs["reconstructions"], "counterpart": outputs["counterparts"],
+        "z1": outputs["z1"],
+        "z2": outputs["z2"],
+        "reconstruction": outputs["reconstructions"],
+        "counterpart": outputs["counterparts"],
         "p_image": outputs["probabilities"][:, 0],
         "p_reconstruction": outputs["probabilities"][:, 1],
         "p_counterpart": outputs["probabilities"][:, 2],
-        "mse": outputs["mse"], "ssim": outputs["ssim"], "trusted": outputs["trusted"],
-        "traversal": outputs["traversal"], "probabilities": probabilities,
+        "mse": outputs["mse"],
+        "ssim": outputs["ssim"],
+        "trusted": outputs["trusted"],
+        "traversal": outputs["traversal"],
+        "probabilities": probabilities,
         "crossing_step": crossing_step(probabilities),
-        "difference": outputs["difference"], "abs_difference": np.abs(outputs["difference"]),
+        "difference": outputs["difference"],
+        "abs_difference": np.abs(outputs["difference"]),
         "gradcam": outputs["gradcam"],
     }

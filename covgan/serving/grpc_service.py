@@ -1,4 +1,5 @@
-"""TF Serving's gRPC API: PredictionService (Predict, GetModelMetadata), ModelService (GetModelStatus).
+"""TF Serving's gRPC API: PredictionService (Predict, GetModelMetadata) and ModelService
+(GetModelStatus).
 
 The servicers use tensorflow-serving-api's generated base classes, so any TF
 Serving client (including `covgan query`) talks to them unchanged. Classify,
@@ -10,9 +11,14 @@ import time
 
 import grpc
 import tensorflow as tf
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
-from tensorflow_serving.apis import model_service_pb2_grpc, predict_pb2
-from tensorflow_serving.apis import prediction_service_pb2_grpc, status_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+    status_pb2,
+)
 
 from covgan.serving.predictor import INVALID
 from covgan.serving.status import ServingError
@@ -62,12 +68,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def Predict(self, request, context):  # noqa: N802 (gRPC method name)
         started = time.perf_counter()
         spec = request.model_spec
-        target = f"{spec.name}/{_version(spec) or 'latest'}:{spec.signature_name or 'serving_default'}"
+        target = (
+            f"{spec.name}/{_version(spec) or 'latest'}:{spec.signature_name or 'serving_default'}"
+        )
 
         def call():
             servable, outputs = self.predictor.predict(
-                spec.name, _version(spec), spec.signature_name,
-                _decode(request, self.max_request_bytes))
+                spec.name,
+                _version(spec),
+                spec.signature_name,
+                _decode(request, self.max_request_bytes),
+            )
             filter_ = set(request.output_filter)
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
@@ -87,8 +98,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         def call():
             servable = self.predictor.resolve(spec.name, _version(spec))
             if list(request.metadata_field) != ["signature_def"]:
-                raise ServingError(INVALID, "Metadata field signature_def is the only one "
-                                            "supported; name it in metadata_field.")
+                raise ServingError(
+                    INVALID,
+                    "Metadata field signature_def is the only one "
+                    "supported; name it in metadata_field.",
+                )
             response = get_model_metadata_pb2.GetModelMetadataResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version
@@ -116,7 +130,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 def version_status(servable):
     """A ModelVersionStatus saying `servable` is AVAILABLE."""
     status = get_model_status_pb2.ModelVersionStatus(
-        version=servable.version, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+        version=servable.version, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    )
     status.status.CopyFrom(status_pb2.StatusProto(error_code=0, error_message=""))
     return status
 
@@ -129,7 +144,8 @@ def model_status(predictor, name, version):
     else:
         servables = [predictor.resolve(name, version)]
     return get_model_status_pb2.GetModelStatusResponse(
-        model_version_status=[version_status(s) for s in servables])
+        model_version_status=[version_status(s) for s in servables]
+    )
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -139,8 +155,13 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
     def GetModelStatus(self, request, context):  # noqa: N802
         started = time.perf_counter()
         spec = request.model_spec
-        return _answer(context, "GetModelStatus", spec.name, started,
-                       lambda: model_status(self.predictor, spec.name, _version(spec)))
+        return _answer(
+            context,
+            "GetModelStatus",
+            spec.name,
+            started,
+            lambda: model_status(self.predictor, spec.name, _version(spec)),
+        )
 
     def HandleReloadConfigRequest(self, request, context):  # noqa: N802
         context.abort(grpc.StatusCode.UNIMPLEMENTED, "Restart the server to change its config.")

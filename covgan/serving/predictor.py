@@ -54,7 +54,7 @@ class Predictor:
         return versions[version]
 
     def check_inputs(self, servable, signature, inputs):
-        """Raises INVALID_ARGUMENT unless `inputs` match the signature's names, dtypes and shapes."""
+        """Raises INVALID_ARGUMENT unless `inputs` match the signature's names, dtypes, shapes."""
         specs = servable.input_specs(signature)
         if not inputs:
             raise ServingError(INVALID, f"The request has no inputs; {signature} expects "

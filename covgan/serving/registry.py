@@ -16,7 +16,12 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import prediction_log_pb2
 
 from covgan.errors import CovganError
-from covgan.export import METADATA_FILE, WARMUP_FILE, existing_versions, read_model_config
+from covgan.export.model_config import (
+    METADATA_FILE,
+    WARMUP_FILE,
+    existing_versions,
+    read_model_config,
+)
 
 log = logging.getLogger("covgan.serve")
 
@@ -72,11 +77,14 @@ def load_version(name, version, path):
         loaded = tf.saved_model.load(str(path))
         definitions = _signature_defs(path)
     except Exception as error:
-        raise CovganError(f"{path} is not a loadable SavedModel ({type(error).__name__}).") from None
+        raise CovganError(
+            f"{path} is not a loadable SavedModel ({type(error).__name__})."
+        ) from None
     metadata_file = path / "assets.extra" / METADATA_FILE
     metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
-    return LoadedVersion(name, version, path, loaded, dict(loaded.signatures), definitions,
-                         metadata)
+    return LoadedVersion(
+        name, version, path, loaded, dict(loaded.signatures), definitions, metadata
+    )
 
 
 def warmup_requests(path):
@@ -107,7 +115,9 @@ def load_models(config_file):
     models = {}
     for entry in config.model_config_list.config:
         if entry.model_platform and entry.model_platform != "tensorflow":
-            raise CovganError(f"{entry.name}: model_platform {entry.model_platform!r} is not served.")
+            raise CovganError(
+                f"{entry.name}: model_platform {entry.model_platform!r} is not served."
+            )
         base = pathlib.Path(entry.base_path)
         base = base if base.is_absolute() else config_file.parent / base
         versions = chosen_versions(entry, existing_versions(base))

@@ -32,7 +32,7 @@ PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
 
 
 def _rows_to_inputs(instances, specs):
-    """Row format: a list of instances (a value, or {input: value} when there are several inputs)."""
+    """Row format: a list of instances (a value, or {input: value} for several inputs)."""
     if not isinstance(instances, list) or not instances:
         raise ServingError(INVALID, "\"instances\" must be a non-empty list.")
     if all(isinstance(row, dict) for row in instances):
@@ -172,15 +172,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ServingError(grpc.StatusCode.UNIMPLEMENTED, f":{verb} is not served; use "
                                                                   ":predict.")
             if verb != "predict":
-                raise ServingError(grpc.StatusCode.NOT_FOUND, f"Malformed request: POST {self.path}")
+                raise ServingError(grpc.StatusCode.NOT_FOUND,
+                                   f"Malformed request: POST {self.path}")
             length = int(self.headers.get("Content-Length") or 0)
             if length > self.server.max_request_bytes:
                 self.close_connection = True  # the unread body cannot be skipped safely
-                raise ServingError(INVALID, f"The request is {length} bytes; this server accepts "
-                                            f"at most {self.server.max_request_bytes}.")
+                raise ServingError(
+                    INVALID,
+                    f"The request is {length} bytes; this server accepts "
+                    f"at most {self.server.max_request_bytes}.",
+                )
             predictor = self.server.predictor
-            signature, inputs, rows = decode_predict(self.rfile.read(length), predictor, name,
-                                                     version)
+            signature, inputs, rows = decode_predict(
+                self.rfile.read(length), predictor, name, version
+            )
             _, outputs = predictor.predict(name, version, signature, inputs)
             self._respond(200, encode_predict(outputs, rows), started)
         except ServingError as error:
@@ -206,7 +211,8 @@ class RestServer(http.server.ThreadingHTTPServer):
         # A client that hangs up mid-request is routine; anything else keeps its traceback.
         error = sys.exc_info()[1]
         if isinstance(error, (ConnectionError, TimeoutError)):
-            log.warning("rest client %s:%d went away (%s)", *client_address[:2],
-                        type(error).__name__)
+            log.warning(
+                "rest client %s:%d went away (%s)", *client_address[:2], type(error).__name__
+            )
         else:
             super().handle_error(request, client_address)

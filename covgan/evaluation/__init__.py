@@ -1,0 +1,2 @@
+"""Scores: array metrics, the paper's GAN evaluation, and localisation of explanation maps
+against lesion masks."""

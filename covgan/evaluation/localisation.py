@@ -1,0 +1,111 @@
+"""How well an explanation map points at the lesions a mask marks.
+
+All scores take one map and one boolean mask of the same shape (H, W):
+
+- pointing game (Zhang et al. 2016): does the map's maximum fall inside the mask
+  (within `tolerance` pixels)?
+- relevance mass (Arras et al. 2022): the share of the map's total inside the mask.
+- IoU of the top pixels: the map's top k% against the mask; k defaults to the
+  mask's own area, so a perfect map scores 1.
+- AUROC: the map as a pixel classifier of the mask (0.5 = chance).
+
+Deletion and insertion curves (Petsiuk et al. 2018) use the classifier:
+pixels are removed from (or inserted into) the image in the map's order and
+p(positive) is recorded; a good map makes deletion fall and insertion rise fast.
+"""
+
+import cv2
+import numpy as np
+
+from covgan.evaluation.metrics import roc_auc
+
+
+def pointing_game(saliency, mask, tolerance=0):
+    """1.0 if the map's peak lies in the mask (dilated by `tolerance` pixels), else 0.0."""
+    mask = np.asarray(mask, bool)
+    if tolerance:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1,) * 2)
+        mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+    y, x = np.unravel_index(np.argmax(saliency), np.shape(saliency))
+    return float(mask[y, x])
+
+
+def relevance_mass(saliency, mask):
+    """Share of the (non-negative) map's mass inside the mask; 0 for an empty map."""
+    saliency = np.clip(np.asarray(saliency, np.float64), 0, None)
+    total = saliency.sum()
+    return float(saliency[np.asarray(mask, bool)].sum() / total) if total > 0 else 0.0
+
+
+def iou_top(saliency, mask, fraction=None):
+    """IoU between the map's top `fraction` of pixels (default: the mask's area) and the mask."""
+    mask = np.asarray(mask, bool)
+    count = int(round((fraction if fraction is not None else mask.mean()) * mask.size))
+    if count == 0:
+        return 0.0
+    top = np.zeros(mask.size, bool)
+    top[np.argsort(np.asarray(saliency).ravel(), kind="stable")[::-1][:count]] = True
+    top = top.reshape(mask.shape)
+    return float((top & mask).sum() / (top | mask).sum())
+
+
+def pixel_auroc(saliency, mask):
+    """AUROC of the map's values as a detector of mask pixels (None if the mask is empty)."""
+    return roc_auc(np.asarray(mask, bool).ravel(), np.asarray(saliency).ravel())
+
+
+def localisation_scores(saliency, mask, tolerance=0):
+    """All four mask scores for one map."""
+    return {
+        "pointing_game": pointing_game(saliency, mask, tolerance),
+        "relevance_mass": relevance_mass(saliency, mask),
+        "iou_topk": iou_top(saliency, mask),
+        "auroc": pixel_auroc(saliency, mask),
+    }
+
+
+def summarise(per_image):
+    """Means over images of each score (None where no image had one)."""
+    keys = per_image[0].keys() if per_image else ()
+    result = {}
+    for key in keys:
+        values = [s[key] for s in per_image if s[key] is not None]
+        result[key] = float(np.mean(values)) if values else None
+    return result
+
+
+def deletion_insertion(probability_fn, image, saliency, *, steps=16, blur_sigma=5.0):
+    """p(positive) as pixels are deleted from / inserted into the image in the map's order.
+
+    Deleted pixels take a heavily blurred copy's value (not black, which would be
+    out of distribution); insertion starts from that blurred copy.
+
+    Args:
+        probability_fn: images (N, H, W, 1) -> p(positive) (N,), numpy.
+        image: (H, W, 1) in [0, 1].
+        saliency: (H, W).
+        steps: points on each curve after the start.
+
+    Returns:
+        dict with fractions, deletion and insertion curves, and their areas (trapezoid).
+    """
+    image = np.asarray(image, np.float32)
+    blurred = cv2.GaussianBlur(image[..., 0], (0, 0), blur_sigma)[..., None]
+    order = np.argsort(np.asarray(saliency).ravel(), kind="stable")[::-1]
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    deleted, inserted = [], []
+    for fraction in fractions:
+        chosen = np.zeros(order.size, bool)
+        chosen[order[: int(round(fraction * order.size))]] = True
+        chosen = chosen.reshape(image.shape[:2])[..., None]
+        deleted.append(np.where(chosen, blurred, image))
+        inserted.append(np.where(chosen, image, blurred))
+    p = np.asarray(probability_fn(np.stack(deleted + inserted)))
+    deletion, insertion = p[: len(fractions)], p[len(fractions) :]
+    return {
+        "fractions": fractions.tolist(),
+        "deletion": deletion.tolist(),
+        "insertion": insertion.tolist(),
+        "deletion_auc": float(np.trapezoid(deletion, fractions)),
+        "insertion_auc": float(np.trapezoid(insertion, fractions)),
+    }

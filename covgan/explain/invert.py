@@ -1,0 +1,174 @@
+"""Eq. 2: find (z1, z2) whose G(z1, z2) reproduces a real radiograph x.
+
+    argmin_{z1, z2}  a * MSE(G(z1, z2), x) + b * BCE(C(G(z1, z2)), C(x))  [+ c * prior]
+
+solved for a whole batch at once by Adam written as a pure function: z, both
+moment estimates and the step count are tensors carried through a
+tf.while_loop inside a tf.function. Nothing is a tf.Variable, so the same
+function can be exported as a SavedModel signature and serve concurrent
+requests. Each image gets several random starts (restarts) and keeps the best;
+an image stops moving once its loss has not improved by `tolerance` (relative)
+for `patience` steps, and the loop ends when all have stopped.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from covgan.models import losses
+from covgan.models.generator import code_sizes
+
+# An inversion is trusted only if its reconstruction looks like the image
+# (SSIM) and the classifier sees it as it sees the image.
+SSIM_TRUST_THRESHOLD = 0.5
+PROBABILITY_TRUST_GAP = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class InversionSettings:
+    """Eq. 2 weights and the optimiser (defaults: the authors' a = 4, b = 1, Adam 0.01)."""
+
+    steps: int = 200
+    learning_rate: float = 0.05
+    restarts: int = 2
+    mse_weight: float = 4.0
+    bce_weight: float = 1.0
+    prior_weight: float = 0.03
+    tolerance: float = 1e-4
+    patience: int = 50
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+
+
+def make_inversion_fn(generator, classifier, settings=InversionSettings()):
+    """Compiles the batched solver: (images, z1_start, z2_start) -> (z1, z2, loss, steps).
+
+    Args:
+        generator: G, [z1, z2] -> images.
+        classifier: C, images -> probabilities (B, 2).
+        settings: `InversionSettings`.
+
+    Returns:
+        A tf.function. Inputs: images (N, 128, 128, 1), z1_start (N, d1),
+        z2_start (N, d2). Outputs: best z1, z2, their per-image loss, and the
+        number of steps each image ran.
+    """
+    s = settings
+    d1, _ = code_sizes(generator)
+
+    def objective(z, images, target):
+        z1, z2 = z[:, :d1], z[:, d1:]
+        reconstruction = generator([z1, z2], training=False)
+        p = classifier(reconstruction, training=False)[:, 1]
+        loss = s.mse_weight * losses.mean_squared_error(reconstruction, images)
+        loss += s.bce_weight * losses.binary_cross_entropy(target, p)
+        if s.prior_weight:
+            # Keep each code near the Gaussian shell, |z|^2 / d ~ 1, where G was trained.
+            shell = tf.square(tf.reduce_mean(tf.square(z1), -1) - 1.0)
+            active = tf.cast(tf.reduce_any(z2 != 0.0, -1), tf.float32)
+            shell += active * tf.square(tf.reduce_mean(tf.square(z2), -1) - 1.0)
+            loss += s.prior_weight * shell
+        return loss
+
+    @tf.function(reduce_retracing=True)
+    def solve(images, z1_start, z2_start):
+        images = tf.convert_to_tensor(images, tf.float32)
+        target = tf.stop_gradient(classifier(images, training=False)[:, 1])
+        z = tf.concat([z1_start, z2_start], axis=-1)
+        zeros = tf.zeros_like(z)
+        count = tf.shape(z)[0]
+        infinity = tf.fill([count], np.float32(np.inf))
+        state = (
+            tf.constant(0), z, zeros, zeros, z, infinity,
+            tf.zeros([count], tf.int32),  # steps since the last improvement
+            tf.zeros([count], tf.int32),  # steps run
+        )
+
+        def running(step, z, m, v, best_z, best, stale, ran):
+            return tf.logical_and(step < s.steps, tf.reduce_any(stale < s.patience))
+
+        def adam_step(step, z, m, v, best_z, best, stale, ran):
+            with tf.GradientTape() as tape:
+                tape.watch(z)
+                loss = objective(z, images, target)
+            gradient = tape.gradient(loss, z)
+            moving = tf.cast(stale < s.patience, tf.float32)[:, None]
+            t = tf.cast(step + 1, tf.float32)
+            m = s.beta_1 * m + (1.0 - s.beta_1) * gradient
+            v = s.beta_2 * v + (1.0 - s.beta_2) * tf.square(gradient)
+            update = s.learning_rate * (m / (1.0 - s.beta_1**t)) / (
+                tf.sqrt(v / (1.0 - s.beta_2**t)) + s.epsilon
+            )
+            improved = loss < best * (1.0 - s.tolerance)
+            best_z = tf.where(improved[:, None], z, best_z)
+            best = tf.where(improved, loss, best)
+            stale = tf.where(improved, 0, stale + 1)
+            ran = ran + tf.cast(moving[:, 0] > 0, tf.int32)
+            return step + 1, z - moving * update, m, v, best_z, best, stale, ran
+
+        _, z, _, _, best_z, best, _, ran = tf.while_loop(running, adam_step, state)
+        # The loop keeps the best iterate seen; score the final one too.
+        final = objective(z, images, target)
+        better = final < best
+        best_z = tf.where(better[:, None], z, best_z)
+        best = tf.minimum(final, best)
+        return best_z[:, :d1], best_z[:, d1:], best, ran
+
+    return solve
+
+
+def invert(generator, classifier, images, *, settings=InversionSettings(), seed=0,
+           solver=None, batch=64):
+    """Inverts a batch of radiographs and scores each inversion.
+
+    Args:
+        generator: G.
+        classifier: C (adapted, frozen).
+        images: (N, 128, 128, 1) float32 in [0, 1].
+        settings: `InversionSettings`.
+        seed: seed of the random starts.
+        solver: a function from `make_inversion_fn` (compiled once, reused).
+        batch: images solved together (each with `settings.restarts` starts).
+
+    Returns:
+        A dict of numpy arrays, one row per image: z1, z2, reconstruction,
+        counterpart (G(z1, 0)), p_image, p_reconstruction, p_counterpart, mse,
+        ssim, loss, steps, trusted.
+    """
+    images = np.asarray(images, np.float32)
+    solver = solver or make_inversion_fn(generator, classifier, settings)
+    rng = np.random.default_rng(seed)
+    d1, d2 = code_sizes(generator)
+    restarts = max(1, settings.restarts)
+    parts = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        repeated = np.repeat(chunk, restarts, axis=0)
+        z1_start = rng.standard_normal((len(repeated), d1)).astype(np.float32)
+        z2_start = rng.standard_normal((len(repeated), d2)).astype(np.float32)
+        z1, z2, loss, ran = (t.numpy() for t in solver(repeated, z1_start, z2_start))
+        # Keep, for every image, the start that ended lowest.
+        pick = loss.reshape(len(chunk), restarts).argmin(axis=1) + np.arange(len(chunk)) * restarts
+        parts.append((z1[pick], z2[pick], loss[pick], ran[pick]))
+    z1, z2, loss, ran = (np.concatenate(p) for p in zip(*parts))
+    return {**score_inversion(generator, classifier, images, z1, z2), "loss": loss, "steps": ran}
+
+
+def score_inversion(generator, classifier, images, z1, z2):
+    """Reconstruction, counterpart, probabilities, MSE, SSIM and the trust flag."""
+    reconstruction = generator([z1, z2], training=False).numpy()
+    counterpart = generator([z1, np.zeros_like(z2)], training=False).numpy()
+    p = lambda x: classifier(x, training=False).numpy()[:, 1]  # noqa: E731
+    p_image, p_reconstruction, p_counterpart = p(images), p(reconstruction), p(counterpart)
+    mse = ((reconstruction - images) ** 2).reshape(len(images), -1).mean(1)
+    ssim = tf.image.ssim(tf.constant(reconstruction), tf.constant(images), max_val=1.0).numpy()
+    trusted = (np.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP) & (
+        ssim >= SSIM_TRUST_THRESHOLD
+    )
+    return {
+        "z1": z1, "z2": z2, "reconstruction": reconstruction, "counterpart": counterpart,
+        "p_image": p_image, "p_reconstruction": p_reconstruction, "p_counterpart": p_counterpart,
+        "mse": mse, "ssim": ssim, "trusted": trusted,
+    }

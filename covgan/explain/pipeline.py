@@ -1,0 +1,48 @@
+"""One radiograph (or a batch) explained: inversion, traversal, difference maps, Grad-CAM.
+
+A pure function of arrays and models; the `covgan explain` command writes the files.
+"""
+
+import numpy as np
+
+from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
+from covgan.explain.invert import InversionSettings, invert
+from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
+
+
+def explain(generator, classifier, images, *, settings=InversionSettings(), steps=DEFAULT_STEPS,
+            extrapolate=0, layer=None, seed=0):
+    """Everything the report shows, for every image.
+
+    Args:
+        generator, classifier: the run's G and (adapted) C.
+        images: (N, 128, 128, 1) in [0, 1].
+        settings: inversion settings (Eq. 2).
+        steps, extrapolate: the walk n * z2 / steps, n = 0..steps (+ extrapolate).
+        layer: Grad-CAM layer (default: the last convolution).
+        seed: seed of the inversion's random starts.
+
+    Returns:
+        `invert`'s dict plus: traversal (N, S, 128, 128, 1), probabilities (N, S),
+        crossing_step (N,), difference (signed, N, 128, 128, 1), abs_difference,
+        gradcam (N, 128, 128), saliency (N, 128, 128).
+    """
+    images = np.asarray(images, np.float32)
+    result = invert(generator, classifier, images, settings=settings, seed=seed)
+    traversal, probabilities = traverse_to_image(generator, classifier, result["z1"],
+                                                 result["z2"], steps=steps, extrapolate=extrapolate)
+    traversal, probabilities = traversal.numpy(), probabilities.numpy()
+    at_image = traversal[:, : steps + 1]
+    signed, absolute = difference_maps(at_image)
+    heatmaps, _ = make_gradcam_fn(classifier, layer)(images)
+    saliency = make_saliency_fn(classifier)(images)
+    return {
+        **result,
+        "traversal": traversal,
+        "probabilities": probabilities,
+        "crossing_step": crossing_step(probabilities),
+        "difference": signed,
+        "abs_difference": absolute,
+        "gradcam": heatmaps.numpy(),
+        "saliency": saliency.numpy(),
+    }

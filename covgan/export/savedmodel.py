@@ -1,0 +1,98 @@
+"""SavedModels for TF Serving: covgan_generator and covgan_classifier, models.config, warm-up.
+
+Layout written under OUT (TF Serving's): OUT/<model>/<version>/saved_model.pb, with
+assets.extra/tf_serving_warmup_requests (one request per signature, replayed by
+the server before it reports the version AVAILABLE) and assets.extra/covgan.json
+(z sizes, steps, lambda, inversion settings, preset). Each version folder is
+written under a dot-name and renamed into place, because TF Serving loads any
+numeric folder it sees, complete or not. OUT/models.config is a
+ModelServerConfig text proto naming both models.
+"""
+
+import dataclasses
+import json
+import pathlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+from covgan import __version__
+from covgan.errors import CovganError
+from covgan.export.model_config import (
+    CLASSIFIER_MODEL,
+    GENERATOR_MODEL,
+    METADATA_FILE,
+    WARMUP_FILE,
+    next_version,
+    update_model_config,
+)
+from covgan.export.signatures import ServingSettings, classifier_signatures, generator_signatures
+from covgan.io import atomic_directory
+from covgan.models.generator import code_sizes
+
+
+def _warmup_requests(model, signatures):
+    """One batch-1 PredictRequest per signature, as PredictionLog records."""
+    for name, function in signatures.items():
+        request = predict_pb2.PredictRequest(
+            model_spec=model_pb2.ModelSpec(name=model, signature_name=name))
+        for spec in function.input_signature:
+            example = np.full([1, *spec.shape[1:]], 0.5, spec.dtype.as_numpy_dtype)
+            request.inputs[spec.name].CopyFrom(tf.make_tensor_proto(example))
+        yield prediction_log_pb2.PredictionLog(
+            predict_log=prediction_log_pb2.PredictLog(request=request))
+
+
+def _write_model(path, model, trackables, signatures, metadata):
+    archive = keras.export.ExportArchive()
+    for trackable in trackables:
+        archive.track(trackable)
+    # serving_default first: ExportArchive would otherwise alias the first endpoint.
+    for name, function in signatures.items():
+        archive.add_endpoint(name, function)
+    with atomic_directory(path) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        extra = tmp / "assets.extra"
+        extra.mkdir()
+        with tf.io.TFRecordWriter(str(extra / WARMUP_FILE)) as writer:
+            for record in _warmup_requests(model, signatures):
+                writer.write(record.SerializeToString())
+        (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def export_run(run, out, *, version=None, settings=ServingSettings()):
+    """Exports the run's generator (with C inside) and classifier as version `version`.
+
+    Returns:
+        {"version", "models": {name: path}, "model_config": path, "metadata": {...}}.
+
+    Raises:
+        CovganError: the version exists already, or the settings make no sense.
+    """
+    if settings.traverse_steps < 2:
+        raise CovganError("--traverse-steps must be at least 2 (the counterpart and the image).")
+    out = pathlib.Path(out)
+    version = version or next_version(out)
+    paths = {name: out / name / str(version) for name in (GENERATOR_MODEL, CLASSIFIER_MODEL)}
+    for path in paths.values():
+        if path.exists():
+            raise CovganError(f"{path} exists: versions are immutable; pick another --version.")
+    d1, d2 = code_sizes(run.generator)
+    metadata = {
+        "covgan_version": __version__, "version": version, "run": str(run.path),
+        "preset": run.config.get("preset"), "z1_dim": d1, "z2_dim": d2,
+        "traverse_steps": settings.traverse_steps, "lambda": settings.step_size,
+        "inversion": dataclasses.asdict(settings.inversion), "seed": settings.seed,
+        "gradcam_layer": settings.gradcam_layer,
+    }
+    _write_model(paths[GENERATOR_MODEL], GENERATOR_MODEL, [run.generator, run.classifier],
+                 generator_signatures(run.generator, run.classifier, settings),
+                 {**metadata, "model": GENERATOR_MODEL})
+    _write_model(paths[CLASSIFIER_MODEL], CLASSIFIER_MODEL, [run.classifier],
+                 classifier_signatures(run.classifier, settings),
+                 {**metadata, "model": CLASSIFIER_MODEL})
+    config = update_model_config(out)
+    return {"version": version, "models": {k: str(v) for k, v in paths.items()},
+            "model_config": str(config), "metadata": metadata}

@@ -1,0 +1,145 @@
+"""The serving signatures as pure tf.functions: generate, traverse, invert, explain; classify,
+gradcam.
+
+Each takes batched, named tensors and returns a dict of named tensors (the keys
+are the contract in the README and DESIGN.md). Nothing here assigns a
+variable: loops carry their state as tensors, and the inversion's random starts
+come from a stateless generator seeded by the export, so concurrent requests
+share nothing and the same request always gets the same answer.
+
+Every signature first rejects NaN or infinite inputs with InvalidArgumentError,
+which TF Serving and `covgan serve` both answer with INVALID_ARGUMENT.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+from covgan.explain.gradcam import make_gradcam_fn
+from covgan.explain.invert import (
+    PROBABILITY_TRUST_GAP,
+    SSIM_TRUST_THRESHOLD,
+    InversionSettings,
+    make_inversion_fn,
+)
+from covgan.models.generator import code_sizes
+from covgan.shapes import IMAGE_SHAPE
+
+GENERATOR_SIGNATURES = ("serving_default", "traverse", "invert", "explain")
+CLASSIFIER_SIGNATURES = ("serving_default", "gradcam")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingSettings:
+    """What is fixed at export time and recorded in the model's metadata."""
+
+    traverse_steps: int = 11  # S: images per traversal, n = 0 .. S - 1
+    inversion: InversionSettings = InversionSettings()
+    seed: int = 0  # of the inversion's random starts
+    gradcam_layer: str | None = None
+
+    @property
+    def step_size(self):
+        """lambda: the walk reaches z2 itself at the last step."""
+        return 1.0 / (self.traverse_steps - 1)
+
+
+def _finite(tensor, name):
+    return tf.debugging.check_numerics(tensor, f"{name} contains NaN or Inf")
+
+
+def _positive(classifier, images):
+    return tf.cast(classifier(images, training=False), tf.float32)[:, 1]
+
+
+def generator_signatures(generator, classifier, settings=ServingSettings()):
+    """The covgan_generator model's signatures: {name: tf.function with an input signature}."""
+    d1, d2 = code_sizes(generator)
+    steps = settings.traverse_steps
+    restarts = max(1, settings.inversion.restarts)
+    scales = tf.constant([n * settings.step_size for n in range(steps)], tf.float32)
+    solve = make_inversion_fn(generator, classifier, settings.inversion)
+    gradcam_fn = make_gradcam_fn(classifier, settings.gradcam_layer)
+    z1_spec = tf.TensorSpec([None, d1], tf.float32, name="z1")
+    z2_spec = tf.TensorSpec([None, d2], tf.float32, name="z2")
+    images_spec = tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32, name="images")
+
+    def walk(z1, z2):
+        count = tf.shape(z1)[0]
+        codes1 = tf.repeat(z1, steps, axis=0)
+        codes2 = tf.reshape(scales[None, :, None] * z2[:, None, :], (-1, d2))
+        frames = generator([codes1, codes2], training=False)
+        p = tf.reshape(_positive(classifier, frames), (count, steps))
+        frames = tf.reshape(frames, (count, steps, *IMAGE_SHAPE))
+        return {"images": frames, "probabilities": p,
+                "difference": frames[:, -1] - frames[:, 0]}
+
+    def inversion(images):
+        count = tf.shape(images)[0]
+        repeated = tf.repeat(images, restarts, axis=0)
+        seed = tf.constant([settings.seed, 0], tf.int64)
+        z1_start = tf.random.stateless_normal([count * restarts, d1], seed=seed)
+        z2_start = tf.random.stateless_normal([count * restarts, d2], seed=seed + [0, 1])
+        z1, z2, loss, _ = solve(repeated, z1_start, z2_start)
+        best = tf.argmin(tf.reshape(loss, (count, restarts)), axis=1, output_type=tf.int32)
+        pick = best + tf.range(count) * restarts
+        z1, z2 = tf.gather(z1, pick), tf.gather(z2, pick)
+        reconstructions = generator([z1, z2], training=False)
+        counterparts = generator([z1, tf.zeros_like(z2)], training=False)
+        p_image = _positive(classifier, images)
+        p_reconstruction = _positive(classifier, reconstructions)
+        mse = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3])
+        ssim = tf.image.ssim(reconstructions, images, max_val=1.0)
+        trusted = tf.logical_and(tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
+                                 ssim >= SSIM_TRUST_THRESHOLD)
+        return {
+            "z1": z1, "z2": z2, "reconstructions": reconstructions, "counterparts": counterparts,
+            # Columns: p(positive) of the image, the reconstruction, the counterpart.
+            "probabilities": tf.stack(
+                [p_image, p_reconstruction, _positive(classifier, counterparts)], axis=1),
+            "mse": mse, "ssim": ssim, "trusted": trusted,
+        }
+
+    @tf.function(input_signature=[z1_spec, z2_spec])
+    def generate(z1, z2):
+        images = generator([_finite(z1, "z1"), _finite(z2, "z2")], training=False)
+        return {"images": images, "probabilities": _positive(classifier, images)}
+
+    @tf.function(input_signature=[z1_spec, z2_spec])
+    def traverse(z1, z2):
+        return walk(_finite(z1, "z1"), _finite(z2, "z2"))
+
+    @tf.function(input_signature=[images_spec])
+    def invert(images):
+        return inversion(_finite(images, "images"))
+
+    @tf.function(input_signature=[images_spec])
+    def explain(images):
+        images = _finite(images, "images")
+        result = inversion(images)
+        walked = walk(result["z1"], result["z2"])
+        heatmaps, _ = gradcam_fn(images)
+        return {**result, "traversal": walked["images"],
+                "traversal_probabilities": walked["probabilities"],
+                "difference": walked["difference"], "gradcam": heatmaps}
+
+    return {"serving_default": generate, "traverse": traverse, "invert": invert,
+            "explain": explain}
+
+
+def classifier_signatures(classifier, settings=ServingSettings()):
+    """The covgan_classifier model's signatures: classify (serving_default) and gradcam."""
+    gradcam_fn = make_gradcam_fn(classifier, settings.gradcam_layer)
+    images_spec = tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32, name="images")
+
+    @tf.function(input_signature=[images_spec])
+    def classify(images):
+        probabilities = classifier(_finite(images, "images"), training=False)
+        return {"probabilities": tf.cast(probabilities, tf.float32)}
+
+    @tf.function(input_signature=[images_spec])
+    def gradcam(images):
+        heatmaps, probabilities = gradcam_fn(_finite(images, "images"))
+        return {"heatmaps": heatmaps, "probabilities": probabilities}
+
+    return {"serving_default": classify, "gradcam": gradcam}

@@ -1,0 +1,129 @@
+"""A self-contained HTML report (pictures embedded) that a clinician can read without code."""
+
+import base64
+import html
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 2em; border-top: 1px solid #ccc;
+padding-top: 1em; } img { max-width: 100%; } table { border-collapse: collapse; }
+td, th { padding: 3px 10px; border-bottom: 1px solid #eee; text-align: left; }
+.trusted { background: #e8f5e9; border-left: 5px solid #2e7d32; padding: 8px 12px; }
+.untrusted { background: #fdecea; border-left: 5px solid #c62828; padding: 8px 12px; }
+.warning { background: #fff8e1; border-left: 5px solid #f9a825; padding: 6px 12px; }
+.guide { background: #f5f5f5; padding: 10px 16px; font-size: 0.95em; }
+.pair { display: flex; gap: 24px; align-items: flex-start; flex-wrap: wrap; }
+"""
+
+_GUIDE = """
+<div class="guide"><b>How to read this report.</b> A generative model (GAN) was trained to
+draw radiographs that the classifier labels positive or negative. For each radiograph it
+finds the closest drawing it can make (the <i>reconstruction</i>), then switches its disease
+code off to draw the <i>negative counterpart</i>: the same lungs as the model imagines them
+without disease. Walking from the counterpart to the reconstruction (the animation and the
+curve) shows what has to appear before the classifier calls the image positive. The
+<i>|difference|</i> panel marks every pixel that changed along that walk; <i>Grad-CAM</i>
+marks where the classifier's last convolution layer looked. If the difference map lights up
+outside the lungs (text, markers, borders, devices), the classifier may rely on a shortcut.
+An explanation is only as good as the reconstruction: untrusted ones are marked in red.</div>
+"""
+
+
+def data_uri(path, mime):
+    """The file's bytes as a data: URI, so the report is one file."""
+    with open(path, "rb") as f:
+        return f"data:{mime};base64," + base64.b64encode(f.read()).decode("ascii")
+
+
+def trust_banner(entry, ssim_threshold, probability_gap):
+    ssim = entry["ssim"]
+    gap = abs(entry["p_reconstruction"] - entry["p_image"])
+    if entry["trusted"]:
+        return (f'<p class="trusted"><b>Trusted.</b> The GAN reproduces this radiograph closely '
+                f"(SSIM {ssim:.2f}) and the classifier sees the reproduction as it sees the "
+                f"image (p differs by {gap:.2f}).</p>")
+    reasons = []
+    if ssim < ssim_threshold:
+        reasons.append(
+            f"the reconstruction looks different (SSIM {ssim:.2f} &lt; {ssim_threshold})"
+        )
+    if gap > probability_gap:
+        reasons.append(
+            f"the classifier sees it differently (p differs by {gap:.2f} &gt; {probability_gap})"
+        )
+    return (
+        f'<p class="untrusted"><b>NOT trusted:</b> {" and ".join(reasons)}. The panels '
+        "below explain the GAN's nearest look-alike, not this radiograph; do not read "
+        "them as an explanation of this image.</p>"
+    )
+
+
+def write_report(path, entries, *, title, settings, ssim_threshold, probability_gap):
+    """Writes report.html.
+
+    Args:
+        path: output file.
+        entries: one dict per image: source, p_image, p_reconstruction, p_counterpart, mse,
+            ssim, trusted, crossing_step, probabilities, warnings, and file paths figure,
+            gif, plot, strip.
+        title: page title.
+        settings: dict shown at the end (run, inversion and traversal settings).
+    """
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        _GUIDE,
+        "<h2>Summary</h2><table>",
+        "<tr><th>image</th><th>p(positive)</th><th>counterpart p</th>"
+        "<th>decision crosses at step</th><th>SSIM</th><th>trusted</th></tr>",
+    ]
+    for entry in entries:
+        crossing = entry["crossing_step"] if entry["crossing_step"] >= 0 else "never"
+        parts.append(
+            f"<tr><td>{html.escape(entry['source'])}</td><td>{entry['p_image']:.2f}</td>"
+            f"<td>{entry['p_counterpart']:.2f}</td><td>{crossing}</td>"
+            f"<td>{entry['ssim']:.2f}</td>"
+            f"<td>{'yes' if entry['trusted'] else '<b>no</b>'}</td></tr>"
+        )
+    parts.append("</table>")
+    for entry in entries:
+        verdict = "positive" if entry["p_image"] >= 0.5 else "negative"
+        parts.append(
+            f"<h2>{html.escape(entry['source'])}: classifier says {verdict} "
+            f"(p = {entry['p_image']:.2f})</h2>"
+        )
+        parts.extend(f'<p class="warning">{html.escape(w)}</p>' for w in entry["warnings"])
+        parts.append(trust_banner(entry, ssim_threshold, probability_gap))
+        parts.append(
+            f"<img alt='image, reconstruction, counterpart, difference, Grad-CAM' "
+            f"src='{data_uri(entry['figure'], 'image/png')}'>"
+        )
+        parts.append(
+            "<div class='pair'>"
+            f"<img alt='traversal animation' src='{data_uri(entry['gif'], 'image/gif')}'>"
+            f"<img alt='p(positive) by step' src='{data_uri(entry['plot'], 'image/png')}'>"
+            "</div>"
+        )
+        parts.append(
+            f"<p>Every step of the walk:</p><img alt='traversal steps' "
+            f"src='{data_uri(entry['strip'], 'image/png')}'>"
+        )
+        parts.append(
+            "<table>"
+            f"<tr><td>p(positive) of the radiograph</td><td>{entry['p_image']:.3f}</td></tr>"
+            "<tr><td>p(positive) of the reconstruction</td>"
+            f"<td>{entry['p_reconstruction']:.3f}</td></tr>"
+            "<tr><td>p(positive) of the negative counterpart</td>"
+            f"<td>{entry['p_counterpart']:.3f}</td></tr>"
+            "<tr><td>reconstruction SSIM / MSE</td>"
+            f"<td>{entry['ssim']:.3f} / {entry['mse']:.4f}</td></tr>"
+            "</table>"
+        )
+    rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in settings.items()
+    )
+    parts.append(f"<h2>Settings</h2><table>{rows}</table></body></html>")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(parts))

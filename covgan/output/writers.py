@@ -1,0 +1,154 @@
+"""The files an explanation or a traversal leaves in its output folder.
+
+Shared by the local commands (`covgan explain`, `covgan traverse`) and by
+`covgan query`, which receives the same arrays from a server: both write the
+same PNGs, GIFs, plots, JSON and report.
+"""
+
+import pathlib
+
+import cv2
+
+from covgan.explain.invert import PROBABILITY_TRUST_GAP, SSIM_TRUST_THRESHOLD
+from covgan.io import write_json
+from covgan.output.render import (
+    figure_strip,
+    heat_map,
+    probability_plot,
+    traversal_gif,
+    traversal_strip,
+)
+from covgan.output.report import write_report
+
+
+def write_bgr(path, image):
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"Could not write {path}.")
+
+
+def stems(sources):
+    """File-name stems: index and source name, so two sources never collide."""
+    return [f"{i:02d}_{pathlib.Path(p).stem}" for i, p in enumerate(sources)]
+
+
+def inversion_rows(sources, result, warnings):
+    """explain.json's per-image inversion fields (`loss` and `steps` where the result has them)."""
+    rows = []
+    for i, source in enumerate(sources):
+        row = {
+            "source": str(source),
+            "p_image": float(result["p_image"][i]),
+            "p_reconstruction": float(result["p_reconstruction"][i]),
+            "p_counterpart": float(result["p_counterpart"][i]),
+            "mse": float(result["mse"][i]),
+            "ssim": float(result["ssim"][i]),
+            "trusted": bool(result["trusted"][i]),
+        }
+        if "loss" in result:
+            row["loss"] = float(result["loss"][i])
+        if "steps" in result:
+            row["inversion_steps"] = int(result["steps"][i])
+        row["warnings"] = warnings[i]
+        rows.append(row)
+    return rows
+
+
+def write_explanation(folder, out, sources, pixels, result, warnings, *, steps, settings):
+    """Figure 2 strips, traversal strips and GIFs, plots, explain.json and report.html.
+
+    Args:
+        folder: where to write now (a temporary folder renamed to `out` later).
+        out: the folder's final path (named in explain.json).
+        sources: image names, one per row.
+        pixels: (N, 128, 128, 1) the images as the models saw them.
+        result: `covgan.explain.pipeline.explain`'s dict (or the same keys from a server).
+        warnings: per-image lists of input warnings.
+        steps: the step at which the traversal reaches the image.
+        settings: dict shown in the report and recorded in the JSON.
+
+    Returns:
+        explain.json's payload.
+    """
+    folder = pathlib.Path(folder)
+    rows = inversion_rows(sources, result, warnings)
+    entries = []
+    for i, (stem, row) in enumerate(zip(stems(sources), rows)):
+        row["crossing_step"] = int(result["crossing_step"][i])
+        row["probabilities"] = result["probabilities"][i].tolist()
+        files = {
+            "figure": folder / f"{stem}_figure.png",
+            "strip": folder / f"{stem}_traversal.png",
+            "gif": folder / f"{stem}_traversal.gif",
+            "plot": folder / f"{stem}_probability.png",
+        }
+        write_bgr(
+            files["figure"],
+            figure_strip(
+                pixels[i],
+                result["reconstruction"][i],
+                result["counterpart"][i],
+                result["abs_difference"][i],
+                result["gradcam"][i],
+                (row["p_image"], row["p_reconstruction"], row["p_counterpart"]),
+            ),
+        )
+        write_bgr(
+            files["strip"], traversal_strip(result["traversal"][i], result["probabilities"][i])
+        )
+        traversal_gif(result["traversal"][i], result["probabilities"][i], files["gif"])
+        trust = "" if row["trusted"] else " (NOT trusted)"
+        probability_plot(
+            result["probabilities"][i],
+            files["plot"],
+            crossing=row["crossing_step"],
+            image_step=steps,
+            title=f"{pathlib.Path(sources[i]).name}{trust}",
+        )
+        entries.append({**row, **{k: str(v) for k, v in files.items()}})
+        row["files"] = {k: v.name for k, v in files.items()}
+    report_settings = {
+        "traversal steps": steps,
+        "SSIM trust threshold": SSIM_TRUST_THRESHOLD,
+        "p trust gap": PROBABILITY_TRUST_GAP,
+        **settings,
+    }
+    write_report(
+        folder / "report.html",
+        entries,
+        title="covgan explanation report",
+        settings=report_settings,
+        ssim_threshold=SSIM_TRUST_THRESHOLD,
+        probability_gap=PROBABILITY_TRUST_GAP,
+    )
+    payload = {
+        "images": rows,
+        "report": str(pathlib.Path(out) / "report.html"),
+        "settings": report_settings,
+    }
+    write_json(folder / "explain.json", payload)
+    return payload
+
+
+def write_traversals(folder, sources, frames, probabilities, crossings, absolute, *, steps):
+    """Per source: traversal strip, GIF, p-by-step plot and |difference| map; returns JSON rows."""
+    folder = pathlib.Path(folder)
+    rows = []
+    for i, stem in enumerate(stems(sources)):
+        write_bgr(folder / f"{stem}_traversal.png", traversal_strip(frames[i], probabilities[i]))
+        traversal_gif(frames[i], probabilities[i], folder / f"{stem}_traversal.gif")
+        probability_plot(
+            probabilities[i],
+            folder / f"{stem}_probability.png",
+            crossing=int(crossings[i]),
+            image_step=steps,
+        )
+        peak = float(absolute[i].max()) or 1.0
+        write_bgr(folder / f"{stem}_difference.png", heat_map(absolute[i][..., 0] / peak))
+        rows.append(
+            {
+                "source": str(sources[i]),
+                "probabilities": probabilities[i].tolist(),
+                "crossing_step": int(crossings[i]),
+            }
+        )
+    return rows

@@ -1,0 +1,78 @@
+"""Callbacks for GAN training: traversal image summaries and crash-safe checkpoints."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from covgan.explain.traverse import DEFAULT_STEP_SIZE, DEFAULT_STEPS, traverse
+from covgan.models.generator import code_sizes
+from covgan.output.render import traversal_grid
+
+TRAVERSAL_TAG = "traversal"
+
+
+class TraversalSummary(keras.callbacks.Callback):
+    """Writes a traversal grid to TensorBoard every `every` epochs (and after the last).
+
+    Rows are fixed (z1, z2) samples; columns are G(z1, n * 0.1 * z2) for
+    n = 0..10; each tile is stamped with C's p(positive). The grid is
+    (rows * 128) x (11 * 128) pixels, one channel, under the tag "traversal".
+    """
+
+    def __init__(self, log_dir, generator, classifier, *, rows=4, every=1, total_epochs=None,
+                 seed=0, steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE):
+        super().__init__()
+        self.generator = generator
+        self.classifier = classifier
+        self.every = max(1, int(every))
+        self.total_epochs = total_epochs
+        self.steps, self.step_size = steps, step_size
+        rng = np.random.default_rng(seed)
+        d1, d2 = code_sizes(generator)
+        self.z1 = rng.standard_normal((rows, d1)).astype(np.float32)
+        self.z2 = rng.standard_normal((rows, d2)).astype(np.float32)
+        self.writer = tf.summary.create_file_writer(str(log_dir))
+
+    def on_epoch_end(self, epoch, logs=None):
+        finished = epoch + 1
+        last = self.total_epochs is not None and finished == self.total_epochs
+        if finished % self.every and not last:
+            return
+        images, probabilities = traverse(self.generator, self.classifier, self.z1, self.z2,
+                                         steps=self.steps, step_size=self.step_size)
+        grid = traversal_grid(images.numpy(), probabilities.numpy())
+        with self.writer.as_default():
+            tf.summary.image(TRAVERSAL_TAG, grid[None, ..., None], step=finished,
+                             description="rows: z1 samples; columns: n = 0..10 of n * 0.1 * z2; "
+                                         "tiles stamped with the classifier's p(positive)")
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves G, D, both optimizers, the seed state and the epoch count after every epoch.
+
+    tf.train.CheckpointManager writes the data files first and then replaces the
+    small `checkpoint` state file atomically, so a run killed at any moment
+    (SIGKILL included) restores from the last finished epoch.
+    """
+
+    def __init__(self, directory, gan, *, keep=2):
+        super().__init__()
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
+        self.checkpoint = tf.train.Checkpoint(
+            gan=gan, d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, epoch=self.epoch
+        )
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=keep)
+
+    def restore(self):
+        """Restores the latest checkpoint, if any; returns the number of finished epochs."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.assign(epoch + 1)
+        self.manager.save(checkpoint_number=epoch + 1)

@@ -1,0 +1,147 @@
+"""Training and evaluating the classifier C (`covgan classifier train|evaluate`).
+
+A run folder holds config.json, classifier.keras, history.csv, evaluation.json
+and, while training, checkpoints/ (Keras BackupAndRestore), so a killed run
+resumes from its last finished epoch when the same command is run again.
+"""
+
+import contextlib
+import pathlib
+import sys
+import time
+
+import keras
+import numpy as np
+
+from covgan.data import layout
+from covgan.data.pipeline import default_cache, make_dataset
+from covgan.errors import CovganError
+from covgan.evaluation.metrics import classification_scores
+from covgan.io import atomic_path, write_json
+from covgan.models.classifier import build_classifier, positive_probability
+
+CLASSIFIER_FILE = "classifier.keras"
+
+
+def class_weights(records):
+    """Weights n / (2 n_c) that balance the two classes' share of the loss."""
+    counts = np.bincount([r.label for r in records], minlength=2)
+    if counts.min() == 0:
+        return None
+    return {c: float(len(records) / (2 * counts[c])) for c in (0, 1)}
+
+
+def train_classifier(
+    data_dir,
+    run_dir,
+    *,
+    preset="tiny",
+    epochs=20,
+    batch_size=32,
+    learning_rate=3e-4,
+    patience=5,
+    balance_classes=True,
+    imagenet_weights=None,
+    seed=0,
+    verbose=1,
+    extra_callbacks=(),
+):
+    """Trains a classifier on the train split, selects on val, scores the held-out split.
+
+    Args:
+        data_dir: a prepared data folder.
+        run_dir: where config.json, classifier.keras and the scores go.
+        preset: "tiny" or "vgg16".
+        epochs: maximum epochs (early stopping on validation loss).
+        batch_size: images per step.
+        learning_rate: Adam learning rate.
+        patience: epochs without validation improvement before stopping.
+        balance_classes: weight the loss by inverse class frequency.
+        imagenet_weights: optional local VGG16 weights file.
+        seed: initialisation and shuffling seed (Keras' global seed is set by the caller).
+        verbose: Keras verbosity; progress goes to stderr.
+        extra_callbacks: Keras callbacks run after covgan's own (backup first).
+
+    Returns:
+        The evaluation dict (also written to run_dir/evaluation.json).
+    """
+    data_dir, run_dir = pathlib.Path(data_dir), pathlib.Path(run_dir)
+    records = layout.read_manifest(data_dir)
+    train = layout.select(records, "train")
+    val = layout.select(records, "val") or layout.select(records, "test")
+    if not train or not val:
+        raise CovganError(
+            f"{data_dir} needs a train split and a val (or test) split. "
+            f"Received: train={len(train)}, val={len(layout.select(records, 'val'))}."
+        )
+    held_out = layout.evaluation_split(records)
+    # Build before creating the run folder: a bad preset or weights file leaves nothing.
+    model = build_classifier(preset, imagenet_weights=imagenet_weights, seed=seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    cache = default_cache(records, run_dir / "cache" / "train")
+    train_ds = make_dataset(data_dir, train, batch_size=batch_size, shuffle=True, seed=seed,
+                            cache=cache)
+    val_ds = make_dataset(data_dir, val, batch_size=batch_size, cache="memory" if cache else None)
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "checkpoints")),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        *extra_callbacks,
+    ]
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only results
+        history = model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=epochs,
+            class_weight=class_weights(train) if balance_classes else None,
+            callbacks=callbacks,
+            shuffle=False,  # the dataset reshuffles itself each epoch
+            verbose=verbose,
+        )
+    seconds = time.perf_counter() - started
+
+    with atomic_path(run_dir / CLASSIFIER_FILE) as tmp:
+        model.save(tmp)
+    evaluation = evaluate_classifier(model, data_dir, held_out, records=records)
+    evaluation["training"] = {
+        "epochs_run": len(history.history.get("loss", [])),
+        "seconds": round(seconds, 1),
+        "parameters": int(model.count_params()),
+        "selection_split": "val" if layout.select(records, "val") else "test",
+    }
+    write_json(run_dir / "evaluation.json", evaluation)
+    return evaluation
+
+
+def evaluate_classifier(
+    classifier, data_dir, split=None, *, records=None, batch_size=64, threshold=0.5
+):
+    """Scores an adapted classifier on one split of a prepared folder.
+
+    Returns:
+        `classification_scores` plus the split and data folder.
+    """
+    records = records or layout.read_manifest(data_dir)
+    split = split or layout.evaluation_split(records)
+    chosen = layout.select(records, split)
+    if not chosen:
+        raise CovganError(f"{data_dir} has no {split!r} split.")
+    dataset = make_dataset(data_dir, chosen, batch_size=batch_size, cache=None)
+    labels, probabilities = [], []
+    for images, batch_labels in dataset:
+        probabilities.append(positive_probability(classifier, images).numpy())
+        labels.append(batch_labels.numpy())
+    scores = classification_scores(
+        np.concatenate(labels), np.concatenate(probabilities), threshold
+    )
+    return {**scores, "split": split, "data": str(data_dir)}

@@ -1,0 +1,49 @@
+"""Opening a RUN folder: its config, generator and classifier, loaded in safe mode."""
+
+import dataclasses
+import json
+import pathlib
+
+import keras
+
+from covgan.errors import CovganError
+from covgan.models.classifier import load_classifier
+from covgan.shapes import IMAGE_SHAPE
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained run: config dict, generator G and the (adapted, frozen) classifier C."""
+
+    path: pathlib.Path
+    config: dict
+    generator: keras.Model
+    classifier: keras.Model
+
+
+def load_run(path):
+    """Loads RUN/config.json, RUN/generator.keras and RUN/classifier.keras.
+
+    Raises:
+        CovganError: not a finished covgan run, or files that are not ours.
+    """
+    path = pathlib.Path(path)
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise CovganError(f"{path} is not a covgan run folder (no config.json).")
+    generator_file = path / "generator.keras"
+    if not generator_file.is_file():
+        raise CovganError(f"{path} has no generator.keras yet: finish `covgan train` first.")
+    try:
+        config = json.loads(config_file.read_text())
+        generator = keras.saving.load_model(generator_file, compile=False, safe_mode=True)
+    except Exception as error:
+        raise CovganError(
+            f"{generator_file} is not a covgan generator ({type(error).__name__})."
+        ) from None
+    names = [t.name for t in generator.inputs]
+    if len(generator.inputs) != 2 or tuple(generator.outputs[0].shape[1:]) != IMAGE_SHAPE:
+        raise CovganError(f"{generator_file} is not a covgan generator (inputs {names}).")
+    classifier = load_classifier(path / "classifier.keras")
+    classifier.trainable = False
+    return Run(path, config, generator, classifier)

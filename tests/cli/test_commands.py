@@ -1,0 +1,172 @@
+"""The command line through click's CliRunner: help, results as JSON, bad input."""
+
+import json
+
+import keras
+import pytest
+from click.testing import CliRunner
+from helpers import build_messy_tree
+
+from covgan.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def leaf_commands(group, prefix=()):
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from leaf_commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,)
+
+
+def assert_one_line_error(result):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error:")
+    if result.exit_code == 1:  # our errors (usage errors also print the usage line)
+        assert len(lines) == 1
+
+
+def test_help_lists_the_commands():
+    result = run("--help")
+    assert result.exit_code == 0
+    for name in ("data", "classifier"):
+        assert name in result.output
+
+
+@pytest.mark.parametrize("command", list(leaf_commands(main)), ids=" ".join)
+def test_every_command_has_help_with_an_example(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example:" in result.output and f"covgan {' '.join(command)}" in result.output
+
+
+def test_synth_prints_json_and_writes_the_layout(tmp_path):
+    out = tmp_path / "data"
+    result = run("data", "synth", out, "--count", 6, "--preview", tmp_path / "sheet.png")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["imported"] == {"positive": 3, "negative": 3}
+    assert (out / "manifest.csv").is_file() and (tmp_path / "sheet.png").is_file()
+
+
+def test_synth_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "keep.txt").write_text("precious")
+    result = run("data", "synth", tmp_path, "--count", 4)
+    assert_one_line_error(result)
+    assert "--overwrite" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_prepare_reports_skips(tmp_path):
+    build_messy_tree(tmp_path / "src")
+    result = run("data", "prepare", tmp_path / "src", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["imported"] == {"positive": 2, "negative": 6} and report["unreadable"] == 2
+
+
+def test_prepare_missing_source(tmp_path):
+    result = run("data", "prepare", tmp_path / "absent", tmp_path / "out")
+    assert_one_line_error(result)
+    assert "does not exist" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_rejects_bad_data_and_presets_without_writing(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run("classifier", "train", "--data", tmp_path / "absent", "--out", run_dir)
+    assert_one_line_error(result)
+    assert "Data folder not found" in result.stderr
+    (tmp_path / "plain").mkdir()
+    result = run("classifier", "train", "--data", tmp_path / "plain", "--out", run_dir)
+    assert_one_line_error(result)
+    assert "manifest.csv not found" in result.stderr
+    result = run("classifier", "train", "--data", "phantom", "--preset", "resnet", "--out", run_dir)
+    assert_one_line_error(result)
+    assert "resnet" in result.stderr
+    assert not run_dir.exists()
+
+
+def test_evaluate_rejects_foreign_and_misshapen_classifiers(tmp_path, phantom_dir):
+    text = tmp_path / "model.keras"
+    text.write_text("hello")
+    result = run("classifier", "evaluate", "--classifier", text, "--data", phantom_dir)
+    assert_one_line_error(result)
+    assert "not a Keras model" in result.stderr
+
+    inputs = keras.Input((64, 64, 1))
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs))
+    wrong = tmp_path / "wrong.keras"
+    keras.Model(inputs, outputs).save(wrong)
+    result = run("classifier", "evaluate", "--classifier", wrong, "--data", phantom_dir)
+    assert_one_line_error(result)
+    assert "(None, 128, 128, 1)" in result.stderr
+    assert not (tmp_path / "classifier_evaluation.json").exists()
+
+
+def test_train_then_evaluate(tmp_path, phantom_dir):
+    run_dir = tmp_path / "run"
+    result = run("classifier", "train", "--data", phantom_dir, "--out", run_dir, "--epochs", 1,
+                 "--batch-size", 16)
+    assert result.exit_code == 0, result.output
+    trained = json.loads(result.stdout)
+    for name in ("classifier.keras", "config.json", "evaluation.json", "history.csv"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "config.json").read_text())["preset"] == "tiny"
+    assert trained["split"] == "test" and trained["n"] > 0
+
+    result = run("classifier", "evaluate", "--classifier", run_dir / "classifier.keras",
+                 "--data", phantom_dir)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    for key in ("accuracy", "auc", "sensitivity", "specificity", "n", "confusion_matrix"):
+        assert key in scores
+    assert scores["accuracy"] == pytest.approx(trained["accuracy"])
+    assert json.loads((run_dir / "classifier_evaluation.json").read_text()) == scores
+
+
+def test_phantom_data_is_generated_once_and_cached(monkeypatch):
+    from covgan.data import catalog
+
+    monkeypatch.setattr(catalog, "PHANTOM_COUNT", 8)
+    first = catalog.resolve_data("phantom")
+    stamp = (first / "manifest.csv").stat().st_mtime_ns
+    assert catalog.resolve_data("phantom") == first
+    assert (first / "manifest.csv").stat().st_mtime_ns == stamp
+
+
+def test_gan_train_then_evaluate(tmp_path, phantom_dir):
+    from covgan.models.classifier import build_classifier
+
+    classifier = tmp_path / "classifier.keras"
+    build_classifier("tiny", seed=0).save(classifier)
+    run_dir = tmp_path / "gan"
+    result = run("train", "--data", phantom_dir, "--classifier", classifier, "--out", run_dir,
+                 "--epochs", 1, "--batch-size", 16, "--z1-dim", 8, "--z2-dim", 2)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs_this_call"] == 1
+    result = run("evaluate", "--run", run_dir, "--repeats", 10, "--seeds", 2, "--pairs", 4)
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads(result.stdout)
+    for key in ("class_consistency", "monotonic_fraction", "spearman_mean", "frechet_distance"):
+        assert key in evaluation
+    assert set(evaluation["class_consistency"]) >= {"mean", "std", "repeats", "seeds"}
+    assert evaluation["frechet_distance"]["features"]
+    assert json.loads((run_dir / "evaluation.json").read_text()) == evaluation
+
+
+def test_gan_commands_reject_bad_input(tmp_path, phantom_dir):
+    text = tmp_path / "model.keras"
+    text.write_text("not a model")
+    result = run("train", "--data", phantom_dir, "--classifier", text, "--out", tmp_path / "gan")
+    assert_one_line_error(result)
+    assert "not a Keras model" in result.stderr
+    assert not (tmp_path / "gan").exists()
+    result = run("evaluate", "--run", tmp_path)
+    assert_one_line_error(result)
+    assert "not a covgan run" in result.stderr

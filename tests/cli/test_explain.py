@@ -1,0 +1,115 @@
+"""invert, traverse, gradcam and explain through the command line."""
+
+import json
+
+import cv2
+import numpy as np
+from click.testing import CliRunner
+
+from covgan.cli import main
+
+QUICK = ["--invert-steps", "15", "--restarts", "1"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phantom_positives,
+                                                                  tmp_path):
+    out = tmp_path / "explain"
+    result = run("explain", *phantom_positives, "--run", tiny_run, "--out", out, *QUICK)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert json.loads((out / "explain.json").read_text()) == payload
+    assert len(payload["images"]) == 2
+    for entry in payload["images"]:
+        for key in ("source", "p_image", "p_reconstruction", "p_counterpart", "mse", "ssim",
+                    "trusted", "crossing_step", "probabilities"):
+            assert key in entry, key
+        assert len(entry["probabilities"]) == 11
+        for name in entry["files"].values():
+            assert (out / name).stat().st_size > 0
+    report = (out / "report.html").read_text()
+    assert report.count("src='data:image/png;base64,") == 3 * 2
+    assert report.count("src='data:image/gif;base64,") == 2
+    assert "src='http" not in report and "src='/" not in report
+    untrusted = sum(not e["trusted"] for e in payload["images"])
+    assert report.count("NOT trusted") >= untrusted  # every untrusted image says so
+
+
+def test_invert_then_traverse_from_latents(tiny_run, phantom_positives, tmp_path):
+    result = run("invert", *phantom_positives, "--run", tiny_run, "--out", tmp_path / "inv", *QUICK)
+    assert result.exit_code == 0, result.output
+    latents = np.load(tmp_path / "inv" / "latents.npz")
+    assert latents["z1"].shape == (2, 8) and latents["z2"].shape == (2, 2)
+    assert (tmp_path / "inv" / "00_phantom_00001_counterpart.png").is_file()
+    result = run("traverse", "--latents", tmp_path / "inv" / "latents.npz", "--run", tiny_run,
+                 "--out", tmp_path / "trav", "--extrapolate", 3, "--sweep", 4)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["images"][0]["probabilities"]) == 14
+    assert len(payload["images"][0]["sweep_probabilities"]) == 4
+    for suffix in ("traversal.png", "traversal.gif", "probability.png", "difference.png",
+                   "sweep.png"):
+        assert list((tmp_path / "trav").glob(f"*_{suffix}")), suffix
+
+
+def test_gradcam_alone_and_with_the_papers_figure(tiny_run, phantom_positives, tmp_path):
+    result = run("gradcam", *phantom_positives, "--classifier", tiny_run / "classifier.keras",
+                 "--out", tmp_path / "cam")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "cam").glob("*_gradcam.png"))) == 2
+    result = run("gradcam", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "fig",
+                 *QUICK)
+    assert result.exit_code == 0, result.output
+    figure = cv2.imread(str(next((tmp_path / "fig").glob("*_figure.png"))))
+    assert figure.shape[1] >= 5 * 256  # five panels side by side
+    assert "ssim" in json.loads(result.stdout)["images"][0]
+
+
+def test_bad_inputs_get_clear_errors_or_warnings(tiny_run, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    result = run("explain", text, "--run", tiny_run, "--out", tmp_path / "a", *QUICK)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines()[-1].startswith("Error:")
+    assert "notes.png" in result.stderr and not (tmp_path / "a").exists()
+
+    nan = tmp_path / "nan.npy"
+    np.save(nan, np.full((128, 128), np.nan, np.float32))
+    result = run("invert", nan, "--run", tiny_run, "--out", tmp_path / "b", *QUICK)
+    assert result.exit_code == 1 and "NaN" in result.stderr
+
+    odd = tmp_path / "odd.png"
+    cv2.imwrite(str(odd), np.random.default_rng(0).integers(0, 255, (300, 200, 3), np.uint8))
+    black = tmp_path / "black.png"
+    cv2.imwrite(str(black), np.zeros((128, 128), np.uint8))
+    result = run("invert", odd, black, "--run", tiny_run, "--out", tmp_path / "c", *QUICK)
+    assert result.exit_code == 0, result.output
+    warnings = [e["warnings"] for e in json.loads(result.stdout)["images"]]
+    assert any("resized from 200x300" in w for w in warnings[0])
+    assert any("3 channels" in w for w in warnings[0])
+    assert any("uniform" in w for w in warnings[1])
+    assert "Warning:" in result.stderr
+
+    result = run("traverse", "--run", tiny_run, "--out", tmp_path / "d")
+    assert result.exit_code == 1 and "either IMAGES or --latents" in result.stderr
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, z1=np.zeros((1, 3)), z2=np.zeros((1, 2)))
+    result = run("traverse", "--latents", wrong, "--run", tiny_run, "--out", tmp_path / "e")
+    assert result.exit_code == 1 and "needs (N, 8)" in result.stderr
+
+
+def test_localise_scores_three_methods(tiny_run, phantom_dir):
+    result = run("localise", "--run", tiny_run, "--data", phantom_dir, "--count", 3,
+                 "--invert-steps", 10, "--restarts", 1)
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)
+    assert set(scores["methods"]) == {"traversal", "gradcam", "gradient"}
+    for values in scores["methods"].values():
+        for key in ("pointing_game", "relevance_mass", "iou_topk", "auroc"):
+            assert 0.0 <= values[key] <= 1.0
+    assert scores["n"] == 3
+    assert "pointing_game" in result.stderr  # the table, for people
+    assert json.loads((tiny_run / "localisation.json").read_text()) == scores

@@ -1,0 +1,118 @@
+"""Builders and checks shared by tests in several packages (fixtures live in conftest.py)."""
+
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def assert_keras_round_trip(model, path, inputs=None):
+    """Saves `model` as .keras, reloads it in safe mode and checks weights (and outputs) agree.
+
+    Returns the reloaded model for further checks.
+    """
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert type(loaded) is type(model)
+    assert len(loaded.weights) == len(model.weights)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    if inputs is not None:
+        np.testing.assert_allclose(np.asarray(loaded(inputs, training=False)),
+                                   np.asarray(model(inputs, training=False)), rtol=1e-5, atol=1e-6)
+    return loaded
+
+
+def build_messy_tree(root):
+    """16-bit PNG, RGB JPEG, a truncated file, a text file named .png, an empty folder."""
+    rng = np.random.default_rng(0)
+    covid, normal = root / "Covid", root / "NORMAL"
+    covid.mkdir(parents=True)
+    normal.mkdir(parents=True)
+    (root / "Empty").mkdir()
+    cv2.imwrite(str(covid / "sixteen.png"), (rng.random((300, 260)) * 65535).astype(np.uint16))
+    cv2.imwrite(str(covid / "colour.jpg"), (rng.random((200, 300, 3)) * 255).astype(np.uint8))
+    for i in range(6):
+        cv2.imwrite(str(normal / f"n{i}.png"), (rng.random((100, 100)) * 255).astype(np.uint8))
+    ok, encoded = cv2.imencode(".png", (rng.random((256, 256)) * 255).astype(np.uint8))
+    (covid / "truncated.png").write_bytes(encoded.tobytes()[:500])
+    (normal / "notes.png").write_text("not an image at all")
+
+
+class ServerProcess:
+    """`covgan serve` in a subprocess on 127.0.0.1, free ports picked by the server."""
+
+    def __init__(self, config, *extra):
+        import json
+        import subprocess
+        import sys
+        import threading
+
+        command = [sys.executable, "-m", "covgan", "serve", "--model-config", str(config),
+                   "--host", "127.0.0.1", "--port", "0", "--rest-port", "0", *extra]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        self.log = []
+        # Drain stderr so the server never blocks on a full pipe; keep it for assertions.
+        threading.Thread(target=lambda: self.log.extend(self.process.stderr), daemon=True).start()
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(timeout=30)
+            raise RuntimeError("covgan serve did not start:\n" + "".join(self.log[-30:]))
+        ready = json.loads(line)
+        self.grpc, self.rest = ready["grpc"], ready["rest"]
+
+    def stop(self):
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--virtual-time-budget=15000",
+]
+PROBE = """
+<script>
+window.addEventListener('load', () => {
+  const images = Array.from(document.images);
+  const drawn = images.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);
+  document.body.setAttribute('data-rendered', drawn.length + '/' + images.length);
+});
+</script>
+"""
+
+
+def chromium():
+    """Chromium's path; a skip only where tools/test.sh could not install it and said why."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path and os.environ.get("COVGAN_SKIP_BROWSER"):
+        pytest.skip(os.environ["COVGAN_SKIP_BROWSER"])
+    assert path, "headless Chromium is needed: bash tools/test.sh installs Debian's chromium"
+    return path
+
+
+def rendered_images(report, tmp_path):
+    """(images drawn, images on the page) and the DOM, once Chromium has loaded `report`."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(report.read_text().replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+         probe.as_uri()], capture_output=True, text=True, timeout=120,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    rendered = re.search(r'data-rendered="(\d+)/(\d+)"', dom.stdout)
+    assert rendered, "the page's load handler never ran"
+    drawn, total = map(int, rendered.groups())
+    return drawn, total, dom.stdout

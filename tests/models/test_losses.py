@@ -1,0 +1,42 @@
+"""Each loss against numbers computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+
+from covgan.models import losses
+
+
+def test_discriminator_loss_by_hand():
+    # softplus(-0) + softplus(0) = 2 log 2; softplus(-2) + softplus(-1) = log(1+e^-2) + log(1+e^-1)
+    value = losses.nonsaturating_discriminator_loss(
+        np.array([[0.0], [2.0]]), np.array([[0.0], [-1.0]])
+    )
+    expected = [2 * math.log(2), math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))]
+    np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6)
+
+
+def test_generator_loss_by_hand():
+    value = losses.nonsaturating_generator_loss(np.array([[0.0], [3.0], [-2.0]]))
+    expected = [math.log(2), math.log(1 + math.exp(-3)), math.log(1 + math.exp(2))]
+    np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6)
+
+
+def test_classifier_cross_entropy_by_hand():
+    probabilities = np.array([[0.8, 0.2], [0.25, 0.75], [1.0, 0.0]], np.float32)
+    value = np.asarray(losses.classifier_cross_entropy(np.array([0, 1, 1]), probabilities))
+    np.testing.assert_allclose(value[:2], [-math.log(0.8), -math.log(0.75)], rtol=1e-6)
+    assert value[2] == pytest.approx(-math.log(1e-7), rel=1e-4)  # clipped, finite
+
+
+def test_scale_to_global_batch():
+    assert float(losses.scale_to_global_batch(np.array([1.0, 2.0, 3.0]), 6)) == pytest.approx(1.0)
+
+
+def test_inversion_terms_by_hand():
+    a = np.zeros((2, 2, 2, 1), np.float32)
+    b = np.ones((2, 2, 2, 1), np.float32) * np.array([1.0, 0.5]).reshape(2, 1, 1, 1)
+    np.testing.assert_allclose(np.asarray(losses.mean_squared_error(a, b)), [1.0, 0.25])
+    value = losses.binary_cross_entropy(np.array([1.0, 0.0]), np.array([0.9, 0.2]))
+    np.testing.assert_allclose(np.asarray(value), [-math.log(0.9), -math.log(0.8)], rtol=1e-5)

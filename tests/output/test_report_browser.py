@@ -1,0 +1,27 @@
+"""report.html opened in a real browser: headless Chromium (Debian's; tools/test.sh installs it)."""
+
+import subprocess
+
+from click.testing import CliRunner
+from helpers import CHROMIUM_FLAGS, chromium, rendered_images
+
+from covgan.cli import main
+
+
+def test_every_image_of_the_report_renders(tiny_run, phantom_positives, tmp_path):
+    browser = chromium()  # first: skips at once where tools/test.sh could not install it
+    out = tmp_path / "explain"
+    result = CliRunner().invoke(main, ["explain", *phantom_positives, "--run", str(tiny_run),
+                                       "--out", str(out), "--invert-steps", "10",
+                                       "--restarts", "1"])
+    assert result.exit_code == 0, result.output
+    drawn, total, dom = rendered_images(out / "report.html", tmp_path)
+    assert total == 4 * len(phantom_positives)  # figure, GIF, plot and steps per image
+    assert drawn == total
+    assert "NOT trusted" in dom or "Trusted." in dom
+
+    screenshot = tmp_path / "report.png"
+    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                    f"--screenshot={screenshot}", "--window-size=1200,1600",
+                    (out / "report.html").as_uri()], capture_output=True, timeout=120)
+    assert screenshot.stat().st_size > 20_000  # a page with pictures, not a blank one

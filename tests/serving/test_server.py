@@ -1,0 +1,424 @@
+"""covgan serve end to end: exported models served on 127.0.0.1 over gRPC and REST.
+
+Outputs must equal the in-process signature call; every bad request gets TF
+Serving's status code and the server keeps serving (a good request succeeds
+right after each); SIGTERM lets an in-flight request finish.
+"""
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import ROOT, ServerProcess
+from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
+
+from covgan.errors import CovganError
+from covgan.serving.client import Client, predict_request
+
+
+@pytest.fixture(scope="module")
+def local(exported):
+    """The same SavedModels loaded in this process: the reference outputs."""
+    return tf.saved_model.load(str(exported / "covgan_generator" / "1")).signatures
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    client = Client(server.grpc, timeout=120)
+    client.wait_until_available("covgan_generator")
+    yield client
+    client.close()
+
+
+def _codes(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return {"z1": rng.standard_normal((count, 8)).astype("f4"),
+            "z2": rng.standard_normal((count, 2)).astype("f4")}
+
+
+def _images(count, seed=0):
+    return np.random.default_rng(seed).random((count, 128, 128, 1)).astype("f4")
+
+
+def _rest(server, path, body=None):
+    """(HTTP status, decoded JSON) of a REST call."""
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
+    request = urllib.request.Request(
+        f"http://{server.rest}{path}", data=data, method="GET" if body is None else "POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _assert_outputs_equal(served, local):
+    assert set(served) == set(local)
+    for key, value in local.items():
+        np.testing.assert_allclose(
+            np.asarray(served[key], dtype=value.dtype.as_numpy_dtype),
+            value.numpy(),
+            atol=1e-5,
+            err_msg=key,
+        )
+
+
+def test_grpc_traverse_and_explain_equal_the_in_process_call(client, local):
+    codes = _codes(2)
+    _assert_outputs_equal(
+        client.predict("covgan_generator", "traverse", codes),
+        local["traverse"](**{k: tf.constant(v) for k, v in codes.items()}),
+    )
+    images = _images(2)
+    _assert_outputs_equal(
+        client.predict("covgan_generator", "explain", {"images": images}),
+        local["explain"](images=tf.constant(images)),
+    )
+
+
+def test_rest_traverse_and_explain_equal_the_in_process_call(server, local):
+    codes = _codes(2, seed=1)
+    expected = local["traverse"](**{k: tf.constant(v) for k, v in codes.items()})
+    status, body = _rest(
+        server,
+        "/v1/models/covgan_generator:predict",
+        {"signature_name": "traverse", "inputs": {k: v.tolist() for k, v in codes.items()}},
+    )
+    assert status == 200, body
+    _assert_outputs_equal(body["outputs"], expected)
+    # Row format: one object per instance, one per prediction.
+    rows = [{k: v[i].tolist() for k, v in codes.items()} for i in range(2)]
+    status, body = _rest(
+        server,
+        "/v1/models/covgan_generator/versions/1:predict",
+        {"signature_name": "traverse", "instances": rows},
+    )
+    assert status == 200, body
+    columns = {k: [p[k] for p in body["predictions"]] for k in body["predictions"][0]}
+    _assert_outputs_equal(columns, expected)
+    images = _images(1, seed=2)
+    status, body = _rest(
+        server,
+        "/v1/models/covgan_generator:predict",
+        {"signature_name": "explain", "instances": images.tolist()},
+    )
+    assert status == 200, body
+    columns = {k: [p[k] for p in body["predictions"]] for k in body["predictions"][0]}
+    _assert_outputs_equal(columns, local["explain"](images=tf.constant(images)))
+
+
+def test_status_and_metadata_over_grpc_and_rest(client, server):
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = "covgan_classifier"
+    response = client.models.GetModelStatus(request)
+    assert [(s.version, s.state) for s in response.model_version_status] == [
+        (1, get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+    ]
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "covgan_generator"
+    definitions = get_model_metadata_pb2.SignatureDefMap()
+    client.prediction.GetModelMetadata(request).metadata["signature_def"].Unpack(definitions)
+    assert set(definitions.signature_def) == {"serving_default", "traverse", "invert", "explain"}
+    status, body = _rest(server, "/v1/models/covgan_generator")
+    assert status == 200 and body["model_version_status"][0]["state"] == "AVAILABLE"
+    status, body = _rest(server, "/v1/models/covgan_generator/versions/1/metadata")
+    assert status == 200
+    assert set(body["metadata"]["signature_def"]["signature_def"]) >= {"traverse", "explain"}
+    assert body["covgan"]["z1_dim"] == 8
+
+
+def _raw_predict(client, model, signature, inputs, version=None):
+    return client.prediction.Predict(predict_request(model, signature, inputs, version), timeout=60)
+
+
+Z = _codes(1)
+GRPC_BAD_REQUESTS = {
+    "unknown model": (grpc.StatusCode.NOT_FOUND, ("no_such_model", "traverse", Z, None)),
+    "unknown version": (grpc.StatusCode.NOT_FOUND, ("covgan_generator", "traverse", Z, 9)),
+    "unknown signature": (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        ("covgan_generator", "no_such_signature", Z, None),
+    ),
+    "missing input": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("covgan_generator", "traverse", {"z1": Z["z1"]}, None),
+    ),
+    "extra input": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("covgan_generator", "traverse", {**Z, "z3": Z["z2"]}, None),
+    ),
+    "wrong dtype": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("covgan_generator", "traverse", {"z1": Z["z1"].astype("f8"), "z2": Z["z2"]}, None),
+    ),
+    "wrong rank": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("covgan_classifier", "serving_default", {"images": np.zeros((1, 128, 128), "f4")}, None),
+    ),
+    "wrong size": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("covgan_generator", "traverse", {"z1": np.zeros((1, 9), "f4"), "z2": Z["z2"]}, None),
+    ),
+    "oversized batch": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("covgan_generator", "traverse", _codes(5), None),
+    ),
+    "NaN values": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        (
+            "covgan_generator",
+            "traverse",
+            {"z1": np.full((1, 8), np.nan, "f4"), "z2": Z["z2"]},
+            None,
+        ),
+    ),
+    "NaN image": (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        ("covgan_classifier", "gradcam", {"images": np.full((1, 128, 128, 1), np.nan, "f4")}, None),
+    ),
+    "empty request": (grpc.StatusCode.INVALID_ARGUMENT, ("covgan_generator", "traverse", {}, None)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRPC_BAD_REQUESTS))
+def test_grpc_bad_request_gets_its_code_and_the_server_keeps_serving(client, case):
+    code, (model, signature, inputs, version) = GRPC_BAD_REQUESTS[case]
+    with pytest.raises(grpc.RpcError) as raised:
+        _raw_predict(client, model, signature, inputs, version)
+    assert raised.value.code() == code, raised.value.details()
+    assert raised.value.details()  # a message that says what was wrong
+    good = client.predict("covgan_generator", "serving_default", Z)
+    assert good["images"].shape == (1, 128, 128, 1)
+
+
+REST_BAD_REQUESTS = {
+    "unknown model": (404, "/v1/models/nope:predict", {"inputs": Z}),
+    "unknown version": (404, "/v1/models/covgan_generator/versions/9:predict", {"inputs": Z}),
+    "unknown signature": (
+        400,
+        "/v1/models/covgan_generator:predict",
+        {"signature_name": "nope", "inputs": Z},
+    ),
+    "missing input": (
+        400,
+        "/v1/models/covgan_generator:predict",
+        {"signature_name": "traverse", "inputs": {"z1": Z["z1"]}},
+    ),
+    "extra input": (
+        400,
+        "/v1/models/covgan_generator:predict",
+        {"signature_name": "traverse", "inputs": {**Z, "z3": Z["z2"]}},
+    ),
+    "wrong dtype": (
+        400,
+        "/v1/models/covgan_generator:predict",
+        {"inputs": {"z1": [["a"] * 8], "z2": Z["z2"]}},
+    ),
+    "wrong rank": (400, "/v1/models/covgan_classifier:predict", {"instances": [[0.5] * 4]}),
+    "oversized batch": (400, "/v1/models/covgan_generator:predict", {"inputs": _codes(5)}),
+    "NaN values": (
+        400,
+        "/v1/models/covgan_generator:predict",
+        {"inputs": {"z1": [[float("nan")] * 8], "z2": Z["z2"]}},
+    ),
+    "empty request": (400, "/v1/models/covgan_generator:predict", {}),
+    "not JSON": (400, "/v1/models/covgan_generator:predict", b"\x00\xffgarbage"),
+    "unknown path": (404, "/v2/everything", {"inputs": Z}),
+}
+
+
+def _jsonable(body):
+    if isinstance(body, bytes):
+        return body
+    return json.loads(json.dumps(body, default=lambda a: a.tolist()))
+
+
+@pytest.mark.parametrize("case", sorted(REST_BAD_REQUESTS))
+def test_rest_bad_request_gets_its_code_and_the_server_keeps_serving(server, case):
+    expected, path, body = REST_BAD_REQUESTS[case]
+    status, answer = _rest(server, path, _jsonable(body))
+    assert status == expected, answer
+    assert answer["error"]
+    status, answer = _rest(server, "/v1/models/covgan_generator:predict", _jsonable({"inputs": Z}))
+    assert status == 200 and len(answer["outputs"]["images"]) == 1
+
+
+def test_garbage_bytes_on_the_rest_port_get_400_and_serving_goes_on(server, client):
+    host, port = server.rest.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n")
+        reply = connection.recv(4096)
+    assert reply.startswith(b"HTTP/1.") and b" 400 " in reply.split(b"\r\n")[0]
+    assert client.predict("covgan_generator", "serving_default", Z)["images"].shape[0] == 1
+    status, _ = _rest(server, "/v1/models/covgan_generator")
+    assert status == 200
+
+
+def test_one_log_line_per_request_with_its_latency(server, client):
+    client.predict("covgan_classifier", "serving_default", {"images": _images(1)})
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        lines = [
+            line
+            for line in server.log
+            if "grpc Predict covgan_classifier/latest:serving_default" in line
+        ]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines and lines[-1].rstrip().endswith(" ms") and " OK " in lines[-1]
+
+
+def test_sigterm_finishes_the_request_in_flight(exported):
+    running = ServerProcess(exported / "models.config")
+    client = Client(running.grpc, timeout=120)
+    answers = []
+    images = _images(24)  # an explain batch that takes a few seconds on 2 cores
+    worker = threading.Thread(
+        target=lambda: answers.append(
+            client.predict("covgan_generator", "explain", {"images": images})
+        )
+    )
+    worker.start()
+    time.sleep(1.0)
+    assert worker.is_alive(), "the request finished before SIGTERM; make it heavier"
+    assert running.stop() == 0, "".join(running.log[-20:])
+    worker.join(timeout=60)
+    assert answers and answers[0]["traversal"].shape[0] == 24
+    with pytest.raises(CovganError):
+        client.predict("covgan_generator", "serving_default", Z)
+    client.close()
+
+
+def _loadgen(*args):
+    import subprocess
+    import sys
+
+    tool = ROOT / "tools" / "loadgen.py"
+    result = subprocess.run(
+        [sys.executable, str(tool), *args], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_loadgen_reports_latency_throughput_and_errors(server, exported):
+    report = _loadgen(
+        "--server",
+        server.grpc,
+        "--clients",
+        "3",
+        "--requests",
+        "5",
+        "--in-process",
+        str(exported / "covgan_generator" / "1"),
+        "--overhead-calls",
+        "10",
+    )
+    assert report["requests"] == 15 and report["errors"] == {}
+    latency = report["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
+    assert report["requests_per_second"] > 0
+    assert report["overhead_one_client"]["p50_ratio"] > 0
+    rest = _loadgen("--rest", server.rest, "--clients", "2", "--requests", "3")
+    assert rest["requests"] == 6 and rest["errors"] == {}
+    # Errors are counted by status code, not hidden.
+    broken = _loadgen("--server", server.grpc, "--clients", "2", "--requests", "2", "--batch", "5")
+    assert broken["errors"] == {"INVALID_ARGUMENT": 4} and broken["latency_ms"] is None
+
+
+def test_query_writes_what_the_local_commands_write(
+    server, exported, phantom_positives, tmp_path, local
+):
+    from click.testing import CliRunner
+
+    from covgan.cli import main
+    from covgan.data.images import load_inputs
+
+    out = tmp_path / "served"
+    result = CliRunner().invoke(
+        main, ["query", "--server", server.grpc, "--image", phantom_positives[0], "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    explained = json.loads((out / "explain.json").read_text())
+    assert (out / "report.html").is_file()
+    for key in ("figure", "strip", "gif", "plot"):
+        assert (out / explained["images"][0]["files"][key]).is_file()
+    pixels, _ = load_inputs(phantom_positives[:1])
+    expected = local["explain"](images=tf.constant(pixels))
+    np.testing.assert_allclose(
+        explained["images"][0]["probabilities"], expected["traversal_probabilities"][0], atol=1e-5
+    )
+    walks = tmp_path / "walks"
+    result = CliRunner().invoke(
+        main, ["query", "--server", server.grpc, "--seed", "4", "--count", "2", "--out", str(walks)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((walks / "traverse.json").read_text())["images"]) == 2
+    assert (walks / "01_seed4_1_traversal.gif").is_file()
+    result = CliRunner().invoke(
+        main,
+        ["query", "--server", "127.0.0.1:1", "--seed", "1", "--out", str(tmp_path / "nowhere")],
+    )
+    assert result.exit_code == 1 and "UNAVAILABLE" in result.output
+
+
+def test_serve_refuses_a_missing_or_foreign_config_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from covgan.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--model-config", str(tmp_path / "none.config")])
+    assert result.exit_code == 1 and "No model config" in result.output
+    foreign = tmp_path / "models.config"
+    foreign.write_text("this is { not a model config")
+    result = CliRunner().invoke(main, ["serve", "--model-config", str(foreign)])
+    assert result.exit_code == 1 and "not a TF Serving model config" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    empty_base = tmp_path / "empty.config"
+    empty_base.write_text(
+        'model_config_list { config { name: "m" base_path: "%s" '
+        'model_platform: "tensorflow" } }' % (tmp_path / "m")
+    )
+    result = CliRunner().invoke(main, ["serve", "--model-config", str(empty_base)])
+    assert result.exit_code == 1 and "no version to serve" in result.output
+
+
+def test_a_second_server_on_a_busy_port_fails_in_one_line(server, exported):
+    import subprocess
+    import sys
+
+    port = server.grpc.rsplit(":", 1)[1]
+    # A subprocess with a timeout: a server that wrongly starts would otherwise serve forever.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "covgan",
+            "serve",
+            "--model-config",
+            str(exported / "models.config"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--no-rest",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Error: Cannot listen on" in result.stderr
+    assert result.stdout == ""  # never announced itself as ready
+    status, _ = _rest(server, "/v1/models/covgan_generator")  # the first one is unharmed
+    assert status == 200

@@ -1,0 +1,71 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import assert_keras_round_trip
+
+from covgan.models.classifier import build_classifier
+from covgan.models.discriminator import build_discriminator
+from covgan.models.generator import build_generator
+from covgan.training.conditional_gan import ConditionalGAN
+
+
+def make_gan(positive_rate=0.5, augment=False, z1_dim=16, z2_dim=4):
+    generator = build_generator("tiny", z1_dim=z1_dim, z2_dim=z2_dim, seed=0)
+    gan = ConditionalGAN(generator, build_discriminator("tiny", seed=1),
+                         build_classifier("tiny", seed=2), positive_rate=positive_rate,
+                         augment=augment, seed=3)
+    gan.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), lambda_cls=1.0)
+    return gan
+
+
+def real_batches(count=2, batch=8):
+    images = np.random.default_rng(0).random((count * batch, 128, 128, 1)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(images).batch(batch)
+
+
+def test_latents_follow_the_class_code():
+    gan = make_gan()
+    z1, z2, y = (np.asarray(t) for t in gan.sample_latents(400))
+    assert z1.shape == (400, 16) and z2.shape == (400, 4)
+    assert np.all(z2[y == 0] == 0) and np.all(np.abs(z2[y == 1]).sum(1) > 0)
+    assert 0.4 < y.mean() < 0.6
+    _, _, y = (np.asarray(t) for t in make_gan(positive_rate=1.0).sample_latents(50))
+    assert y.min() == 1
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_train_step_updates_g_and_d_and_never_the_classifier(augment):
+    gan = make_gan(augment=augment)
+    classifier_before = [w.numpy().copy() for w in gan.classifier.weights]
+    generator_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
+    u_before = gan.discriminator.get_layer("down1").vector_u.numpy().copy()
+    history = gan.fit(real_batches(), epochs=1, verbose=0).history
+    assert set(history) == {"d_loss", "g_loss", "cls_loss", "cls_acc"}
+    assert all(np.isfinite(v[0]) for v in history.values())
+    for before, after in zip(classifier_before, gan.classifier.weights):
+        np.testing.assert_array_equal(before, after.numpy())  # bit-identical
+    assert any(not np.array_equal(b, a.numpy()) for b, a in zip(generator_before,
+                                                                gan.generator.trainable_weights))
+    # Spectral norm's power iteration ran: D was called with training=True.
+    assert not np.array_equal(u_before, gan.discriminator.get_layer("down1").vector_u.numpy())
+    assert not any(w is v for w in gan.classifier.weights for v in gan.trainable_weights)
+
+
+def test_trackers_are_named_as_reported():
+    gan = make_gan()
+    assert [m.name for m in gan.metrics] == ["d_loss", "g_loss", "cls_loss", "cls_acc"]
+
+
+def test_save_and_load_keep_weights_and_optimizer_state(tmp_path):
+    gan = make_gan()
+    gan.fit(real_batches(), epochs=1, verbose=0)
+    loaded = assert_keras_round_trip(gan, tmp_path / "gan.keras")
+    for optimizer in ("d_optimizer", "g_optimizer"):
+        before, after = getattr(gan, optimizer).variables, getattr(loaded, optimizer).variables
+        assert int(getattr(loaded, optimizer).iterations.numpy()) == 2
+        assert len(before) == len(after) > 2
+        for a, b in zip(before, after):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert loaded.lambda_cls == gan.lambda_cls and loaded.z2_dim == 4

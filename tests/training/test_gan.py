@@ -1,0 +1,96 @@
+"""GAN training end to end on tiny data: TensorBoard summaries, crash-safe resume, run folders."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from covgan.errors import CovganError
+from covgan.models.classifier import build_classifier
+from covgan.training.gan import GANTrainingConfig, train_gan
+
+
+@pytest.fixture(scope="module")
+def classifier_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("classifier") / "classifier.keras"
+    build_classifier("tiny", seed=0).save(path)
+    return path
+
+
+def config_for(data, classifier, out, **overrides):
+    settings = dict(data=str(data), classifier=str(classifier), out=str(out), epochs=2,
+                    batch_size=16, z1_dim=16, z2_dim=4, seed=0)
+    settings.update(overrides)
+    return GANTrainingConfig(**settings)
+
+
+def read_images(log_dir, tag):
+    """(step, HxW array) of every image summary under `tag` in the event files."""
+    found = []
+    for path in sorted(log_dir.rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    encoded = tf.make_ndarray(value.tensor)[2]  # [width, height, png bytes]
+                    found.append((event.step, tf.io.decode_png(encoded).numpy()[..., 0]))
+    return found
+
+
+def test_run_folder_and_tensorboard_traversals(phantom_dir, classifier_file, tmp_path):
+    run_dir = tmp_path / "run"
+    summary = train_gan(config_for(phantom_dir, classifier_file, run_dir), verbose=0)
+    assert summary["epochs_this_call"] == 2
+    for name in ("config.json", "classifier.keras", "generator.keras", "discriminator.keras",
+                 "training.json"):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "classifier.keras").read_bytes() == classifier_file.read_bytes()
+    images = read_images(run_dir / "logs", "traversal")
+    assert [step for step, _ in images] == [1, 2]
+    assert all(image.shape == (4 * 128, 11 * 128) for _, image in images)
+    assert np.abs(images[0][1].astype(int) - images[1][1].astype(int)).mean() > 0.5
+    scalars = {v.tag for p in (run_dir / "logs").rglob("events.out.tfevents.*")
+               for e in tf.compat.v1.train.summary_iterator(str(p)) for v in e.summary.value}
+    assert {"epoch_d_loss", "epoch_g_loss", "epoch_cls_loss", "epoch_cls_acc"} <= scalars
+
+
+def test_a_different_config_is_refused(phantom_dir, classifier_file, tmp_path):
+    run_dir = tmp_path / "run"
+    train_gan(config_for(phantom_dir, classifier_file, run_dir, epochs=1), verbose=0)
+    with pytest.raises(CovganError, match="lambda_cls"):
+        train_gan(config_for(phantom_dir, classifier_file, run_dir, lambda_cls=5.0), verbose=0)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(CovganError, match="not a covgan run"):
+        train_gan(config_for(phantom_dir, classifier_file, tmp_path / "other"), verbose=0)
+
+
+def test_sigkill_mid_run_then_rerun_continues_at_the_right_epoch(phantom_dir, classifier_file,
+                                                                  tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "covgan", "train", "--data", str(phantom_dir),
+               "--classifier", str(classifier_file), "--out", str(run_dir), "--epochs", "40",
+               "--batch-size", "16", "--z1-dim", "16", "--z2-dim", "4"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    state = run_dir / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (state.exists() and "ckpt-2" in state.read_text()):
+        assert process.poll() is None, "training ended before it could be killed"
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    finished = int(tf.train.latest_checkpoint(str(run_dir / "checkpoints")).rsplit("-", 1)[1])
+    assert 2 <= finished < 40
+
+    command[command.index("40")] = str(finished + 1)  # the same run, one more epoch
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert summary["resumed_from_epoch"] == finished
+    assert summary["epochs_this_call"] == 1
