@@ -83,8 +83,8 @@ def invert(images, run_dir, out, overwrite, **options):
     result = solve(run.generator, run.classifier, pixels, settings=_settings(**options), seed=seed)
     rows = inversion_rows(images, result, warnings)
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        for stem, reconstruction, counterpart in zip(stems(images), result["reconstruction"],
-                                                     result["counterpart"]):
+        for stem, reconstruction, counterpart in zip(stems(images), result["reconstructions"],
+                                                     result["counterparts"]):
             write_png(tmp / f"{stem}_reconstruction.png", reconstruction[..., 0])
             write_png(tmp / f"{stem}_counterpart.png", counterpart[..., 0])
         np.savez(tmp / "latents.npz", z1=result["z1"], z2=result["z2"],
@@ -176,6 +176,7 @@ def _write_sweep(path, run, z1, count, seed):
     """The same z1 with `count` positive z2 draws: the variety of findings the GAN learned."""
     import numpy as np
 
+    from covgan.models.classifier import positive_probability
     from covgan.models.generator import code_sizes
     from covgan.output.render import captioned, to_uint8
     from covgan.output.writers import write_bgr
@@ -183,7 +184,7 @@ def _write_sweep(path, run, z1, count, seed):
     rng = np.random.default_rng(seed)
     z2 = rng.standard_normal((count, code_sizes(run.generator)[1])).astype(np.float32)
     images = run.generator([np.repeat(z1[None], count, 0), z2], training=False)
-    p = run.classifier(images, training=False).numpy()[:, 1]
+    p = np.asarray(positive_probability(run.classifier, images))
     tiles = [to_uint8(image) for image in images.numpy()]
     write_bgr(path, captioned(tiles, [f"draw {k}\np={v:.2f}" for k, v in enumerate(p)], scale=1))
     return p.tolist()
@@ -215,8 +216,8 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.models.classifier import load_classifier
-    from covgan.output.render import figure_strip, heat_map, heat_overlay
-    from covgan.output.writers import inversion_rows, stems, write_bgr
+    from covgan.output.render import heat_map, heat_overlay
+    from covgan.output.writers import figure, inversion_rows, stems, write_bgr
 
     if not classifier_file and not run_dir:
         raise CovganError("Give --classifier FILE, or --run RUN to use the run's classifier.")
@@ -251,21 +252,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
                 "warnings": warnings[i],
             }
             if inverted:
-                write_bgr(
-                    tmp / f"{stem}_figure.png",
-                    figure_strip(
-                        pixels[i],
-                        inverted["reconstruction"][i],
-                        inverted["counterpart"][i],
-                        abs(inverted["reconstruction"][i] - inverted["counterpart"][i]),
-                        heatmaps[i],
-                        (
-                            inverted["p_image"][i],
-                            inverted["p_reconstruction"][i],
-                            inverted["p_counterpart"][i],
-                        ),
-                    ),
-                )
+                write_bgr(tmp / f"{stem}_figure.png", figure(pixels[i], inverted, i, heatmaps[i]))
                 row.update(rows_of_inversion[i])
             rows.append(row)
         payload = {"images": rows, "layer": layer or "last convolution"}

@@ -10,14 +10,13 @@ from covgan.io import atomic_directory, check_new_directory, write_json
 def query_images(client, model, version, signature, images, out, overwrite):
     """explain: one call; traverse: invert, then traverse the codes the server found."""
     from covgan.output.writers import write_explanation, write_traversals
-    from covgan.serving.client import explanation_from_outputs
 
     check_new_directory(out, overwrite=overwrite)
     pixels, warnings = load_images(images)
     where = {"server": client.server, "model": model, "model version": version or "latest"}
     if signature == "explain":
-        result = explanation_from_outputs(client.predict(model, "explain", {"images": pixels},
-                                                         version))
+        # The explain signature's outputs carry the names the library's explain() returns.
+        result = client.predict(model, "explain", {"images": pixels}, version)
         steps = result["traversal"].shape[1] - 1
         with atomic_directory(out, overwrite=overwrite) as tmp:
             payload = write_explanation(tmp, out, images, pixels, result, warnings, steps=steps,

@@ -17,7 +17,7 @@ import tensorflow as tf
 from covgan.errors import CovganError
 from covgan.evaluation import metrics
 from covgan.explain.traverse import DEFAULT_STEP_SIZE, DEFAULT_STEPS, traverse
-from covgan.models.classifier import TwoClassProbabilities
+from covgan.models.classifier import TwoClassProbabilities, positive_probability
 from covgan.models.generator import code_sizes
 
 POSITIVE_DRAWS = 3
@@ -28,7 +28,7 @@ def make_probability_fn(generator, classifier):
 
     @tf.function(reduce_retracing=True)
     def probability(z1, z2):
-        return classifier(generator([z1, z2], training=False), training=False)[:, 1]
+        return positive_probability(classifier, generator([z1, z2], training=False))
 
     return probability
 

@@ -11,8 +11,9 @@ import numpy as np
 
 from covgan.evaluation import localisation
 from covgan.evaluation.metrics import monotone
-from covgan.explain.invert import InversionSettings
+from covgan.explain.invert import COUNTERPART, IMAGE, InversionSettings
 from covgan.explain.pipeline import explain
+from covgan.models.classifier import positive_probability
 
 METHODS = ("traversal", "gradcam", "gradient")
 
@@ -31,13 +32,13 @@ def score_localisation(generator, classifier, images, masks, *, settings=Inversi
     """
     result = explain(generator, classifier, images, settings=settings, seed=seed)
     maps = {
-        "traversal": result["abs_difference"][..., 0],
+        "traversal": np.abs(result["difference"][..., 0]),
         "gradcam": result["gradcam"],
         "gradient": result["saliency"],
     }
 
     def probability(batch):
-        return classifier(batch, training=False).numpy()[:, 1]
+        return np.asarray(positive_probability(classifier, batch))
 
     methods = {}
     for method in METHODS:
@@ -49,19 +50,20 @@ def score_localisation(generator, classifier, images, masks, *, settings=Inversi
             summary["deletion_auc"] = float(np.mean([c["deletion_auc"] for c in scored]))
             summary["insertion_auc"] = float(np.mean([c["insertion_auc"] for c in scored]))
         methods[method] = summary
-    trusted = result["trusted"]
+    trusted, p = result["trusted"], result["probabilities"]
+    walks = result["traversal_probabilities"]
     return {
         "methods": methods,
         "n": int(len(images)),
         "inversion": {
             "median_ssim": float(np.median(result["ssim"])),
             "trusted_fraction": float(np.mean(trusted)),
-            "counterpart_negative_fraction": float(np.mean(result["p_counterpart"] < 0.5)),
+            "counterpart_negative_fraction": float(np.mean(p[:, COUNTERPART] < 0.5)),
             "non_decreasing_fraction": float(np.mean(
-                [monotone(p, tolerance=0.0) for p in result["probabilities"]])),
+                [monotone(walk, tolerance=0.0) for walk in walks])),
             "non_decreasing_fraction_tolerance_0.01": float(np.mean(
-                [monotone(p, tolerance=0.01) for p in result["probabilities"]])),
-            "image_positive_fraction": float(np.mean(result["p_image"] >= 0.5)),
+                [monotone(walk, tolerance=0.01) for walk in walks])),
+            "image_positive_fraction": float(np.mean(p[:, IMAGE] >= 0.5)),
         },
         "methods_on_trusted_only": {
             method: localisation.summarise([

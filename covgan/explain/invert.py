@@ -17,12 +17,16 @@ import numpy as np
 import tensorflow as tf
 
 from covgan.models import losses
+from covgan.models.classifier import positive_probability
 from covgan.models.generator import code_sizes
 
 # An inversion is trusted only if its reconstruction looks like the image
 # (SSIM) and the classifier sees it as it sees the image.
 SSIM_TRUST_THRESHOLD = 0.5
 PROBABILITY_TRUST_GAP = 0.1
+# Columns of an inversion's "probabilities": p(positive) of these three images.
+PROBABILITY_COLUMNS = ("image", "reconstruction", "counterpart")
+IMAGE, RECONSTRUCTION, COUNTERPART = range(3)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +65,7 @@ def make_inversion_fn(generator, classifier, settings=InversionSettings()):
     def objective(z, images, target):
         z1, z2 = z[:, :d1], z[:, d1:]
         reconstruction = generator([z1, z2], training=False)
-        p = classifier(reconstruction, training=False)[:, 1]
+        p = positive_probability(classifier, reconstruction)
         loss = s.mse_weight * losses.mean_squared_error(reconstruction, images)
         loss += s.bce_weight * losses.binary_cross_entropy(target, p)
         if s.prior_weight:
@@ -75,7 +79,7 @@ def make_inversion_fn(generator, classifier, settings=InversionSettings()):
     @tf.function(reduce_retracing=True)
     def solve(images, z1_start, z2_start):
         images = tf.convert_to_tensor(images, tf.float32)
-        target = tf.stop_gradient(classifier(images, training=False)[:, 1])
+        target = tf.stop_gradient(positive_probability(classifier, images))
         z = tf.concat([z1_start, z2_start], axis=-1)
         zeros = tf.zeros_like(z)
         count = tf.shape(z)[0]
@@ -119,6 +123,49 @@ def make_inversion_fn(generator, classifier, settings=InversionSettings()):
     return solve
 
 
+def best_restarts(loss, restarts):
+    """Row of the lowest final loss for each image; rows are image-major (i * restarts + k).
+
+    Graph-safe: used by `invert` and by the exported invert signature alike.
+    """
+    count = tf.shape(loss)[0] // restarts
+    best = tf.argmin(tf.reshape(loss, (count, restarts)), axis=1, output_type=tf.int32)
+    return best + tf.range(count) * restarts
+
+
+def is_trusted(p_image, p_reconstruction, ssim):
+    """The trust rule: the reconstruction looks like the image and C sees it as it sees x."""
+    return tf.logical_and(tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
+                          ssim >= SSIM_TRUST_THRESHOLD)
+
+
+def score_inversion(generator, classifier, images, z1, z2):
+    """An inversion's outputs, named as the exported invert signature names them.
+
+    Graph-safe tensors in, tensors out; `invert` converts them to numpy.
+
+    Returns:
+        z1, z2, reconstructions G(z1, z2), counterparts G(z1, 0), probabilities (N, 3) with
+        columns PROBABILITY_COLUMNS (p(positive) of image, reconstruction, counterpart), mse,
+        ssim and trusted (`is_trusted`).
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    z1, z2 = tf.convert_to_tensor(z1, tf.float32), tf.convert_to_tensor(z2, tf.float32)
+    reconstructions = generator([z1, z2], training=False)
+    counterparts = generator([z1, tf.zeros_like(z2)], training=False)
+    p_image = positive_probability(classifier, images)
+    p_reconstruction = positive_probability(classifier, reconstructions)
+    p_counterpart = positive_probability(classifier, counterparts)
+    ssim = tf.image.ssim(reconstructions, images, max_val=1.0)
+    return {
+        "z1": z1, "z2": z2, "reconstructions": reconstructions, "counterparts": counterparts,
+        "probabilities": tf.stack([p_image, p_reconstruction, p_counterpart], axis=1),
+        "mse": tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3]),
+        "ssim": ssim,
+        "trusted": is_trusted(p_image, p_reconstruction, ssim),
+    }
+
+
 def invert(generator, classifier, images, *, settings=InversionSettings(), seed=0,
            solver=None, batch=64):
     """Inverts a batch of radiographs and scores each inversion.
@@ -133,9 +180,8 @@ def invert(generator, classifier, images, *, settings=InversionSettings(), seed=
         batch: images solved together (each with `settings.restarts` starts).
 
     Returns:
-        A dict of numpy arrays, one row per image: z1, z2, reconstruction,
-        counterpart (G(z1, 0)), p_image, p_reconstruction, p_counterpart, mse,
-        ssim, loss, steps, trusted.
+        A dict of numpy arrays, one row per image: `score_inversion`'s keys, plus loss (the
+        final Eq. 2 objective) and steps (Adam steps run).
     """
     images = np.asarray(images, np.float32)
     solver = solver or make_inversion_fn(generator, classifier, settings)
@@ -148,27 +194,9 @@ def invert(generator, classifier, images, *, settings=InversionSettings(), seed=
         repeated = np.repeat(chunk, restarts, axis=0)
         z1_start = rng.standard_normal((len(repeated), d1)).astype(np.float32)
         z2_start = rng.standard_normal((len(repeated), d2)).astype(np.float32)
-        z1, z2, loss, ran = (t.numpy() for t in solver(repeated, z1_start, z2_start))
-        # Keep, for every image, the start that ended lowest.
-        pick = loss.reshape(len(chunk), restarts).argmin(axis=1) + np.arange(len(chunk)) * restarts
-        parts.append((z1[pick], z2[pick], loss[pick], ran[pick]))
+        z1, z2, loss, ran = solver(repeated, z1_start, z2_start)
+        pick = best_restarts(loss, restarts)
+        parts.append([tf.gather(t, pick).numpy() for t in (z1, z2, loss, ran)])
     z1, z2, loss, ran = (np.concatenate(p) for p in zip(*parts))
-    return {**score_inversion(generator, classifier, images, z1, z2), "loss": loss, "steps": ran}
-
-
-def score_inversion(generator, classifier, images, z1, z2):
-    """Reconstruction, counterpart, probabilities, MSE, SSIM and the trust flag."""
-    reconstruction = generator([z1, z2], training=False).numpy()
-    counterpart = generator([z1, np.zeros_like(z2)], training=False).numpy()
-    p = lambda x: classifier(x, training=False).numpy()[:, 1]  # noqa: E731
-    p_image, p_reconstruction, p_counterpart = p(images), p(reconstruction), p(counterpart)
-    mse = ((reconstruction - images) ** 2).reshape(len(images), -1).mean(1)
-    ssim = tf.image.ssim(tf.constant(reconstruction), tf.constant(images), max_val=1.0).numpy()
-    trusted = (np.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP) & (
-        ssim >= SSIM_TRUST_THRESHOLD
-    )
-    return {
-        "z1": z1, "z2": z2, "reconstruction": reconstruction, "counterpart": counterpart,
-        "p_image": p_image, "p_reconstruction": p_reconstruction, "p_counterpart": p_counterpart,
-        "mse": mse, "ssim": ssim, "trusted": trusted,
-    }
+    scores = score_inversion(generator, classifier, images, z1, z2)
+    return {**{k: np.asarray(v) for k, v in scores.items()}, "loss": loss, "steps": ran}

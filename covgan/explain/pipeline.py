@@ -23,9 +23,10 @@ def explain(generator, classifier, images, *, settings=InversionSettings(), step
         seed: seed of the inversion's random starts.
 
     Returns:
-        `invert`'s dict plus: traversal (N, S, 128, 128, 1), probabilities (N, S),
-        crossing_step (N,), difference (signed, N, 128, 128, 1), abs_difference,
-        gradcam (N, 128, 128), saliency (N, 128, 128).
+        `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
+        crossing_step (N,), difference (signed, last minus first step, N, 128, 128, 1),
+        gradcam (N, 128, 128), saliency (N, 128, 128). The names shared with the exported
+        explain signature are its output names, so a server's answer reads the same.
     """
     images = np.asarray(images, np.float32)
     result = invert(generator, classifier, images, settings=settings, seed=seed)
@@ -33,16 +34,15 @@ def explain(generator, classifier, images, *, settings=InversionSettings(), step
                                                  result["z2"], steps=steps, extrapolate=extrapolate)
     traversal, probabilities = traversal.numpy(), probabilities.numpy()
     at_image = traversal[:, : steps + 1]
-    signed, absolute = difference_maps(at_image)
+    signed, _ = difference_maps(at_image)
     heatmaps, _ = make_gradcam_fn(classifier, layer)(images)
     saliency = make_saliency_fn(classifier)(images)
     return {
         **result,
         "traversal": traversal,
-        "probabilities": probabilities,
+        "traversal_probabilities": probabilities,
         "crossing_step": crossing_step(probabilities),
         "difference": signed,
-        "abs_difference": absolute,
         "gradcam": heatmaps.numpy(),
         "saliency": saliency.numpy(),
     }

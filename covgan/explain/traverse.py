@@ -7,6 +7,8 @@ image itself; n > N extrapolates. Everything here is a pure function of tensors.
 import numpy as np
 import tensorflow as tf
 
+from covgan.models.classifier import positive_probability
+
 DEFAULT_STEPS = 10
 DEFAULT_STEP_SIZE = 0.1
 
@@ -14,6 +16,24 @@ DEFAULT_STEP_SIZE = 0.1
 def traversal_scales(steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE, extrapolate=0):
     """The multipliers n * lambda of z2, for n = 0 .. steps + extrapolate."""
     return np.arange(steps + extrapolate + 1, dtype=np.float32) * np.float32(step_size)
+
+
+def traversal_codes(z1, z2, scales):
+    """The codes of every step, flattened: row b * S + n is (z1[b], scales[n] * z2[b]).
+
+    One definition for the library and the serving signature (graph-safe, no Python loops).
+
+    Args:
+        z1: (B, d1) tensor.
+        z2: (B, d2) tensor.
+        scales: (S,) tensor of multipliers, from `traversal_scales`.
+
+    Returns:
+        codes1 (B * S, d1), codes2 (B * S, d2).
+    """
+    codes1 = tf.repeat(z1, tf.shape(scales)[0], axis=0)
+    codes2 = tf.reshape(scales[None, :, None] * z2[:, None, :], (-1, tf.shape(z2)[-1]))
+    return codes1, codes2
 
 
 def traverse(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE,
@@ -38,15 +58,14 @@ def traverse(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, step_size=DE
     z2 = tf.convert_to_tensor(z2, tf.float32)
     scales = tf.constant(traversal_scales(steps, step_size, extrapolate))
     count, length = tf.shape(z1)[0], scales.shape[0]
-    codes1 = tf.repeat(z1, length, axis=0)
-    codes2 = tf.reshape(scales[None, :, None] * z2[:, None, :], (-1, z2.shape[-1]))
+    codes1, codes2 = traversal_codes(z1, z2, scales)
     images, probabilities = [], []
     total = int(codes1.shape[0])
     for start in range(0, total, chunk):
         batch = generator([codes1[start : start + chunk], codes2[start : start + chunk]],
                           training=False)
         images.append(batch)
-        probabilities.append(classifier(batch, training=False)[:, 1])
+        probabilities.append(positive_probability(classifier, batch))
     images = tf.reshape(tf.concat(images, 0), (count, length, *images[0].shape[1:]))
     probabilities = tf.reshape(tf.concat(probabilities, 0), (count, length))
     return images, probabilities

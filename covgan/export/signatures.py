@@ -17,11 +17,13 @@ import tensorflow as tf
 
 from covgan.explain.gradcam import make_gradcam_fn
 from covgan.explain.invert import (
-    PROBABILITY_TRUST_GAP,
-    SSIM_TRUST_THRESHOLD,
     InversionSettings,
+    best_restarts,
     make_inversion_fn,
+    score_inversion,
 )
+from covgan.explain.traverse import traversal_codes, traversal_scales
+from covgan.models.classifier import positive_probability
 from covgan.models.generator import code_sizes
 from covgan.shapes import IMAGE_SHAPE
 
@@ -48,16 +50,12 @@ def _finite(tensor, name):
     return tf.debugging.check_numerics(tensor, f"{name} contains NaN or Inf")
 
 
-def _positive(classifier, images):
-    return tf.cast(classifier(images, training=False), tf.float32)[:, 1]
-
-
 def generator_signatures(generator, classifier, settings=ServingSettings()):
     """The covgan_generator model's signatures: {name: tf.function with an input signature}."""
     d1, d2 = code_sizes(generator)
     steps = settings.traverse_steps
     restarts = max(1, settings.inversion.restarts)
-    scales = tf.constant([n * settings.step_size for n in range(steps)], tf.float32)
+    scales = tf.constant(traversal_scales(steps - 1, settings.step_size))
     solve = make_inversion_fn(generator, classifier, settings.inversion)
     gradcam_fn = make_gradcam_fn(classifier, settings.gradcam_layer)
     z1_spec = tf.TensorSpec([None, d1], tf.float32, name="z1")
@@ -66,10 +64,9 @@ def generator_signatures(generator, classifier, settings=ServingSettings()):
 
     def walk(z1, z2):
         count = tf.shape(z1)[0]
-        codes1 = tf.repeat(z1, steps, axis=0)
-        codes2 = tf.reshape(scales[None, :, None] * z2[:, None, :], (-1, d2))
+        codes1, codes2 = traversal_codes(z1, z2, scales)
         frames = generator([codes1, codes2], training=False)
-        p = tf.reshape(_positive(classifier, frames), (count, steps))
+        p = tf.reshape(positive_probability(classifier, frames), (count, steps))
         frames = tf.reshape(frames, (count, steps, *IMAGE_SHAPE))
         return {"images": frames, "probabilities": p,
                 "difference": frames[:, -1] - frames[:, 0]}
@@ -81,29 +78,14 @@ def generator_signatures(generator, classifier, settings=ServingSettings()):
         z1_start = tf.random.stateless_normal([count * restarts, d1], seed=seed)
         z2_start = tf.random.stateless_normal([count * restarts, d2], seed=seed + [0, 1])
         z1, z2, loss, _ = solve(repeated, z1_start, z2_start)
-        best = tf.argmin(tf.reshape(loss, (count, restarts)), axis=1, output_type=tf.int32)
-        pick = best + tf.range(count) * restarts
-        z1, z2 = tf.gather(z1, pick), tf.gather(z2, pick)
-        reconstructions = generator([z1, z2], training=False)
-        counterparts = generator([z1, tf.zeros_like(z2)], training=False)
-        p_image = _positive(classifier, images)
-        p_reconstruction = _positive(classifier, reconstructions)
-        mse = tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3])
-        ssim = tf.image.ssim(reconstructions, images, max_val=1.0)
-        trusted = tf.logical_and(tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
-                                 ssim >= SSIM_TRUST_THRESHOLD)
-        return {
-            "z1": z1, "z2": z2, "reconstructions": reconstructions, "counterparts": counterparts,
-            # Columns: p(positive) of the image, the reconstruction, the counterpart.
-            "probabilities": tf.stack(
-                [p_image, p_reconstruction, _positive(classifier, counterparts)], axis=1),
-            "mse": mse, "ssim": ssim, "trusted": trusted,
-        }
+        pick = best_restarts(loss, restarts)
+        return score_inversion(generator, classifier, images, tf.gather(z1, pick),
+                               tf.gather(z2, pick))
 
     @tf.function(input_signature=[z1_spec, z2_spec])
     def generate(z1, z2):
         images = generator([_finite(z1, "z1"), _finite(z2, "z2")], training=False)
-        return {"images": images, "probabilities": _positive(classifier, images)}
+        return {"images": images, "probabilities": positive_probability(classifier, images)}
 
     @tf.function(input_signature=[z1_spec, z2_spec])
     def traverse(z1, z2):

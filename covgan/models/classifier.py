@@ -176,8 +176,8 @@ def freeze(model):
 
 
 def positive_probability(classifier, images):
-    """p(positive) (B,) of an adapted classifier, in inference mode."""
-    return classifier(images, training=False)[:, 1]
+    """p(positive) (B,) float32 of an adapted classifier, in inference mode."""
+    return keras.ops.cast(classifier(images, training=False)[:, 1], "float32")
 
 
 def _first_line(error):

@@ -9,7 +9,14 @@ import pathlib
 
 import cv2
 
-from covgan.explain.invert import PROBABILITY_TRUST_GAP, SSIM_TRUST_THRESHOLD
+from covgan.explain.invert import (
+    COUNTERPART,
+    IMAGE,
+    PROBABILITY_TRUST_GAP,
+    RECONSTRUCTION,
+    SSIM_TRUST_THRESHOLD,
+)
+from covgan.explain.traverse import crossing_step
 from covgan.io import write_json
 from covgan.output.render import (
     figure_strip,
@@ -32,14 +39,19 @@ def stems(sources):
 
 
 def inversion_rows(sources, result, warnings):
-    """explain.json's per-image inversion fields (`loss` and `steps` where the result has them)."""
+    """explain.json's per-image inversion fields (`loss` and `steps` where the result has them).
+
+    `result` has the exported invert signature's names (`covgan.explain.invert.invert`'s dict,
+    or a server's answer).
+    """
     rows = []
+    p = result["probabilities"]
     for i, source in enumerate(sources):
         row = {
             "source": str(source),
-            "p_image": float(result["p_image"][i]),
-            "p_reconstruction": float(result["p_reconstruction"][i]),
-            "p_counterpart": float(result["p_counterpart"][i]),
+            "p_image": float(p[i, IMAGE]),
+            "p_reconstruction": float(p[i, RECONSTRUCTION]),
+            "p_counterpart": float(p[i, COUNTERPART]),
             "mse": float(result["mse"][i]),
             "ssim": float(result["ssim"][i]),
             "trusted": bool(result["trusted"][i]),
@@ -53,6 +65,18 @@ def inversion_rows(sources, result, warnings):
     return rows
 
 
+def figure(image, result, i, heatmap):
+    """The paper's Figure 2 for row i of an inversion result: image | reconstruction |
+    negative counterpart | |reconstruction - counterpart| | Grad-CAM, p(positive) under each.
+
+    The one drawing of it: `covgan explain`, `covgan gradcam --run` and `covgan query` use it.
+    """
+    reconstruction, counterpart = result["reconstructions"][i], result["counterparts"][i]
+    p = result["probabilities"][i]
+    return figure_strip(image, reconstruction, counterpart, abs(reconstruction - counterpart),
+                        heatmap, (p[IMAGE], p[RECONSTRUCTION], p[COUNTERPART]))
+
+
 def write_explanation(folder, out, sources, pixels, result, warnings, *, steps, settings):
     """Figure 2 strips, traversal strips and GIFs, plots, explain.json and report.html.
 
@@ -61,7 +85,8 @@ def write_explanation(folder, out, sources, pixels, result, warnings, *, steps, 
         out: the folder's final path (named in explain.json).
         sources: image names, one per row.
         pixels: (N, 128, 128, 1) the images as the models saw them.
-        result: `covgan.explain.pipeline.explain`'s dict (or the same keys from a server).
+        result: `covgan.explain.pipeline.explain`'s dict, or the explain signature's outputs
+            from a server: the same names.
         warnings: per-image lists of input warnings.
         steps: the step at which the traversal reaches the image.
         settings: dict shown in the report and recorded in the JSON.
@@ -71,34 +96,24 @@ def write_explanation(folder, out, sources, pixels, result, warnings, *, steps, 
     """
     folder = pathlib.Path(folder)
     rows = inversion_rows(sources, result, warnings)
+    walks = result["traversal_probabilities"]
+    crossings = crossing_step(walks)
     entries = []
     for i, (stem, row) in enumerate(zip(stems(sources), rows)):
-        row["crossing_step"] = int(result["crossing_step"][i])
-        row["probabilities"] = result["probabilities"][i].tolist()
+        row["crossing_step"] = int(crossings[i])
+        row["probabilities"] = walks[i].tolist()
         files = {
             "figure": folder / f"{stem}_figure.png",
             "strip": folder / f"{stem}_traversal.png",
             "gif": folder / f"{stem}_traversal.gif",
             "plot": folder / f"{stem}_probability.png",
         }
-        write_bgr(
-            files["figure"],
-            figure_strip(
-                pixels[i],
-                result["reconstruction"][i],
-                result["counterpart"][i],
-                result["abs_difference"][i],
-                result["gradcam"][i],
-                (row["p_image"], row["p_reconstruction"], row["p_counterpart"]),
-            ),
-        )
-        write_bgr(
-            files["strip"], traversal_strip(result["traversal"][i], result["probabilities"][i])
-        )
-        traversal_gif(result["traversal"][i], result["probabilities"][i], files["gif"])
+        write_bgr(files["figure"], figure(pixels[i], result, i, result["gradcam"][i]))
+        write_bgr(files["strip"], traversal_strip(result["traversal"][i], walks[i]))
+        traversal_gif(result["traversal"][i], walks[i], files["gif"])
         trust = "" if row["trusted"] else " (NOT trusted)"
         probability_plot(
-            result["probabilities"][i],
+            walks[i],
             files["plot"],
             crossing=row["crossing_step"],
             image_step=steps,

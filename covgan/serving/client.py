@@ -12,7 +12,6 @@ from tensorflow_serving.apis import (
 )
 
 from covgan.errors import CovganError
-from covgan.explain.traverse import crossing_step
 
 # A traversal of 64 images is ~46 MB: gRPC's 4 MB default would refuse it.
 MESSAGE_LIMIT = 1 << 30
@@ -94,26 +93,3 @@ class Client:
         available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
         if not any(s.state == available for s in response.model_version_status):
             raise CovganError(f"{self.server}: {model} has no AVAILABLE version.")
-
-
-def explanation_from_outputs(outputs):
-    """The explain signature's outputs in the keys `covgan.explain.pipeline.explain` returns."""
-    probabilities = outputs["traversal_probabilities"]
-    return {
-        "z1": outputs["z1"],
-        "z2": outputs["z2"],
-        "reconstruction": outputs["reconstructions"],
-        "counterpart": outputs["counterparts"],
-        "p_image": outputs["probabilities"][:, 0],
-        "p_reconstruction": outputs["probabilities"][:, 1],
-        "p_counterpart": outputs["probabilities"][:, 2],
-        "mse": outputs["mse"],
-        "ssim": outputs["ssim"],
-        "trusted": outputs["trusted"],
-        "traversal": outputs["traversal"],
-        "probabilities": probabilities,
-        "crossing_step": crossing_step(probabilities),
-        "difference": outputs["difference"],
-        "abs_difference": np.abs(outputs["difference"]),
-        "gradcam": outputs["gradcam"],
-    }

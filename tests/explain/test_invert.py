@@ -43,19 +43,21 @@ def test_inversion_reduces_the_loss_and_reports_everything(models):
     for key, shape in {
         "z1": (3, 8),
         "z2": (3, 2),
-        "reconstruction": (3, 128, 128, 1),
-        "counterpart": (3, 128, 128, 1),
-        "p_image": (3,),
+        "reconstructions": (3, 128, 128, 1),
+        "counterparts": (3, 128, 128, 1),
+        "probabilities": (3, 3),
         "ssim": (3,),
         "trusted": (3,),
         "steps": (3,),
     }.items():
         assert result[key].shape == shape, key
     counterpart = generator([result["z1"], np.zeros_like(result["z2"])], training=False).numpy()
-    np.testing.assert_allclose(result["counterpart"], counterpart, atol=1e-6)
+    np.testing.assert_allclose(result["counterparts"], counterpart, atol=1e-6)
+    p_image, p_reconstruction, p_counterpart = result["probabilities"].T
+    np.testing.assert_allclose(p_counterpart, classifier(counterpart).numpy()[:, 1], atol=1e-6)
     np.testing.assert_array_equal(
         result["trusted"],
-        (np.abs(result["p_reconstruction"] - result["p_image"]) <= 0.1) & (result["ssim"] >= 0.5),
+        (np.abs(p_reconstruction - p_image) <= 0.1) & (result["ssim"] >= 0.5),
     )
 
 
