@@ -1,15 +1,18 @@
 """Atomic writes: a result is either absent or complete, never half-written."""
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os
 import pathlib
 import shutil
 import tempfile
+from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yields a temporary file path beside `path`; renames it into place on success.
 
     Example:
@@ -28,13 +31,13 @@ def atomic_path(path):
             os.unlink(tmp)
 
 
-def write_json(path, payload):
+def write_json(path: str | os.PathLike, payload: object) -> None:
     """Writes `payload` as indented JSON, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
 
 
-def check_new_directory(path, *, overwrite=False):
+def check_new_directory(path: str | os.PathLike, *, overwrite: bool = False) -> None:
     """Raises FileExistsError unless `path` is absent, empty, or may be overwritten."""
     path = pathlib.Path(path)
     if path.exists() and not path.is_dir():
@@ -44,7 +47,7 @@ def check_new_directory(path, *, overwrite=False):
 
 
 @contextlib.contextmanager
-def atomic_directory(path, *, overwrite=False):
+def atomic_directory(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[pathlib.Path]:
     """Yields a temporary folder beside `path`; renames it to `path` on success.
 
     Args:

@@ -83,7 +83,7 @@ def exported(tiny_run, tmp_path_factory):
     """The tiny run exported as SavedModels (a short inversion keeps the tests quick)."""
     from covgan.explain.invert import InversionSettings
     from covgan.export.savedmodel import export_run
-    from covgan.export.signatures import ServingSettings
+    from covgan.export.settings import ServingSettings
     from covgan.training.runs import load_run
 
     out = tmp_path_factory.mktemp("savedmodels")

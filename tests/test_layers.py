@@ -90,8 +90,10 @@ def test_serving_reads_exports_through_model_config_only():
     assert taken <= {"covgan.export.model_config"}, taken
 
 
-@pytest.mark.parametrize("module", ["covgan.export.model_config"])
-def test_model_config_loads_no_keras(module):
+# model_config: the server reads exports without Keras model code. cli: `covgan --help` answers at
+# once, so the command line takes its defaults from the TensorFlow-free settings modules.
+@pytest.mark.parametrize("module", ["covgan.export.model_config", "covgan.cli"])
+def test_light_modules_load_no_keras(module):
     import subprocess
     import sys
 

@@ -279,7 +279,7 @@ def part_serving(args):
 
     from covgan.explain.invert import InversionSettings
     from covgan.export.savedmodel import export_run
-    from covgan.export.signatures import ServingSettings
+    from covgan.export.settings import ServingSettings
     from covgan.models.classifier import build_classifier
     from covgan.models.generator import build_generator
     from covgan.serving.client import Client

@@ -7,7 +7,7 @@
 #    through sudo, after apt-get update). Where neither is possible the browser tests are
 #    skipped with one line saying why; every other test still runs.
 # 2. tools/install.sh test: .venv with the package and its test extra.
-# 3. pytest -q with the arguments given.
+# 3. ruff check (the lint, configured in pyproject.toml), then pytest -q with the arguments given.
 # COVGAN_TEST_PLAN=1 prints the decisions and stops (the tests use it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,8 @@ fi
 
 bash tools/install.sh test
 if [ -n "${COVGAN_TEST_PLAN:-}" ]; then
-    echo "would run: pytest -q $*"
+    echo "would run: ruff check . && pytest -q $*"
     exit 0
 fi
+.venv/bin/ruff check .
 exec .venv/bin/pytest -q "$@"

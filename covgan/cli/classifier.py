@@ -6,6 +6,9 @@ import sys
 import click
 
 from covgan.cli.common import emit, seed_everything
+from covgan.training.presets import ClassifierTraining
+
+TRAINING = ClassifierTraining()
 
 
 @click.group()
@@ -17,16 +20,18 @@ def classifier():
 @click.option("--data", "data_spec", required=True, metavar="DATA",
               help="A prepared data folder, or `phantom` for the built-in set.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
-@click.option("--preset", type=click.Choice(["tiny", "vgg16"]), default="tiny", show_default=True,
+@click.option("--preset", type=click.Choice(["tiny", "vgg16"]), default=TRAINING.preset,
+              show_default=True,
               help="tiny: 1/8-width VGG16 for tests and demos; vgg16: the paper's.")
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1), default=TRAINING.epochs, show_default=True,
               help="Maximum epochs (stops early when validation loss stalls).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), default=3e-4,
-              show_default=True, help="Adam learning rate.")
-@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Epochs without validation improvement before stopping.")
-@click.option("--balance/--no-balance", default=True, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=TRAINING.batch_size,
+              show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True),
+              default=TRAINING.learning_rate, show_default=True, help="Adam learning rate.")
+@click.option("--patience", type=click.IntRange(min=1), default=TRAINING.patience,
+              show_default=True, help="Epochs without validation improvement before stopping.")
+@click.option("--balance/--no-balance", default=TRAINING.balance_classes, show_default=True,
               help="Weight the loss by inverse class frequency.")
 @click.option("--imagenet-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Local VGG16 notop weights file (vgg16 preset; nothing is downloaded).")

@@ -5,22 +5,27 @@ import functools
 import click
 
 from covgan.cli.common import emit, seed_everything
+from covgan.explain.settings import DEFAULT_STEPS, InversionSettings
+
+INVERSION = InversionSettings()
 
 
 def inversion_options(command):
-    """The Eq. 2 options shared by invert, traverse and explain."""
+    """The Eq. 2 options shared by invert, traverse and explain (defaults: InversionSettings)."""
     options = [
-        click.option("--invert-steps", type=click.IntRange(min=1), default=200, show_default=True,
-                     help="Maximum Adam steps of the inversion."),
-        click.option("--restarts", type=click.IntRange(min=1), default=2, show_default=True,
-                     help="Random starts per image; the best is kept."),
-        click.option("--invert-lr", type=click.FloatRange(min=0, min_open=True), default=0.05,
-                     show_default=True, help="Inversion Adam learning rate."),
-        click.option("--mse-weight", type=click.FloatRange(min=0), default=4.0, show_default=True,
-                     help="a in Eq. 2 (pixel fidelity)."),
-        click.option("--bce-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
-                     help="b in Eq. 2 (classifier agreement)."),
-        click.option("--prior", type=click.FloatRange(min=0), default=0.03, show_default=True,
+        click.option("--invert-steps", type=click.IntRange(min=1), default=INVERSION.steps,
+                     show_default=True, help="Maximum Adam steps of the inversion."),
+        click.option("--restarts", type=click.IntRange(min=1), default=INVERSION.restarts,
+                     show_default=True, help="Random starts per image; the best is kept."),
+        click.option("--invert-lr", type=click.FloatRange(min=0, min_open=True),
+                     default=INVERSION.learning_rate, show_default=True,
+                     help="Inversion Adam learning rate."),
+        click.option("--mse-weight", type=click.FloatRange(min=0), default=INVERSION.mse_weight,
+                     show_default=True, help="a in Eq. 2 (pixel fidelity)."),
+        click.option("--bce-weight", type=click.FloatRange(min=0), default=INVERSION.bce_weight,
+                     show_default=True, help="b in Eq. 2 (classifier agreement)."),
+        click.option("--prior", type=click.FloatRange(min=0), default=INVERSION.prior_weight,
+                     show_default=True,
                      help="Weight of a term keeping z on the Gaussian shell, where G was "
                           "trained (keeps counterparts negative and traversals monotone)."),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -29,8 +34,6 @@ def inversion_options(command):
 
 
 def _settings(invert_steps, restarts, invert_lr, mse_weight, bce_weight, prior):
-    from covgan.explain.invert import InversionSettings
-
     return InversionSettings(steps=invert_steps, learning_rate=invert_lr, restarts=restarts,
                              mse_weight=mse_weight, bce_weight=bce_weight, prior_weight=prior)
 
@@ -100,7 +103,7 @@ def invert(images, run_dir, out, overwrite, **options):
               help="z1/z2 from `covgan invert` (latents.npz) instead of IMAGES.")
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
               help="N: steps from the counterpart (n = 0) to the image (n = N).")
 @click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True,
               help="Extra steps past the image, further along z2.")
@@ -264,7 +267,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True)
 @click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")

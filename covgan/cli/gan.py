@@ -6,6 +6,11 @@ import sys
 import click
 
 from covgan.cli.common import emit, seed_everything
+from covgan.explain.settings import InversionSettings
+from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
+
+INVERSION = InversionSettings()
+GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 
 
 @click.command()
@@ -14,28 +19,29 @@ from covgan.cli.common import emit, seed_everything
 @click.option("--classifier", "classifier_file", required=True, type=click.Path(dir_okay=False),
               help="The frozen classifier (.keras; 1-unit sigmoid or 2-unit softmax).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
-@click.option("--preset", type=click.Choice(["tiny", "paper"]), default="tiny", show_default=True)
+@click.option("--preset", type=click.Choice(sorted(PRESET_TRAINING)), default=GAN.preset,
+              show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs (preset default: tiny 26, paper 100).")
+              help=f"Epochs {preset_help('epochs')}.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
-              help="Global batch (preset default: tiny 16, paper 32).")
+              help=f"Global batch {preset_help('batch_size')}.")
 @click.option("--g-lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Generator Adam learning rate (preset default: tiny 5e-4, paper 2e-4).")
+              help=f"Generator Adam learning rate {preset_help('g_learning_rate')}.")
 @click.option("--d-lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Discriminator Adam learning rate (preset default: tiny 5e-4, paper 2e-4).")
+              help=f"Discriminator Adam learning rate {preset_help('d_learning_rate')}.")
 @click.option("--lambda-cls", type=click.FloatRange(min=0), default=None,
               help="Weight of the classifier cross-entropy in G's loss, Eq. 1 "
-                   "(preset default: tiny 2, paper 1).")
+                   f"{preset_help('lambda_cls')}.")
 @click.option("--g-ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
               help="Momentum of a moving average of G's weights, saved as the generator "
-                   "(0: off; preset default: tiny 0.995, paper 0).")
-@click.option("--z1-dim", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--z2-dim", type=click.IntRange(min=1), default=10, show_default=True)
+                   f"(0: off) {preset_help('g_ema')}.")
+@click.option("--z1-dim", type=click.IntRange(min=1), default=GAN.z1_dim, show_default=True)
+@click.option("--z2-dim", type=click.IntRange(min=1), default=GAN.z2_dim, show_default=True)
 @click.option("--inject-z2/--no-inject-z2", default=None,
               help="Also feed z2 to every generator stage; z2 = 0 still adds nothing "
-                   "(preset default: tiny on, paper off).")
+                   f"{preset_help('inject_z2')}.")
 @click.option("--classes", "positive_rate", type=click.Choice(["balanced", "prior"]),
-              default="balanced", show_default=True,
+              default=GAN.positive_rate, show_default=True,
               help="Sample y balanced, or with the training data's class prior.")
 @click.option("--augment", is_flag=True, help="DiffAugment (translation, cutout) for small data.")
 @click.option("--mixed-precision", is_flag=True,
@@ -43,7 +49,8 @@ from covgan.cli.common import emit, seed_everything
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]),
               default="default", show_default=True,
               help="tf.distribute strategy (multiworker reads the cluster from TF_CONFIG).")
-@click.option("--summary-every", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--summary-every", type=click.IntRange(min=1), default=GAN.summary_every,
+              show_default=True,
               help="Epochs between TensorBoard traversal images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
@@ -132,8 +139,10 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
               help="Data with lesion masks (default: the run's data).")
 @click.option("--count", type=click.IntRange(min=1), default=32, show_default=True,
               help="Held-out positives with masks to explain and score.")
-@click.option("--invert-steps", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--restarts", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--invert-steps", type=click.IntRange(min=1), default=INVERSION.steps,
+              show_default=True)
+@click.option("--restarts", type=click.IntRange(min=1), default=INVERSION.restarts,
+              show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 def localise(run_dir, data_spec, count, invert_steps, restarts, seed):
     """Score explanation maps against lesion masks: traversal vs Grad-CAM vs gradient.

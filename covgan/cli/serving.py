@@ -7,6 +7,9 @@ import sys
 import click
 
 from covgan.cli.common import emit
+from covgan.export.settings import ServingSettings
+
+EXPORT = ServingSettings()
 
 
 @click.command()
@@ -15,12 +18,13 @@ from covgan.cli.common import emit
               help="Model base folder; models.config is written here.")
 @click.option("--version", "version", type=click.IntRange(min=1), default=None,
               help="Version number (default: one more than the highest there).")
-@click.option("--traverse-steps", type=click.IntRange(min=2), default=11, show_default=True,
-              help="S: images per traversal, counterpart to image.")
-@click.option("--invert-steps", type=click.IntRange(min=1), default=200, show_default=True,
-              help="Maximum Adam steps of the exported inversion.")
-@click.option("--restarts", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--traverse-steps", type=click.IntRange(min=2), default=EXPORT.traverse_steps,
+              show_default=True, help="S: images per traversal, counterpart to image.")
+@click.option("--invert-steps", type=click.IntRange(min=1), default=EXPORT.inversion.steps,
+              show_default=True, help="Maximum Adam steps of the exported inversion.")
+@click.option("--restarts", type=click.IntRange(min=1), default=EXPORT.inversion.restarts,
+              show_default=True)
+@click.option("--seed", type=int, default=EXPORT.seed, show_default=True,
               help="Seed of the exported inversion's random starts.")
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
 def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, layer):
@@ -37,13 +41,11 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, 
     """
     import dataclasses
 
-    from covgan.explain.invert import InversionSettings
     from covgan.export.savedmodel import export_run
-    from covgan.export.signatures import ServingSettings
     from covgan.training.runs import load_run
 
     run = load_run(run_dir)
-    inversion = dataclasses.replace(InversionSettings(), steps=invert_steps, restarts=restarts)
+    inversion = dataclasses.replace(EXPORT.inversion, steps=invert_steps, restarts=restarts)
     settings = ServingSettings(traverse_steps=traverse_steps, inversion=inversion, seed=seed,
                                gradcam_layer=layer)
     emit(export_run(run, out, version=version, settings=settings))

@@ -5,8 +5,11 @@ folder ($COVGAN_CACHE, else ~/.cache/covgan) and reused; generation is atomic, s
 an interrupted first run leaves nothing behind and the next run starts over.
 """
 
+from __future__ import annotations
+
 import os
 import pathlib
+from collections.abc import Callable
 
 from covgan.data import layout
 from covgan.data.synth import synthesize
@@ -18,11 +21,11 @@ PHANTOM_SEED = 0
 _PHANTOM_VERSION = 1  # bump when the renderer changes, so stale caches are not reused
 
 
-def cache_dir():
+def cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get("COVGAN_CACHE") or pathlib.Path.home() / ".cache" / "covgan")
 
 
-def resolve_data(spec, *, progress=None):
+def resolve_data(spec: str, *, progress: Callable | None = None) -> pathlib.Path:
     """Returns the prepared folder for DATA `spec`, generating the phantom set if needed.
 
     Raises:

@@ -10,7 +10,11 @@ the whole field of view and pads with the image's edge value instead. Resizing
 uses OpenCV's area interpolation.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -29,11 +33,12 @@ class UnreadableImage(Exception):
     """A file that cannot be decoded as a radiograph; the message says why."""
 
 
-def is_image_file(path):
+def is_image_file(path: str | os.PathLike) -> bool:
     return pathlib.Path(path).suffix.lower() in IMAGE_SUFFIXES + DICOM_SUFFIXES
 
 
-def read_radiograph(path, *, size=IMAGE_SIZE, aspect="crop"):
+def read_radiograph(path: str | os.PathLike, *, size: int = IMAGE_SIZE,
+                    aspect: str = "crop") -> tuple[np.ndarray, dict]:
     """Reads a file into a float32 (size, size) array in [0, 1].
 
     Args:
@@ -141,7 +146,8 @@ def _square(image, aspect):
     raise ValueError(f"aspect must be 'crop' or 'pad'. Received: aspect={aspect!r}.")
 
 
-def load_inputs(paths, *, aspect="crop"):
+def load_inputs(paths: Sequence[str | os.PathLike], *,
+                aspect: str = "crop") -> tuple[np.ndarray, list[list[str]]]:
     """Reads images given on a command line, with warnings a user should see.
 
     Accepts image files, DICOM, and .npy arrays (H, W) or (H, W, 1) of floats in [0, 1].

@@ -11,9 +11,13 @@ DATA/
 Paths in the manifest are relative to DATA. Extra columns are allowed and kept.
 """
 
+from __future__ import annotations
+
 import csv
 import dataclasses
+import os
 import pathlib
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -50,7 +54,7 @@ def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS):
     return SPLITS[-1]
 
 
-def write_png(path, image):
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Writes a float [0, 1] or bool array as an 8-bit PNG (raises if it cannot)."""
     array = np.asarray(image)
     if array.dtype == bool:
@@ -63,7 +67,7 @@ def write_png(path, image):
         raise OSError(f"Could not write {path}.")
 
 
-def write_manifest(path, records):
+def write_manifest(path: str | os.PathLike, records: Iterable[Record]) -> None:
     """Writes records to manifest.csv; extra columns appear in first-seen order."""
     extra_columns = []
     for record in records:
@@ -81,7 +85,7 @@ def write_manifest(path, records):
             )
 
 
-def read_manifest(data_dir):
+def read_manifest(data_dir: str | os.PathLike) -> list[Record]:
     """Reads DATA/manifest.csv into Records, checking columns, labels and splits.
 
     Raises:
@@ -119,18 +123,18 @@ def read_manifest(data_dir):
     return records
 
 
-def select(records, split):
+def select(records: Iterable[Record], split: str) -> list[Record]:
     """The records of one split ('train', 'val', 'test')."""
     return [r for r in records if r.split == split]
 
 
-def held_out_positives_with_masks(records, count):
+def held_out_positives_with_masks(records: Sequence[Record], count: int) -> list[Record]:
     """Up to `count` positives with lesion masks from the evaluation split (in manifest order)."""
     chosen = [r for r in select(records, evaluation_split(records)) if r.label == 1 and r.mask_path]
     return chosen[:count]
 
 
-def evaluation_split(records):
+def evaluation_split(records: Sequence[Record]) -> str:
     """'test' where the data set has one, else 'val' (sources often ship only train/val)."""
     for split in ("test", "val"):
         if select(records, split):

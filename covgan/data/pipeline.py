@@ -5,7 +5,11 @@ graph, cached as uint8 (in memory or in a file), shuffled, converted to float32
 in [0, 1], batched and prefetched.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
+from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -17,17 +21,17 @@ MEMORY_CACHE_LIMIT = 50_000
 
 
 def make_dataset(
-    data_dir,
-    records,
+    data_dir: str | os.PathLike,
+    records: Sequence,
     *,
-    batch_size,
-    shuffle=False,
-    seed=0,
-    cache="memory",
-    with_masks=False,
-    drop_remainder=False,
-    repeat=False,
-):
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    cache: str | os.PathLike | None = "memory",
+    with_masks: bool = False,
+    drop_remainder: bool = False,
+    repeat: bool = False,
+) -> tf.data.Dataset:
     """A batched dataset of (images, labels) or (images, labels, masks).
 
     Args:
@@ -75,7 +79,7 @@ def split_dataset(data_dir, records, split, **kwargs):
     return make_dataset(data_dir, select(records, split), **kwargs)
 
 
-def default_cache(records, cache_file):
+def default_cache(records: Sequence, cache_file: str | os.PathLike) -> str | os.PathLike:
     """Memory for small sets, a cache file (under a run folder) for large ones."""
     return "memory" if len(records) <= MEMORY_CACHE_LIMIT else str(cache_file)
 

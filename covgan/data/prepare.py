@@ -1,7 +1,11 @@
 """Imports a real radiograph collection into the prepared layout (`covgan data prepare`)."""
 
+from __future__ import annotations
+
 import concurrent.futures
+import os
 import re
+from collections.abc import Callable
 
 from covgan.data import layout
 from covgan.data.images import UnreadableImage, read_radiograph
@@ -11,16 +15,16 @@ from covgan.io import atomic_directory, write_json
 
 
 def prepare(
-    src,
-    out_dir,
+    src: str | os.PathLike,
+    out_dir: str | os.PathLike,
     *,
-    class_map=None,
-    source_format="auto",
-    aspect="crop",
-    overwrite=False,
-    workers=4,
-    progress=None,
-):
+    class_map: ClassMap | None = None,
+    source_format: str = "auto",
+    aspect: str = "crop",
+    overwrite: bool = False,
+    workers: int = 4,
+    progress: Callable | None = None,
+) -> dict:
     """Converts every positive and negative image of `src` into `out_dir`.
 
     Unreadable files are skipped and listed, never fatal. The source's own

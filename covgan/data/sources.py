@@ -13,6 +13,8 @@ Three layouts are recognised (see `detect_format`):
   match on any of their "/" parts. CT rows and lateral views are skipped.
 """
 
+from __future__ import annotations
+
 import collections
 import csv
 import dataclasses
@@ -84,7 +86,7 @@ def detect_format(src):
     return "folders"
 
 
-def discover(src, class_map, source_format="auto"):
+def discover(src: str | os.PathLike, class_map: ClassMap, source_format: str = "auto") -> list:
     """Lists the labelled images of `src`.
 
     Raises:

@@ -1,8 +1,11 @@
 """Writes a phantom data set to disk (`covgan data synth`, and DATA=phantom)."""
 
+from __future__ import annotations
+
 import concurrent.futures
 import os
 import pathlib
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -18,15 +21,15 @@ from covgan.io import atomic_directory, write_json
 
 
 def synthesize(
-    out_dir,
+    out_dir: str | os.PathLike,
     *,
-    count=2000,
-    seed=0,
-    shortcut=0.0,
-    lesion_contrast=DEFAULT_LESION_CONTRAST,
-    overwrite=False,
-    progress=None,
-):
+    count: int = 2000,
+    seed: int = 0,
+    shortcut: float = 0.0,
+    lesion_contrast: float = DEFAULT_LESION_CONTRAST,
+    overwrite: bool = False,
+    progress: Callable | None = None,
+) -> dict:
     """Renders `count` phantoms into a prepared data folder, atomically.
 
     Args:
@@ -110,7 +113,9 @@ def _render_all(count, seed, shortcut, lesion_contrast, chunk=64):
                 yield start + offset, phantom
 
 
-def contact_sheet(data_dir, out_file, *, columns=8, rows=4):
+def contact_sheet(
+    data_dir: str | os.PathLike, out_file: str | os.PathLike, *, columns: int = 8, rows: int = 4
+) -> None:
     """A grid of the first images, negatives and positives alternating.
 
     Each tile is captioned with its label; positives have their lesion outline

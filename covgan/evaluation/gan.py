@@ -10,6 +10,10 @@
   penultimate features (Inception weights cannot be downloaded here).
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -135,17 +139,17 @@ def frechet_distance(generator, classifier, real_images, *, positive_rate=0.5, s
 
 
 def evaluate_gan(
-    generator,
-    classifier,
-    real_images,
+    generator: keras.Model,
+    classifier: keras.Model,
+    real_images: np.ndarray,
     *,
-    repeats=1000,
-    seeds=5,
-    pairs=1000,
-    positive_rate=0.5,
-    seed=0,
-    progress=None,
-):
+    repeats: int = 1000,
+    seeds: int = 5,
+    pairs: int = 1000,
+    positive_rate: float = 0.5,
+    seed: int = 0,
+    progress: Callable | None = None,
+) -> dict:
     """The full evaluation; `progress(label)` is told when each part starts."""
     probability_fn = make_probability_fn(generator, classifier)
     per_seed = []

@@ -7,6 +7,9 @@ inversion's own quality is reported beside it, since a difference map is only as
 good as the reconstruction it comes from.
 """
 
+from __future__ import annotations
+
+import keras
 import numpy as np
 
 from covgan.evaluation import localisation
@@ -18,8 +21,9 @@ from covgan.models.classifier import positive_probability
 METHODS = ("traversal", "gradcam", "gradient")
 
 
-def score_localisation(generator, classifier, images, masks, *, settings=InversionSettings(),
-                       seed=0, curves=True):
+def score_localisation(generator: keras.Model, classifier: keras.Model, images: np.ndarray,
+                       masks: np.ndarray, *, settings: InversionSettings = InversionSettings(),
+                       seed: int = 0, curves: bool = True) -> dict:
     """Scores the three maps of every image against its mask.
 
     Args:
@@ -74,7 +78,7 @@ def score_localisation(generator, classifier, images, masks, *, settings=Inversi
     }
 
 
-def table(scores):
+def table(scores: dict) -> str:
     """A plain-text table of the method scores, for people (stderr)."""
     keys = ("pointing_game", "relevance_mass", "iou_topk", "auroc", "deletion_auc",
             "insertion_auc")

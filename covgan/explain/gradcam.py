@@ -10,6 +10,10 @@ The class score is log p_c - log p_other: for a 2-way softmax this is exactly th
 logit difference, and for a sigmoid the logit, so gradients do not saturate as p does.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -74,7 +78,8 @@ def class_score(probabilities, target_class):
     return tf.math.log(p[:, target_class]) - tf.math.log(p[:, 1 - target_class])
 
 
-def make_gradcam_fn(classifier, layer=None, target_class=POSITIVE):
+def make_gradcam_fn(classifier: keras.Model, layer: str | None = None,
+                    target_class: int = POSITIVE) -> Callable:
     """Compiles batched Grad-CAM: images (B, H, W, 1) -> (heatmaps (B, H, W) in [0, 1], probs).
 
     Heatmaps are ReLU(sum_k alpha_k A_k) with alpha_k the spatial mean of
@@ -99,7 +104,7 @@ def make_gradcam_fn(classifier, layer=None, target_class=POSITIVE):
     return gradcam
 
 
-def make_saliency_fn(classifier, target_class=POSITIVE):
+def make_saliency_fn(classifier: keras.Model, target_class: int = POSITIVE) -> Callable:
     """Compiles input-gradient saliency: |d score / d x|, scaled to a maximum of 1 per image."""
 
     @tf.function(reduce_retracing=True)

@@ -11,42 +11,36 @@ an image stops moving once its loss has not improved by `tolerance` (relative)
 for `patience` steps, and the loop ends when all have stopped.
 """
 
-import dataclasses
+from __future__ import annotations
 
+from collections.abc import Callable
+
+import keras
 import numpy as np
 import tensorflow as tf
+from numpy.typing import ArrayLike
 
+from covgan.explain.settings import (
+    COUNTERPART,
+    IMAGE,
+    PROBABILITY_COLUMNS,
+    PROBABILITY_TRUST_GAP,
+    RECONSTRUCTION,
+    SSIM_TRUST_THRESHOLD,
+    InversionSettings,
+)
 from covgan.models import losses
 from covgan.models.classifier import positive_probability
 from covgan.models.generator import code_sizes
 
-# An inversion is trusted only if its reconstruction looks like the image
-# (SSIM) and the classifier sees it as it sees the image.
-SSIM_TRUST_THRESHOLD = 0.5
-PROBABILITY_TRUST_GAP = 0.1
-# Columns of an inversion's "probabilities": p(positive) of these three images.
-PROBABILITY_COLUMNS = ("image", "reconstruction", "counterpart")
-IMAGE, RECONSTRUCTION, COUNTERPART = range(3)
+# Re-exported: the settings and thresholds live in settings.py (no TensorFlow there).
+__all__ = ["InversionSettings", "PROBABILITY_TRUST_GAP", "SSIM_TRUST_THRESHOLD", "IMAGE",
+           "RECONSTRUCTION", "COUNTERPART", "PROBABILITY_COLUMNS", "make_inversion_fn",
+           "best_restarts", "is_trusted", "score_inversion", "invert"]
 
 
-@dataclasses.dataclass(frozen=True)
-class InversionSettings:
-    """Eq. 2 weights and the optimiser (defaults: the authors' a = 4, b = 1, Adam 0.01)."""
-
-    steps: int = 200
-    learning_rate: float = 0.05
-    restarts: int = 2
-    mse_weight: float = 4.0
-    bce_weight: float = 1.0
-    prior_weight: float = 0.03
-    tolerance: float = 1e-4
-    patience: int = 50
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-8
-
-
-def make_inversion_fn(generator, classifier, settings=InversionSettings()):
+def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
+                      settings: InversionSettings = InversionSettings()) -> Callable:
     """Compiles the batched solver: (images, z1_start, z2_start) -> (z1, z2, loss, steps).
 
     Args:
@@ -123,7 +117,7 @@ def make_inversion_fn(generator, classifier, settings=InversionSettings()):
     return solve
 
 
-def best_restarts(loss, restarts):
+def best_restarts(loss: tf.Tensor, restarts: int) -> tf.Tensor:
     """Row of the lowest final loss for each image; rows are image-major (i * restarts + k).
 
     Graph-safe: used by `invert` and by the exported invert signature alike.
@@ -133,13 +127,14 @@ def best_restarts(loss, restarts):
     return best + tf.range(count) * restarts
 
 
-def is_trusted(p_image, p_reconstruction, ssim):
+def is_trusted(p_image: tf.Tensor, p_reconstruction: tf.Tensor, ssim: tf.Tensor) -> tf.Tensor:
     """The trust rule: the reconstruction looks like the image and C sees it as it sees x."""
     return tf.logical_and(tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
                           ssim >= SSIM_TRUST_THRESHOLD)
 
 
-def score_inversion(generator, classifier, images, z1, z2):
+def score_inversion(generator: keras.Model, classifier: keras.Model, images: ArrayLike,
+                    z1: ArrayLike, z2: ArrayLike) -> dict[str, tf.Tensor]:
     """An inversion's outputs, named as the exported invert signature names them.
 
     Graph-safe tensors in, tensors out; `invert` converts them to numpy.
@@ -166,8 +161,9 @@ def score_inversion(generator, classifier, images, z1, z2):
     }
 
 
-def invert(generator, classifier, images, *, settings=InversionSettings(), seed=0,
-           solver=None, batch=64):
+def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
+           settings: InversionSettings = InversionSettings(), seed: int = 0,
+           solver: Callable | None = None, batch: int = 64) -> dict[str, np.ndarray]:
     """Inverts a batch of radiographs and scores each inversion.
 
     Args:

@@ -3,15 +3,20 @@
 A pure function of arrays and models; the `covgan explain` command writes the files.
 """
 
+from __future__ import annotations
+
+import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
 from covgan.explain.invert import InversionSettings, invert
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
 
-def explain(generator, classifier, images, *, settings=InversionSettings(), steps=DEFAULT_STEPS,
-            extrapolate=0, layer=None, seed=0):
+def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
+            settings: InversionSettings = InversionSettings(), steps: int = DEFAULT_STEPS,
+            extrapolate: int = 0, layer: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
     """Everything the report shows, for every image.
 
     Args:

@@ -4,21 +4,28 @@ n = 0 is the negative counterpart (z2 = 0); n = N with lambda = 1/N is the
 image itself; n > N extrapolates. Everything here is a pure function of tensors.
 """
 
+from __future__ import annotations
+
+import keras
 import numpy as np
 import tensorflow as tf
+from numpy.typing import ArrayLike
 
+from covgan.explain.settings import DEFAULT_STEP_SIZE, DEFAULT_STEPS
 from covgan.models.classifier import positive_probability
 
-DEFAULT_STEPS = 10
-DEFAULT_STEP_SIZE = 0.1
+__all__ = ["DEFAULT_STEPS", "DEFAULT_STEP_SIZE", "traversal_scales", "traversal_codes", "traverse",
+           "traverse_to_image", "crossing_step", "difference_maps"]
 
 
-def traversal_scales(steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE, extrapolate=0):
+
+def traversal_scales(steps: int = DEFAULT_STEPS, step_size: float = DEFAULT_STEP_SIZE,
+                     extrapolate: int = 0) -> np.ndarray:
     """The multipliers n * lambda of z2, for n = 0 .. steps + extrapolate."""
     return np.arange(steps + extrapolate + 1, dtype=np.float32) * np.float32(step_size)
 
 
-def traversal_codes(z1, z2, scales):
+def traversal_codes(z1: tf.Tensor, z2: tf.Tensor, scales: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """The codes of every step, flattened: row b * S + n is (z1[b], scales[n] * z2[b]).
 
     One definition for the library and the serving signature (graph-safe, no Python loops).
@@ -36,8 +43,9 @@ def traversal_codes(z1, z2, scales):
     return codes1, codes2
 
 
-def traverse(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, step_size=DEFAULT_STEP_SIZE,
-             extrapolate=0, chunk=64):
+def traverse(generator: keras.Model, classifier: keras.Model, z1: ArrayLike, z2: ArrayLike, *,
+             steps: int = DEFAULT_STEPS, step_size: float = DEFAULT_STEP_SIZE,
+             extrapolate: int = 0, chunk: int = 64) -> tuple[tf.Tensor, tf.Tensor]:
     """Renders the traversal of each (z1, z2) pair and classifies every step.
 
     Args:
@@ -71,7 +79,9 @@ def traverse(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, step_size=DE
     return images, probabilities
 
 
-def traverse_to_image(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, extrapolate=0):
+def traverse_to_image(generator: keras.Model, classifier: keras.Model, z1: ArrayLike,
+                      z2: ArrayLike, *, steps: int = DEFAULT_STEPS,
+                      extrapolate: int = 0) -> tuple[tf.Tensor, tf.Tensor]:
     """The walk from the counterpart G(z1, 0) (n = 0) to G(z1, z2) itself (n = steps).
 
     z2 is an inverted code, so the walk takes steps of z2 / steps; `extrapolate`
@@ -81,7 +91,7 @@ def traverse_to_image(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS, ext
                     step_size=1.0, extrapolate=extrapolate)
 
 
-def crossing_step(probabilities, threshold=0.5):
+def crossing_step(probabilities: ArrayLike, threshold: float = 0.5) -> np.ndarray:
     """The first step at which p(positive) reaches `threshold`, or -1 if it never does.
 
     Args:
@@ -95,7 +105,7 @@ def crossing_step(probabilities, threshold=0.5):
     return np.where(above.any(axis=1), first, -1)
 
 
-def difference_maps(images):
+def difference_maps(images: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Signed and absolute last-minus-first maps of traversals (B, S, H, W, C) -> (B, H, W, C)."""
     images = np.asarray(images)
     signed = images[:, -1] - images[:, 0]

@@ -6,6 +6,9 @@ assets.extra/<METADATA_FILE>. The exporter writes these; the server only reads t
 this module alone (no Keras model code).
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 
 from google.protobuf import text_format
@@ -21,7 +24,7 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 METADATA_FILE = "covgan.json"
 
 
-def existing_versions(model_dir):
+def existing_versions(model_dir: str | os.PathLike) -> list[int]:
     """The numeric version folders under a model's base path."""
     model_dir = pathlib.Path(model_dir)
     if not model_dir.is_dir():
@@ -29,14 +32,14 @@ def existing_versions(model_dir):
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def next_version(out):
+def next_version(out: str | os.PathLike) -> int:
     """One more than the highest version of either model (both share version numbers)."""
     versions = [v for name in (GENERATOR_MODEL, CLASSIFIER_MODEL)
                 for v in existing_versions(pathlib.Path(out) / name)]
     return max(versions, default=0) + 1
 
 
-def read_model_config(path):
+def read_model_config(path: str | os.PathLike) -> model_server_config_pb2.ModelServerConfig:
     """Parses a models.config (ModelServerConfig text proto).
 
     Raises:
@@ -52,7 +55,7 @@ def read_model_config(path):
     return config
 
 
-def update_model_config(out):
+def update_model_config(out: str | os.PathLike) -> pathlib.Path:
     """Adds both models to OUT/models.config (kept entries keep their version policy)."""
     out = pathlib.Path(out).resolve()
     path = out / CONFIG_NAME

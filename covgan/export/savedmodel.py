@@ -9,8 +9,11 @@ numeric folder it sees, complete or not. OUT/models.config is a
 ModelServerConfig text proto naming both models.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
+import os
 import pathlib
 
 import keras
@@ -28,7 +31,8 @@ from covgan.export.model_config import (
     next_version,
     update_model_config,
 )
-from covgan.export.signatures import ServingSettings, classifier_signatures, generator_signatures
+from covgan.export.settings import ServingSettings
+from covgan.export.signatures import classifier_signatures, generator_signatures
 from covgan.io import atomic_directory
 from covgan.models.generator import code_sizes
 
@@ -62,8 +66,16 @@ def _write_model(path, model, trackables, signatures, metadata):
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
 
 
-def export_run(run, out, *, version=None, settings=ServingSettings()):
+def export_run(run, out: str | os.PathLike, *, version: int | None = None,
+               settings: ServingSettings = ServingSettings()) -> dict:
     """Exports the run's generator (with C inside) and classifier as version `version`.
+
+    Args:
+        run: a `covgan.training.runs.Run` (path, config, generator, classifier); the type is
+            not imported, since export sits below training.
+        out: the model base folder (models.config is written there).
+        version: the version number (default: one more than the highest there).
+        settings: what the SavedModels fix (`ServingSettings`).
 
     Returns:
         {"version", "models": {name: path}, "model_config": path, "metadata": {...}}.

@@ -2,7 +2,7 @@
 gradcam.
 
 Each takes batched, named tensors and returns a dict of named tensors (the keys
-are the contract in the README and DESIGN.md). Nothing here assigns a
+are the contract in the README and docs/design.md). Nothing here assigns a
 variable: loops carry their state as tensors, and the inversion's random starts
 come from a stateless generator seeded by the export, so concurrent requests
 share nothing and the same request always gets the same answer.
@@ -11,46 +11,37 @@ Every signature first rejects NaN or infinite inputs with InvalidArgumentError,
 which TF Serving and `covgan serve` both answer with INVALID_ARGUMENT.
 """
 
-import dataclasses
+from __future__ import annotations
 
+from collections.abc import Callable
+
+import keras
 import tensorflow as tf
 
 from covgan.explain.gradcam import make_gradcam_fn
 from covgan.explain.invert import (
-    InversionSettings,
     best_restarts,
     make_inversion_fn,
     score_inversion,
 )
 from covgan.explain.traverse import traversal_codes, traversal_scales
+from covgan.export.settings import ServingSettings
 from covgan.models.classifier import positive_probability
 from covgan.models.generator import code_sizes
 from covgan.shapes import IMAGE_SHAPE
 
+__all__ = ["ServingSettings", "generator_signatures", "classifier_signatures"]
+
 GENERATOR_SIGNATURES = ("serving_default", "traverse", "invert", "explain")
 CLASSIFIER_SIGNATURES = ("serving_default", "gradcam")
-
-
-@dataclasses.dataclass(frozen=True)
-class ServingSettings:
-    """What is fixed at export time and recorded in the model's metadata."""
-
-    traverse_steps: int = 11  # S: images per traversal, n = 0 .. S - 1
-    inversion: InversionSettings = InversionSettings()
-    seed: int = 0  # of the inversion's random starts
-    gradcam_layer: str | None = None
-
-    @property
-    def step_size(self):
-        """lambda: the walk reaches z2 itself at the last step."""
-        return 1.0 / (self.traverse_steps - 1)
 
 
 def _finite(tensor, name):
     return tf.debugging.check_numerics(tensor, f"{name} contains NaN or Inf")
 
 
-def generator_signatures(generator, classifier, settings=ServingSettings()):
+def generator_signatures(generator: keras.Model, classifier: keras.Model,
+                         settings: ServingSettings = ServingSettings()) -> dict[str, Callable]:
     """The covgan_generator model's signatures: {name: tf.function with an input signature}."""
     d1, d2 = code_sizes(generator)
     steps = settings.traverse_steps
@@ -109,7 +100,8 @@ def generator_signatures(generator, classifier, settings=ServingSettings()):
             "explain": explain}
 
 
-def classifier_signatures(classifier, settings=ServingSettings()):
+def classifier_signatures(classifier: keras.Model,
+                          settings: ServingSettings = ServingSettings()) -> dict[str, Callable]:
     """The covgan_classifier model's signatures: classify (serving_default) and gradcam."""
     gradcam_fn = make_gradcam_fn(classifier, settings.gradcam_layer)
     images_spec = tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32, name="images")

@@ -6,15 +6,19 @@ returns probabilities (B, 2), p(positive) = probabilities[:, 1]. Models with a
 `adapt_classifier`, the one place that knows about output conventions.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from covgan.errors import CovganError
 from covgan.shapes import IMAGE_SHAPE
 
-# (block widths, keras.applications builder or None for our own VGG16 topology)
+# Convolution widths of the five VGG16 blocks, per preset.
 PRESETS = {
     "vgg16": (64, 128, 256, 512, 512),  # the paper's: keras.applications.VGG16
     "tiny": (8, 16, 32, 64, 64),  # the same topology at 1/8 of the widths
@@ -24,7 +28,8 @@ _CONVS_PER_BLOCK = (2, 2, 3, 3, 3)
 _IMAGENET_MEAN = float(np.mean([103.939, 116.779, 123.68]))
 
 
-def build_classifier(preset="tiny", *, imagenet_weights=None, seed=None):
+def build_classifier(preset: str = "tiny", *, imagenet_weights: str | os.PathLike | None = None,
+                     seed: int | None = None) -> keras.Model:
     """Builds an untrained VGG16-style classifier.
 
     Args:
@@ -121,7 +126,7 @@ class TwoClassProbabilities(keras.layers.Layer):
         return {**super().get_config(), "from_logits": self.from_logits}
 
 
-def adapt_classifier(model):
+def adapt_classifier(model: keras.Model) -> keras.Model:
     """Checks a Keras classifier and returns one with covgan's (B, 2) probability output.
 
     Raises:
@@ -148,7 +153,7 @@ def adapt_classifier(model):
     return keras.Model(images, probabilities, name=f"adapted_{model.name}")
 
 
-def load_classifier(path):
+def load_classifier(path: str | os.PathLike) -> keras.Model:
     """Loads a .keras classifier in safe mode and adapts it (see `adapt_classifier`).
 
     Raises:
@@ -169,13 +174,13 @@ def load_classifier(path):
     return adapt_classifier(model)
 
 
-def freeze(model):
+def freeze(model: keras.Model) -> keras.Model:
     """Marks every weight of `model` non-trainable and returns it."""
     model.trainable = False
     return model
 
 
-def positive_probability(classifier, images):
+def positive_probability(classifier: keras.Model, images: ArrayLike):
     """p(positive) (B,) float32 of an adapted classifier, in inference mode."""
     return keras.ops.cast(classifier(images, training=False)[:, 1], "float32")
 

@@ -5,6 +5,8 @@ followed by LeakyReLU(0.2), then a spectrally normalised dense logit. Spectral
 norm updates its power-iteration estimate only when called with training=True.
 """
 
+from __future__ import annotations
+
 import keras
 
 from covgan.shapes import IMAGE_SHAPE
@@ -15,7 +17,7 @@ PRESETS = {
 }
 
 
-def build_discriminator(preset="tiny", *, seed=None):
+def build_discriminator(preset: str = "tiny", *, seed: int | None = None) -> keras.Model:
     """Builds D: "images" (B, 128, 128, 1) in [0, 1] -> "logits" (B, 1), float32."""
     if preset not in PRESETS:
         raise ValueError(f"Unknown discriminator preset {preset!r}; one of {sorted(PRESETS)}.")

@@ -11,6 +11,8 @@ nothing (the negative counterpart is untouched) and n * lambda * z2 moves every
 stage linearly along the traversal.
 """
 
+from __future__ import annotations
+
 import keras
 
 Z1_DIM = 100
@@ -23,12 +25,13 @@ PRESETS = {
 }
 
 
-def code_sizes(generator):
+def code_sizes(generator: keras.Model) -> tuple[int, int]:
     """(d1, d2): the sizes of the structure code z1 and the disease code z2 G takes."""
     return int(generator.inputs[0].shape[-1]), int(generator.inputs[1].shape[-1])
 
 
-def build_generator(preset="tiny", *, z1_dim=Z1_DIM, z2_dim=Z2_DIM, inject_z2=False, seed=None):
+def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int = Z2_DIM,
+                    inject_z2: bool = False, seed: int | None = None) -> keras.Model:
     """Builds G with named inputs "z1" (B, z1_dim), "z2" (B, z2_dim) and output "images".
 
     Args:

@@ -1,5 +1,9 @@
 """Pictures for people: image grids stamped with the classifier's p(positive)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -30,7 +34,7 @@ def traversal_grid(images, probabilities):
     return grid
 
 
-def to_uint8(image):
+def to_uint8(image: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, 1) floats in [0, 1] -> (H, W) uint8."""
     image = np.asarray(image)
     if image.ndim == 3:
@@ -38,19 +42,20 @@ def to_uint8(image):
     return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
 
 
-def heat_overlay(image, heatmap, alpha=0.45):
+def heat_overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """A colour (BGR) overlay of a [0, 1] heatmap on a grayscale image (jet colour map)."""
     gray = cv2.cvtColor(to_uint8(image), cv2.COLOR_GRAY2BGR)
     colour = cv2.applyColorMap(to_uint8(heatmap), cv2.COLORMAP_JET)
     return cv2.addWeighted(colour, alpha, gray, 1.0 - alpha, 0.0)
 
 
-def heat_map(heatmap):
+def heat_map(heatmap: np.ndarray) -> np.ndarray:
     """A [0, 1] map in the 'inferno'-like magma colour map (BGR), for difference maps."""
     return cv2.applyColorMap(to_uint8(heatmap), cv2.COLORMAP_MAGMA)
 
 
-def captioned(tiles, captions, scale=2):
+def captioned(tiles: Sequence[np.ndarray], captions: Sequence[str],
+              scale: int = 2) -> np.ndarray:
     """Tiles (BGR or gray, same size) side by side, enlarged, each with a caption below."""
     height, width = tiles[0].shape[:2]
     panels = []

@@ -5,9 +5,14 @@ Shared by the local commands (`covgan explain`, `covgan traverse`) and by
 same PNGs, GIFs, plots, JSON and report.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
+from collections.abc import Mapping, Sequence
 
 import cv2
+import numpy as np
 
 from covgan.explain.invert import (
     COUNTERPART,
@@ -28,17 +33,18 @@ from covgan.output.render import (
 from covgan.output.report import write_report
 
 
-def write_bgr(path, image):
+def write_bgr(path: str | os.PathLike, image: np.ndarray) -> None:
     if not cv2.imwrite(str(path), image):
         raise OSError(f"Could not write {path}.")
 
 
-def stems(sources):
+def stems(sources: Sequence[str | os.PathLike]) -> list[str]:
     """File-name stems: index and source name, so two sources never collide."""
     return [f"{i:02d}_{pathlib.Path(p).stem}" for i, p in enumerate(sources)]
 
 
-def inversion_rows(sources, result, warnings):
+def inversion_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np.ndarray],
+                   warnings: Sequence[list[str]]) -> list[dict]:
     """explain.json's per-image inversion fields (`loss` and `steps` where the result has them).
 
     `result` has the exported invert signature's names (`covgan.explain.invert.invert`'s dict,
@@ -65,7 +71,8 @@ def inversion_rows(sources, result, warnings):
     return rows
 
 
-def figure(image, result, i, heatmap):
+def figure(image: np.ndarray, result: Mapping[str, np.ndarray], i: int,
+           heatmap: np.ndarray) -> np.ndarray:
     """The paper's Figure 2 for row i of an inversion result: image | reconstruction |
     negative counterpart | |reconstruction - counterpart| | Grad-CAM, p(positive) under each.
 
@@ -77,7 +84,17 @@ def figure(image, result, i, heatmap):
                         heatmap, (p[IMAGE], p[RECONSTRUCTION], p[COUNTERPART]))
 
 
-def write_explanation(folder, out, sources, pixels, result, warnings, *, steps, settings):
+def write_explanation(
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    sources: Sequence[str | os.PathLike],
+    pixels: np.ndarray,
+    result: Mapping[str, np.ndarray],
+    warnings: Sequence[list[str]],
+    *,
+    steps: int,
+    settings: dict,
+) -> dict:
     """Figure 2 strips, traversal strips and GIFs, plots, explain.json and report.html.
 
     Args:
@@ -144,7 +161,16 @@ def write_explanation(folder, out, sources, pixels, result, warnings, *, steps, 
     return payload
 
 
-def write_traversals(folder, sources, frames, probabilities, crossings, absolute, *, steps):
+def write_traversals(
+    folder: str | os.PathLike,
+    sources: Sequence[str | os.PathLike],
+    frames: np.ndarray,
+    probabilities: np.ndarray,
+    crossings: np.ndarray,
+    absolute: np.ndarray,
+    *,
+    steps: int,
+) -> list[dict]:
     """Per source: traversal strip, GIF, p-by-step plot and |difference| map; returns JSON rows."""
     folder = pathlib.Path(folder)
     rows = []

@@ -6,8 +6,11 @@ Serving client (including `covgan query`) talks to them unchanged. Classify,
 Regress and MultiInference answer UNIMPLEMENTED (our signatures are Predict ones).
 """
 
+from __future__ import annotations
+
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import grpc
 import tensorflow as tf
@@ -22,6 +25,9 @@ from tensorflow_serving.apis import (
 
 from covgan.serving.predictor import INVALID
 from covgan.serving.status import ServingError
+
+if TYPE_CHECKING:
+    from covgan.serving.predictor import Predictor
 
 log = logging.getLogger("covgan.serve")
 
@@ -136,7 +142,7 @@ def version_status(servable):
     return status
 
 
-def model_status(predictor, name, version):
+def model_status(predictor: Predictor, name: str, version: int | None) -> list:
     """The GetModelStatusResponse for a model (all loaded versions) or one version."""
     if version is None:
         predictor.resolve(name)

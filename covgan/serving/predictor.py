@@ -6,6 +6,8 @@ status code. A semaphore bounds how many signatures run at once (the worker
 pool), and the batch size is bounded, so a request cannot exhaust memory.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
 
@@ -120,7 +122,7 @@ class Predictor:
                      len(requests))
 
 
-def as_float_input(value, spec):
+def as_float_input(value: object, spec: tf.TensorSpec) -> np.ndarray:
     """A JSON value (nested lists) as an array of the spec's dtype (REST: numbers are untyped)."""
     try:
         array = np.asarray(value, dtype=spec.dtype.as_numpy_dtype)

@@ -6,9 +6,12 @@ by default 1; all; or specific), and each version replays its
 assets.extra/tf_serving_warmup_requests before it is reported AVAILABLE.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import logging
+import os
 import pathlib
 
 import tensorflow as tf
@@ -87,7 +90,7 @@ def load_version(name, version, path):
     )
 
 
-def warmup_requests(path):
+def warmup_requests(path: str | os.PathLike) -> list:
     """The PredictRequests recorded in a version's assets.extra (none if absent)."""
     records = path / "assets.extra" / WARMUP_FILE
     if not records.is_file():
@@ -100,7 +103,7 @@ def warmup_requests(path):
     return requests
 
 
-def load_models(config_file):
+def load_models(config_file: str | os.PathLike) -> dict:
     """Reads models.config and loads what it names: {name: {version: LoadedVersion}}.
 
     base_path may be absolute or relative to the config file's folder.

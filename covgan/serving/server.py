@@ -6,11 +6,14 @@ SIGTERM or SIGINT stops accepting requests, lets in-flight ones finish (up to
 `grace` seconds), and exits 0.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import dataclasses
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
@@ -103,7 +106,7 @@ class Server:
         done.wait()
 
 
-def serve_until_signalled(server, on_ready):
+def serve_until_signalled(server: Server, on_ready: Callable[[], None]) -> None:
     """Starts `server`, calls on_ready(), and blocks until SIGTERM or SIGINT."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

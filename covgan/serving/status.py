@@ -1,5 +1,7 @@
 """TF Serving's error model: a gRPC status code and a message, and its HTTP twin for REST."""
 
+from __future__ import annotations
+
 import grpc
 import tensorflow as tf
 
@@ -46,7 +48,7 @@ class ServingError(Exception):
         return HTTP_STATUS.get(self.code, 500)
 
 
-def from_tensorflow(error):
+def from_tensorflow(error: Exception) -> ServingError:
     """A ServingError for an exception raised while running a signature."""
     for kind, code in _TF_ERRORS.items():
         if isinstance(error, kind):

@@ -5,10 +5,14 @@ and, while training, checkpoints/ (Keras BackupAndRestore), so a killed run
 resumes from its last finished epoch when the same command is run again.
 """
 
+from __future__ import annotations
+
 import contextlib
+import os
 import pathlib
 import sys
 import time
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -19,6 +23,7 @@ from covgan.errors import CovganError
 from covgan.evaluation.metrics import classification_scores
 from covgan.io import atomic_path, write_json
 from covgan.models.classifier import build_classifier, positive_probability
+from covgan.training.presets import ClassifierTraining
 
 CLASSIFIER_FILE = "classifier.keras"
 
@@ -32,20 +37,20 @@ def class_weights(records):
 
 
 def train_classifier(
-    data_dir,
-    run_dir,
+    data_dir: str | os.PathLike,
+    run_dir: str | os.PathLike,
     *,
-    preset="tiny",
-    epochs=20,
-    batch_size=32,
-    learning_rate=3e-4,
-    patience=5,
-    balance_classes=True,
-    imagenet_weights=None,
-    seed=0,
-    verbose=1,
-    extra_callbacks=(),
-):
+    preset: str = ClassifierTraining.preset,
+    epochs: int = ClassifierTraining.epochs,
+    batch_size: int = ClassifierTraining.batch_size,
+    learning_rate: float = ClassifierTraining.learning_rate,
+    patience: int = ClassifierTraining.patience,
+    balance_classes: bool = ClassifierTraining.balance_classes,
+    imagenet_weights: str | os.PathLike | None = None,
+    seed: int = 0,
+    verbose: int = 1,
+    extra_callbacks: Sequence = (),
+) -> dict:
     """Trains a classifier on the train split, selects on val, scores the held-out split.
 
     Args:
@@ -124,8 +129,9 @@ def train_classifier(
 
 
 def evaluate_classifier(
-    classifier, data_dir, split=None, *, records=None, batch_size=64, threshold=0.5
-):
+    classifier: keras.Model, data_dir: str | os.PathLike, split: str | None = None, *,
+    records: Sequence | None = None, batch_size: int = 64, threshold: float = 0.5,
+) -> dict:
     """Scores an adapted classifier on one split of a prepared folder.
 
     Returns:

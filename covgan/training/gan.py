@@ -5,6 +5,8 @@ generator.keras, discriminator.keras, checkpoints/ and logs/ (TensorBoard). The
 same command run again on the same RUN continues from the last finished epoch.
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import json
@@ -12,6 +14,7 @@ import pathlib
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
@@ -26,61 +29,17 @@ from covgan.models.generator import build_generator
 from covgan.training.callbacks import EpochCheckpoint, TraversalSummary
 from covgan.training.conditional_gan import ConditionalGAN
 from covgan.training.distribute import fit_distributed, is_chief, make_strategy, writable_dir
+from covgan.training.presets import GANTrainingConfig, preset_config
+
+__all__ = ["GANTrainingConfig", "preset_config", "train_gan", "CONFIG_FILE"]
 
 CONFIG_FILE = "config.json"
 # Settings that may change when a run is continued; all others must match.
 _RESUMABLE = {"epochs", "summary_every", "strategy", "out", "data"}
 
 
-# Training settings that come with each preset (command-line options override them).
-PRESET_TRAINING = {
-    # The authors' reference: Adam 2e-4 (beta_1 0.5), batch 32, a plain projection of [z1, z2].
-    "paper": {"epochs": 100, "batch_size": 32, "g_learning_rate": 2e-4,
-              "d_learning_rate": 2e-4, "inject_z2": False, "g_ema": 0.0, "lambda_cls": 1.0},
-    # Meets the class-consistency and monotonicity targets within 10 minutes on 2 CPU cores
-    # (README, "Measured"): small batches for more updates, a faster Adam, z2 fed to every
-    # generator stage, a moving average of G's weights, and the classifier term weighted 2
-    # (confident counterparts and positives: lambda 1 gave 0.964 / 0.915, lambda 2 0.978 / 0.97).
-    "tiny": {"epochs": 26, "batch_size": 16, "g_learning_rate": 5e-4,
-             "d_learning_rate": 5e-4, "inject_z2": True, "g_ema": 0.995, "lambda_cls": 2.0},
-}
-
-
-@dataclasses.dataclass
-class GANTrainingConfig:
-    """Everything that defines a GAN run; written to RUN/config.json (defaults: tiny)."""
-
-    data: str
-    classifier: str
-    out: str
-    preset: str = "tiny"
-    epochs: int = 26
-    batch_size: int = 16
-    g_learning_rate: float = 5e-4
-    d_learning_rate: float = 5e-4
-    beta_1: float = 0.5
-    lambda_cls: float = 2.0
-    g_ema: float = 0.995  # momentum of a moving average of G's weights; 0 = off
-    z1_dim: int = 100
-    z2_dim: int = 10
-    inject_z2: bool = True
-    positive_rate: str = "balanced"  # "balanced" (0.5) or "prior" (the data's share)
-    augment: bool = False
-    mixed_precision: bool = False
-    strategy: str = "default"  # "default", "mirrored" or "multiworker"
-    summary_every: int = 1
-    seed: int = 0
-
-
-def preset_config(preset, **settings):
-    """A config with `preset`'s training settings, overridden by the non-None `settings`."""
-    if preset not in PRESET_TRAINING:
-        raise CovganError(f"Unknown preset {preset!r}; one of {sorted(PRESET_TRAINING)}.")
-    chosen = {k: v for k, v in settings.items() if v is not None}
-    return GANTrainingConfig(preset=preset, **{**PRESET_TRAINING[preset], **chosen})
-
-
-def train_gan(config, *, verbose=1, extra_callbacks=()):
+def train_gan(config: GANTrainingConfig, *, verbose: int = 1,
+              extra_callbacks: Sequence = ()) -> dict:
     """Trains (or continues training) the GAN described by `config`.
 
     Returns:
@@ -186,7 +145,7 @@ def _build_gan(config, classifier, train_records):
         lambda_cls=config.lambda_cls,
     )
     gan.build_optimizers()
-    # Build the subclassed model on a real call inside the strategy scope (see DESIGN pitfalls).
+    # Build the subclassed model on a real call inside the strategy scope (docs/design.md).
     gan(gan.sample_latents(2)[:2])
     return gan
 

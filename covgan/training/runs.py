@@ -1,7 +1,10 @@
 """Opening a RUN folder: its config, generator and classifier, loaded in safe mode."""
 
+from __future__ import annotations
+
 import dataclasses
 import json
+import os
 import pathlib
 
 import keras
@@ -21,7 +24,7 @@ class Run:
     classifier: keras.Model
 
 
-def load_run(path):
+def load_run(path: str | os.PathLike) -> Run:
     """Loads RUN/config.json, RUN/generator.keras and RUN/classifier.keras.
 
     Raises:

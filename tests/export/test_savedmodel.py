@@ -17,7 +17,7 @@ from covgan.training.runs import load_run
 
 SAVED_MODEL_CLI = str(pathlib.Path(sys.executable).with_name("saved_model_cli"))
 
-# DESIGN.md's table, with the tiny run's z sizes (8, 2) and S = 11.
+# The README's signature table, with the tiny run's z sizes (8, 2) and S = 11.
 GENERATOR_KEYS = {
     "serving_default": ({"z1": [-1, 8], "z2": [-1, 2]},
                         {"images": [-1, 128, 128, 1], "probabilities": [-1]}),
@@ -167,7 +167,7 @@ def test_layout_config_warmup_and_metadata(exported):
 
 def test_versions_count_up_and_are_never_overwritten(tiny_run, tmp_path):
     from covgan.explain.invert import InversionSettings
-    from covgan.export.signatures import ServingSettings
+    from covgan.export.settings import ServingSettings
 
     run = load_run(tiny_run)
     quick = ServingSettings(traverse_steps=3, inversion=InversionSettings(steps=2, restarts=1))
