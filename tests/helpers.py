@@ -70,12 +70,12 @@ class ServerProcess:
         ready = json.loads(line)
         self.grpc, self.rest = ready["grpc"], ready["rest"]
 
-    def stop(self):
+    def stop(self, timeout=60):
         import signal
 
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
+        return self.process.wait(timeout=timeout)
 
 
 CHROMIUM_FLAGS = [

@@ -70,7 +70,7 @@ def test_test_command_installs_the_browser_only_as_it_can(tmp_path, uid, sudo, e
     assert result.returncode == 0, result.stderr
     assert expected in result.stderr, result.stderr
     assert "would run: python3 -m venv .venv && pip install -e '.[test]'" in result.stdout
-    assert "would run: ruff check . && pytest -q" in result.stdout
+    assert "would run: ruff check . && pytest -q -n 2" in result.stdout
 
 
 def test_browser_test_skips_only_with_the_reason_the_script_gave(monkeypatch):

@@ -177,6 +177,8 @@ def part_inversion_ratio(args):
         "eager_images_per_second": stats(eager_rate),
         "ratio_of_medians": round(stats(batched_rate)["median"] / stats(eager_rate)["median"], 2),
         "final_loss_max_abs_difference": float(np.max(np.abs(losses - eager_losses))),
+        "final_loss_max_relative_difference": float(
+            np.max(np.abs(losses - eager_losses) / np.abs(eager_losses))),
     }
 
 

@@ -7,7 +7,8 @@
 #    through sudo, after apt-get update). Where neither is possible the browser tests are
 #    skipped with one line saying why; every other test still runs.
 # 2. tools/install.sh test: .venv with the package and its test extra.
-# 3. ruff check (the lint, configured in pyproject.toml), then pytest -q with the arguments given.
+# 3. ruff check (the lint, configured in pyproject.toml), then pytest -q -n 2 (two workers)
+#    with the arguments given.
 # COVGAN_TEST_PLAN=1 prints the decisions and stops (the tests use it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +26,9 @@ fi
 
 bash tools/install.sh test
 if [ -n "${COVGAN_TEST_PLAN:-}" ]; then
-    echo "would run: ruff check . && pytest -q $*"
+    echo "would run: ruff check . && pytest -q -n 2 $*"
     exit 0
 fi
 .venv/bin/ruff check .
-exec .venv/bin/pytest -q "$@"
+# Two workers: most of the suite's time is single-threaded (process starts, tracing).
+exec .venv/bin/pytest -q -n 2 "$@"

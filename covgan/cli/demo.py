@@ -92,6 +92,7 @@ class Demo:
                                 "--invert-steps", s.invert_steps, "--overwrite",
                                 stage=f"5/7 explain {len(images)} held-out positives")
         exported = self.covgan("export", "--run", gan, "--out", out / "savedmodels",
+                               "--invert-steps", s.invert_steps,
                                stage="6/7 export SavedModels for TF Serving")
         serving = self.serve_and_query(exported, images[0])
         return self.summary(classifier, evaluation, localisation, explained, serving)
@@ -200,7 +201,9 @@ DEFAULTS = DemoSettings()
               show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=DEFAULTS.repeats,
               show_default=True, help="z1 draws for the quick class-consistency check.")
-def demo(out, data, classifier_epochs, gan_epochs, explain_count, invert_steps, repeats):
+@click.option("--pairs", type=click.IntRange(min=1), default=DEFAULTS.pairs,
+              show_default=True, help="(z1, z2) traversals for the quick monotonicity check.")
+def demo(out, data, classifier_epochs, gan_epochs, explain_count, invert_steps, repeats, pairs):
     """The whole job, end to end, on the built-in phantoms (11.4 minutes measured on 2 CPU cores).
 
     Trains the tiny classifier, trains the tiny GAN against it, evaluates it,
@@ -217,7 +220,7 @@ def demo(out, data, classifier_epochs, gan_epochs, explain_count, invert_steps, 
     """
     settings = DemoSettings(data=data, classifier_epochs=classifier_epochs,
                             gan_epochs=gan_epochs, explain_count=explain_count,
-                            invert_steps=invert_steps, repeats=repeats)
+                            invert_steps=invert_steps, repeats=repeats, pairs=pairs)
     summary = Demo(out, settings, echo=lambda text: click.echo(text, err=True)).run()
     click.echo(table(summary), err=True)
     emit(summary)
