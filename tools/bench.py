@@ -247,7 +247,8 @@ def part_gradcam(args):
     import keras
     import numpy as np
 
-    from covgan.explain.gradcam import activation_model, make_gradcam_fn
+    from covgan.explain.class_score import score_model
+    from covgan.explain.gradcam import make_gradcam_fn
     from covgan.models.classifier import build_classifier
 
     result = {}
@@ -256,8 +257,8 @@ def part_gradcam(args):
     for preset in ("tiny",) if args.quick else ("tiny", "vgg16"):
         classifier = build_classifier(preset, seed=0)
         batched_fn = make_gradcam_fn(classifier)
-        model = activation_model(classifier)
-        grad_model = keras.Model(model.inputs, model.outputs)
+        model = score_model(classifier).model  # images -> [activations, features, p]
+        grad_model = keras.Model(model.inputs, [model.outputs[0], model.outputs[2]])
         batched = timed(lambda: batched_fn(images)[0].numpy(), args.repeats)
         eager = timed(lambda: [keras_io_gradcam(grad_model, x) for x in images],
                       max(1, args.repeats - 1))

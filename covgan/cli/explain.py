@@ -207,7 +207,8 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     """Grad-CAM and input-gradient saliency for the positive class.
 
     With --run, each image also gets the paper's Figure 2: image |
-    reconstruction | negative counterpart | |difference| | Grad-CAM, with
+    reconstruction | negative counterpart | |difference| | Grad-CAM | the image
+    with the walk's change taken out, with
     p(positive) under each.
 
     \b

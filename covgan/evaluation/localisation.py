@@ -3,10 +3,13 @@
 All scores take one map and one boolean mask of the same shape (H, W):
 
 - pointing game (Zhang et al. 2016): does the map's maximum fall inside the mask
-  (within `tolerance` pixels)?
+  (within `tolerance` pixels)? Where several pixels share the maximum, the score is the
+  share of them inside the mask, so a flat or all-zero map scores the mask's area share
+  (chance), never the first pixel in memory order (a corner).
 - relevance mass (Arras et al. 2022): the share of the map's total inside the mask.
 - IoU of the top pixels: the map's top k% against the mask; k defaults to the
-  mask's own area, so a perfect map scores 1.
+  mask's own area, so a perfect map scores 1. Ties are broken at random (seeded), as in the
+  deletion and insertion orders.
 - AUROC: the map as a pixel classifier of the mask (0.5 = chance).
 
 Deletion and insertion curves (Petsiuk et al. 2018) use the classifier:
@@ -20,14 +23,25 @@ import numpy as np
 from covgan.evaluation.metrics import roc_auc
 
 
+def ranking(saliency, seed=0):
+    """Pixel indices (flat) from the highest value to the lowest, ties in seeded random order."""
+    values = np.asarray(saliency, np.float64).ravel()
+    tie_break = np.random.default_rng(seed).random(values.size)
+    return np.lexsort((tie_break, -values))
+
+
 def pointing_game(saliency, mask, tolerance=0):
-    """1.0 if the map's peak lies in the mask (dilated by `tolerance` pixels), else 0.0."""
+    """Share of the map's maximal pixels inside the mask (dilated by `tolerance` pixels).
+
+    1.0 or 0.0 for a map with one peak; the mask's area share for a constant map.
+    """
     mask = np.asarray(mask, bool)
     if tolerance:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tolerance + 1,) * 2)
         mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
-    y, x = np.unravel_index(np.argmax(saliency), np.shape(saliency))
-    return float(mask[y, x])
+    saliency = np.asarray(saliency)
+    peaks = saliency == saliency.max()
+    return float(mask[peaks].mean())
 
 
 def relevance_mass(saliency, mask):
@@ -37,14 +51,14 @@ def relevance_mass(saliency, mask):
     return float(saliency[np.asarray(mask, bool)].sum() / total) if total > 0 else 0.0
 
 
-def iou_top(saliency, mask, fraction=None):
+def iou_top(saliency, mask, fraction=None, seed=0):
     """IoU between the map's top `fraction` of pixels (default: the mask's area) and the mask."""
     mask = np.asarray(mask, bool)
     count = int(round((fraction if fraction is not None else mask.mean()) * mask.size))
     if count == 0:
         return 0.0
     top = np.zeros(mask.size, bool)
-    top[np.argsort(np.asarray(saliency).ravel(), kind="stable")[::-1][:count]] = True
+    top[ranking(saliency, seed)[:count]] = True
     top = top.reshape(mask.shape)
     return float((top & mask).sum() / (top | mask).sum())
 
@@ -54,12 +68,12 @@ def pixel_auroc(saliency, mask):
     return roc_auc(np.asarray(mask, bool).ravel(), np.asarray(saliency).ravel())
 
 
-def localisation_scores(saliency, mask, tolerance=0):
-    """All four mask scores for one map."""
+def localisation_scores(saliency, mask, tolerance=0, seed=0):
+    """All four mask scores for one map (`seed`: the order of tied pixels for the top k)."""
     return {
         "pointing_game": pointing_game(saliency, mask, tolerance),
         "relevance_mass": relevance_mass(saliency, mask),
-        "iou_topk": iou_top(saliency, mask),
+        "iou_topk": iou_top(saliency, mask, seed=seed),
         "auroc": pixel_auroc(saliency, mask),
     }
 
@@ -74,7 +88,7 @@ def summarise(per_image):
     return result
 
 
-def deletion_insertion(probability_fn, image, saliency, *, steps=16, blur_sigma=5.0):
+def deletion_insertion(probability_fn, image, saliency, *, steps=16, blur_sigma=5.0, seed=0):
     """p(positive) as pixels are deleted from / inserted into the image in the map's order.
 
     Deleted pixels take a heavily blurred copy's value (not black, which would be
@@ -85,13 +99,14 @@ def deletion_insertion(probability_fn, image, saliency, *, steps=16, blur_sigma=
         image: (H, W, 1) in [0, 1].
         saliency: (H, W).
         steps: points on each curve after the start.
+        seed: order of pixels with equal map values.
 
     Returns:
         dict with fractions, deletion and insertion curves, and their areas (trapezoid).
     """
     image = np.asarray(image, np.float32)
     blurred = cv2.GaussianBlur(image[..., 0], (0, 0), blur_sigma)[..., None]
-    order = np.argsort(np.asarray(saliency).ravel(), kind="stable")[::-1]
+    order = ranking(saliency, seed)
     fractions = np.linspace(0.0, 1.0, steps + 1)
     deleted, inserted = [], []
     for fraction in fractions:

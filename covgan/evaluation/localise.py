@@ -1,10 +1,14 @@
-"""Which explanation points at the lesions? Traversal difference vs Grad-CAM vs gradient.
+"""Which explanation points at the lesions? Every map against the lesion masks.
 
-Held-out positives with lesion masks are explained (inversion, traversal, Grad-CAM,
-saliency) and each method's map is scored against the mask with the same four
-scores, plus deletion and insertion curves through the classifier. The
-inversion's own quality is reported beside it, since a difference map is only as
-good as the reconstruction it comes from.
+Held-out positives with lesion masks are explained (inversion, traversal, the gradient maps)
+over one or more inversion seeds, and each map is scored against the mask: pointing game,
+relevance mass, IoU of the top pixels, AUROC, and deletion and insertion curves through the
+classifier. Maps that depend on the inversion (the traversal's) are averaged over the seeds
+per image; then every method is compared with Grad-CAM image by image, with a paired
+bootstrap 95% interval of the mean difference. The inversion's own quality is reported beside
+it (a traversal map is only as good as the reconstruction it comes from), with the
+reconstruction residual |x - G(z1, z2)| scored against the masks: where the residual
+concentrates in the masks, the GAN failed to reproduce the lesions.
 """
 
 from __future__ import annotations
@@ -15,64 +19,127 @@ import numpy as np
 from covgan.evaluation import localisation
 from covgan.evaluation.metrics import monotone
 from covgan.explain.invert import COUNTERPART, IMAGE, InversionSettings
-from covgan.explain.pipeline import explain
+from covgan.explain.pipeline import DEFAULT_MAP, MAPS, explain
 from covgan.models.classifier import positive_probability
 
-METHODS = ("traversal", "gradcam", "gradient")
+# The maps, named as localisation.json names them; the first depend on the inversion.
+INVERSION_MAPS = ("traversal", "latent_gradients")
+BASELINES = ("gradcam", "gradient", "integrated_gradients")
+METHODS = INVERSION_MAPS + BASELINES
+PAIRED_SCORES = ("pointing_game", "relevance_mass")
+BOOTSTRAP_SAMPLES = 2000
+
+
+def paired_interval(differences: np.ndarray, *, seed: int = 0,
+                    samples: int = BOOTSTRAP_SAMPLES) -> list[float]:
+    """The bootstrap 95% interval of the mean of per-image differences (percentile method)."""
+    differences = np.asarray(differences, np.float64)
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), (samples, len(differences)))].mean(1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def _per_image(maps, masks, tie_seed):
+    return [localisation.localisation_scores(m, k, seed=tie_seed) for m, k in zip(maps, masks)]
+
+
+def _mean_over_seeds(per_seed):
+    """Per image, the mean of each score over the seeds' score dicts."""
+    averaged = []
+    for scores in zip(*per_seed):
+        averaged.append({key: (float(np.mean([s[key] for s in scores]))
+                               if all(s[key] is not None for s in scores) else None)
+                         for key in scores[0]})
+    return averaged
+
+
+def _inversion_summary(result, masks):
+    p, walks = result["probabilities"], result["traversal_probabilities"]
+    residual = np.abs(result["images"] - result["reconstructions"])[..., 0]
+    residual_scores = localisation.summarise(_per_image(residual, masks, 0))
+    area = float(np.mean([m.mean() for m in masks]))
+    change = np.abs(result["difference"][..., 0])
+    return {
+        "median_ssim": float(np.median(result["ssim"])),
+        "trusted_fraction": float(np.mean(result["trusted"])),
+        "counterpart_negative_fraction": float(np.mean(p[:, COUNTERPART] < 0.5)),
+        "non_decreasing_fraction": float(np.mean([monotone(w, tolerance=0.0) for w in walks])),
+        "non_decreasing_fraction_tolerance_0.01": float(np.mean(
+            [monotone(w, tolerance=0.01) for w in walks])),
+        "image_positive_fraction": float(np.mean(p[:, IMAGE] >= 0.5)),
+        # What the GAN failed to reproduce, against the masks (mass / area share: 1 = uniform).
+        "residual": {**residual_scores, "mask_area_share": area,
+                     "mass_over_area_share": residual_scores["relevance_mass"] / area},
+        # How local the walk's change is: its mean inside the masks and overall.
+        "difference_mean": float(change.mean()),
+        "difference_mean_in_masks": float(np.mean([c[m].mean() for c, m in zip(change, masks)])),
+    }
 
 
 def score_localisation(generator: keras.Model, classifier: keras.Model, images: np.ndarray,
                        masks: np.ndarray, *, settings: InversionSettings = InversionSettings(),
-                       seed: int = 0, curves: bool = True) -> dict:
-    """Scores the three maps of every image against its mask.
+                       seeds: tuple[int, ...] = (0,), curves: bool = True,
+                       tie_seed: int = 0) -> dict:
+    """Scores every map of every image against its mask.
 
     Args:
         images: (N, 128, 128, 1) positives.
         masks: (N, 128, 128) boolean lesion masks.
+        settings: the inversion's settings.
+        seeds: inversion start seeds; maps that depend on the inversion are averaged over them.
+        curves: also compute deletion and insertion curves (slower).
+        tie_seed: seed of the random order among equal map values.
 
     Returns:
-        {"methods": {method: {pointing_game, relevance_mass, iou_topk, auroc,
-        deletion_auc, insertion_auc}}, "n": N, "inversion": {...}}.
+        {"default_map", "methods": {method: {pointing_game, relevance_mass, iou_topk, auroc[,
+        deletion_auc, insertion_auc]}}, "paired_vs_gradcam": {method: {score: [low, high]}},
+        "n", "seeds", "inversion": {...}, "inversion_per_seed": [...],
+        "methods_on_trusted_only"}.
     """
-    result = explain(generator, classifier, images, settings=settings, seed=seed)
-    maps = {
-        "traversal": np.abs(result["difference"][..., 0]),
-        "gradcam": result["gradcam"],
-        "gradient": result["saliency"],
-    }
+    masks = np.asarray(masks, bool)
+    results = [explain(generator, classifier, images, settings=settings, seed=seed)
+               for seed in seeds]
+    for result in results:
+        result["images"] = np.asarray(images, np.float32)
 
     def probability(batch):
         return np.asarray(positive_probability(classifier, batch))
 
-    methods = {}
+    per_image, methods = {}, {}
     for method in METHODS:
-        per_image = [localisation.localisation_scores(m, k) for m, k in zip(maps[method], masks)]
-        summary = localisation.summarise(per_image)
+        runs = results if method in INVERSION_MAPS else results[:1]
+        per_image[method] = _mean_over_seeds([_per_image(r[MAPS[method]], masks, tie_seed)
+                                              for r in runs])
+        summary = localisation.summarise(per_image[method])
         if curves:
-            scored = [localisation.deletion_insertion(probability, image, m)
-                      for image, m in zip(images, maps[method])]
+            scored = [localisation.deletion_insertion(probability, image, m, seed=tie_seed)
+                      for image, m in zip(images, results[0][MAPS[method]])]
             summary["deletion_auc"] = float(np.mean([c["deletion_auc"] for c in scored]))
             summary["insertion_auc"] = float(np.mean([c["insertion_auc"] for c in scored]))
         methods[method] = summary
-    trusted, p = result["trusted"], result["probabilities"]
-    walks = result["traversal_probabilities"]
+    paired = {}
+    for method in METHODS:
+        if method == "gradcam":
+            continue
+        paired[method] = {
+            score: paired_interval([a[score] - b[score] for a, b in
+                                    zip(per_image[method], per_image["gradcam"])], seed=tie_seed)
+            for score in PAIRED_SCORES
+        }
+    trusted = results[0]["trusted"]
+    summaries = [_inversion_summary(result, masks) for result in results]
     return {
+        "default_map": DEFAULT_MAP,
         "methods": methods,
+        "paired_vs_gradcam": paired,
         "n": int(len(images)),
-        "inversion": {
-            "median_ssim": float(np.median(result["ssim"])),
-            "trusted_fraction": float(np.mean(trusted)),
-            "counterpart_negative_fraction": float(np.mean(p[:, COUNTERPART] < 0.5)),
-            "non_decreasing_fraction": float(np.mean(
-                [monotone(walk, tolerance=0.0) for walk in walks])),
-            "non_decreasing_fraction_tolerance_0.01": float(np.mean(
-                [monotone(walk, tolerance=0.01) for walk in walks])),
-            "image_positive_fraction": float(np.mean(p[:, IMAGE] >= 0.5)),
-        },
+        "seeds": list(seeds),
+        "inversion": summaries[0],
+        "inversion_per_seed": summaries,
         "methods_on_trusted_only": {
             method: localisation.summarise([
-                localisation.localisation_scores(m, k)
-                for m, k, t in zip(maps[method], masks, trusted) if t
+                s for s, t in zip(_per_image(results[0][MAPS[method]], masks, tie_seed), trusted)
+                if t
             ]) for method in METHODS
         } if trusted.any() else None,
     }
@@ -82,10 +149,17 @@ def table(scores: dict) -> str:
     """A plain-text table of the method scores, for people (stderr)."""
     keys = ("pointing_game", "relevance_mass", "iou_topk", "auroc", "deletion_auc",
             "insertion_auc")
-    lines = [f"{'method':<10}" + "".join(f"{k:>16}" for k in keys)]
+    width = max(len(m) for m in scores["methods"]) + 2
+    lines = [f"{'method':<{width}}" + "".join(f"{k:>15}" for k in keys)
+             + f"{'pointing - Grad-CAM (95%)':>30}{'mass - Grad-CAM (95%)':>28}"]
     for method, values in scores["methods"].items():
-        cells = "".join(f"{values[k]:>16.3f}" if values.get(k) is not None else f"{'-':>16}"
+        cells = "".join(f"{values[k]:>15.3f}" if values.get(k) is not None else f"{'-':>15}"
                         for k in keys)
-        lines.append(f"{method:<10}{cells}")
-    lines.append(f"n = {scores['n']}; deletion: lower is better; all others: higher is better")
+        paired = scores["paired_vs_gradcam"].get(method)
+        intervals = ("".join(f"{f'[{low:+.3f}, {high:+.3f}]':>29}" for low, high in
+                             (paired[s] for s in PAIRED_SCORES)) if paired else "")
+        lines.append(f"{method:<{width}}{cells} {intervals}")
+    lines.append(f"n = {scores['n']} images x {len(scores['seeds'])} inversion seed(s); "
+                 f"default map: {scores['default_map']}; deletion: lower is better; "
+                 "all others: higher is better")
     return "\n".join(lines)

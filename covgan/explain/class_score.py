@@ -92,14 +92,17 @@ def score_model(classifier: keras.Model, layer: str | None = None) -> ScoreModel
 
     Args:
         classifier: an adapted covgan classifier (B, 2) probabilities.
-        layer: the layer whose activations are returned (default: the last convolution).
+        layer: the layer whose activations are returned (default: the last convolution, or the
+            output layer of a model without one; Grad-CAM asks for a convolution itself).
 
     Raises:
         CovganError: unknown layer, or a classifier that is not a chain of layers, or whose
             re-traced chain does not reproduce its output.
     """
-    layer = layer or last_convolution(classifier)
     leaves = list(leaf_layers(classifier))
+    if layer is None:
+        convolutions = [leaf.name for leaf in leaves if isinstance(leaf, keras.layers.Conv2D)]
+        layer = convolutions[-1] if convolutions else leaves[-1].name
     denses = [i for i, leaf in enumerate(leaves) if isinstance(leaf, keras.layers.Dense)]
     last_dense = denses[-1] if denses else None
     from_logits = (

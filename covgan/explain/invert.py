@@ -21,6 +21,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from covgan.explain.settings import (
+    ADD_BACK_THRESHOLD,
     COUNTERPART,
     IMAGE,
     PROBABILITY_COLUMNS,
@@ -127,10 +128,16 @@ def best_restarts(loss: tf.Tensor, restarts: int) -> tf.Tensor:
     return best + tf.range(count) * restarts
 
 
-def is_trusted(p_image: tf.Tensor, p_reconstruction: tf.Tensor, ssim: tf.Tensor) -> tf.Tensor:
-    """The trust rule: the reconstruction looks like the image and C sees it as it sees x."""
-    return tf.logical_and(tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
-                          ssim >= SSIM_TRUST_THRESHOLD)
+def is_trusted(p_image: tf.Tensor, p_reconstruction: tf.Tensor, ssim: tf.Tensor,
+               p_add_back: tf.Tensor) -> tf.Tensor:
+    """The trust rule: the reconstruction looks like the image (SSIM), C sees it as it sees x,
+    and the evidence is in the reconstruction: the add-back G(z1, 0) + (x - G(z1, z2)), the
+    counterpart plus all the GAN failed to reproduce, reads negative. Where it reads positive,
+    the residual alone carries the evidence and the walk explains something else."""
+    return tf.logical_and(
+        tf.logical_and(tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
+                       ssim >= SSIM_TRUST_THRESHOLD),
+        p_add_back < ADD_BACK_THRESHOLD)
 
 
 def score_inversion(generator: keras.Model, classifier: keras.Model, images: ArrayLike,
@@ -142,7 +149,9 @@ def score_inversion(generator: keras.Model, classifier: keras.Model, images: Arr
     Returns:
         z1, z2, reconstructions G(z1, z2), counterparts G(z1, 0), probabilities (N, 3) with
         columns PROBABILITY_COLUMNS (p(positive) of image, reconstruction, counterpart), mse,
-        ssim and trusted (`is_trusted`).
+        ssim, add_backs (x + G(z1, 0) - G(z1, z2), clipped to [0, 1]: the image with what the
+        walk changes taken out, and also the counterpart with the residual put back),
+        add_back_probabilities (their p(positive)) and trusted (`is_trusted`).
     """
     images = tf.convert_to_tensor(images, tf.float32)
     z1, z2 = tf.convert_to_tensor(z1, tf.float32), tf.convert_to_tensor(z2, tf.float32)
@@ -152,12 +161,16 @@ def score_inversion(generator: keras.Model, classifier: keras.Model, images: Arr
     p_reconstruction = positive_probability(classifier, reconstructions)
     p_counterpart = positive_probability(classifier, counterparts)
     ssim = tf.image.ssim(reconstructions, images, max_val=1.0)
+    add_backs = tf.clip_by_value(images + counterparts - reconstructions, 0.0, 1.0)
+    p_add_back = positive_probability(classifier, add_backs)
     return {
         "z1": z1, "z2": z2, "reconstructions": reconstructions, "counterparts": counterparts,
         "probabilities": tf.stack([p_image, p_reconstruction, p_counterpart], axis=1),
         "mse": tf.reduce_mean(tf.square(reconstructions - images), axis=[1, 2, 3]),
         "ssim": ssim,
-        "trusted": is_trusted(p_image, p_reconstruction, ssim),
+        "add_backs": add_backs,
+        "add_back_probabilities": p_add_back,
+        "trusted": is_trusted(p_image, p_reconstruction, ssim, p_add_back),
     }
 
 

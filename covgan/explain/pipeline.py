@@ -1,4 +1,4 @@
-"""One radiograph (or a batch) explained: inversion, traversal, difference maps, Grad-CAM.
+"""One radiograph (or a batch) explained: inversion, traversal and every explanation map.
 
 A pure function of arrays and models; the `covgan explain` command writes the files.
 """
@@ -10,8 +10,24 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
+from covgan.explain.integrated_gradients import make_integrated_gradients_fn
 from covgan.explain.invert import InversionSettings, invert
+from covgan.explain.latent_gradients import make_latent_gradients_fn
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
+
+# Every map the pipeline returns, by the name reports and localisation.json use, with its key
+# in the result; the report leads with DEFAULT_MAP.
+MAPS = {
+    "traversal": "traversal_map",
+    "latent_gradients": "latent_gradients",
+    "gradcam": "gradcam",
+    "gradient": "saliency",
+    "integrated_gradients": "integrated_gradients",
+}
+DEFAULT_MAP = "traversal"
+# Images per Integrated Gradients or latent-gradients call (each becomes many classifier
+# inputs: IG's steps, the walk's frames).
+_CHUNK = 8
 
 
 def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
@@ -30,8 +46,10 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     Returns:
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
         crossing_step (N,), difference (signed, last minus first step, N, 128, 128, 1),
-        gradcam (N, 128, 128), saliency (N, 128, 128). The names shared with the exported
-        explain signature are its output names, so a server's answer reads the same.
+        and the maps (N, 128, 128) in [0, 1] named in MAPS: traversal_map (|difference|),
+        latent_gradients, gradcam, saliency (the input gradient), integrated_gradients. The
+        names shared with the exported explain signature are its output names, so a server's
+        answer reads the same.
     """
     images = np.asarray(images, np.float32)
     result = invert(generator, classifier, images, settings=settings, seed=seed)
@@ -42,12 +60,29 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     signed, _ = difference_maps(at_image)
     heatmaps, _ = make_gradcam_fn(classifier, layer)(images)
     saliency = make_saliency_fn(classifier)(images)
+    integrated = make_integrated_gradients_fn(classifier)
+    latent = make_latent_gradients_fn(classifier)
     return {
         **result,
         "traversal": traversal,
         "traversal_probabilities": probabilities,
         "crossing_step": crossing_step(probabilities),
         "difference": signed,
+        "traversal_map": _unit_peak(np.abs(signed[..., 0])),
+        "latent_gradients": _chunked(latent, at_image),
         "gradcam": heatmaps.numpy(),
         "saliency": saliency.numpy(),
+        "integrated_gradients": _chunked(integrated, images),
     }
+
+
+def _chunked(function, inputs):
+    """`function` over `inputs` a few images at a time (each expands into many classifier
+    inputs), concatenated as numpy."""
+    return np.concatenate([function(inputs[i : i + _CHUNK]).numpy()
+                           for i in range(0, len(inputs), _CHUNK)])
+
+
+def _unit_peak(maps):
+    peaks = maps.reshape(len(maps), -1).max(axis=1)[:, None, None]
+    return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)

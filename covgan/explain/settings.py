@@ -3,10 +3,12 @@ defaults here without loading a model library, and the algorithms take them as a
 
 import dataclasses
 
-# An inversion is trusted only if its reconstruction looks like the image (SSIM) and the
-# classifier sees it as it sees the image.
+# An inversion is trusted only if its reconstruction looks like the image (SSIM), the
+# classifier sees it as it sees the image, and the evidence is in the reconstruction: what the
+# GAN failed to reproduce, added back to the negative counterpart, must read negative.
 SSIM_TRUST_THRESHOLD = 0.5
 PROBABILITY_TRUST_GAP = 0.1
+ADD_BACK_THRESHOLD = 0.5
 # Columns of an inversion's "probabilities": p(positive) of these three images.
 PROBABILITY_COLUMNS = ("image", "reconstruction", "counterpart")
 IMAGE, RECONSTRUCTION, COUNTERPART = range(3)

@@ -74,20 +74,24 @@ def captioned(tiles: Sequence[np.ndarray], captions: Sequence[str],
     return np.concatenate(panels, axis=1)
 
 
-def figure_strip(image, reconstruction, counterpart, abs_difference, gradcam, probabilities):
+def figure_strip(image, reconstruction, counterpart, abs_difference, gradcam, probabilities,
+                 add_back=None, p_add_back=None):
     """The paper's Figure 2 for one image, with p(positive) under each panel.
 
-    probabilities: p of the image, the reconstruction and the counterpart.
+    probabilities: p of the image, the reconstruction and the counterpart. With `add_back`
+    (x + G(z1, 0) - G(z1, z2)), a last panel shows the image with the walk's change taken out.
     """
     p_image, p_reconstruction, p_counterpart = probabilities
     peak = float(np.max(abs_difference)) or 1.0
-    return captioned(
-        [to_uint8(image), to_uint8(reconstruction), to_uint8(counterpart),
-         heat_map(np.asarray(abs_difference)[..., 0] / peak), heat_overlay(image, gradcam)],
-        [f"image\np={p_image:.2f}", f"reconstruction\np={p_reconstruction:.2f}",
-         f"negative counterpart\np={p_counterpart:.2f}", f"|difference|\nmax {peak:.2f}",
-         "Grad-CAM\n(positive class)"],
-    )
+    tiles = [to_uint8(image), to_uint8(reconstruction), to_uint8(counterpart),
+             heat_map(np.asarray(abs_difference)[..., 0] / peak), heat_overlay(image, gradcam)]
+    captions = [f"image\np={p_image:.2f}", f"reconstruction\np={p_reconstruction:.2f}",
+                f"negative counterpart\np={p_counterpart:.2f}", f"|difference|\nmax {peak:.2f}",
+                "Grad-CAM\n(positive class)"]
+    if add_back is not None:
+        tiles.append(to_uint8(add_back))
+        captions.append(f"image - change\np={p_add_back:.2f}")
+    return captioned(tiles, captions)
 
 
 def traversal_strip(traversal, probabilities):

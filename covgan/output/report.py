@@ -25,7 +25,10 @@ curve) shows what has to appear before the classifier calls the image positive. 
 <i>|difference|</i> panel marks every pixel that changed along that walk; <i>Grad-CAM</i>
 marks where the classifier's last convolution layer looked. If the difference map lights up
 outside the lungs (text, markers, borders, devices), the classifier may rely on a shortcut.
-An explanation is only as good as the reconstruction: untrusted ones are marked in red.</div>
+The last panel takes the walk's change out of the real image; if the classifier still calls
+that positive, the evidence lies in what the GAN could not reproduce, and the explanation is
+marked untrusted. An explanation is only as good as the reconstruction: untrusted ones are
+marked in red.</div>
 """
 
 
@@ -40,8 +43,10 @@ def trust_banner(entry, ssim_threshold, probability_gap):
     gap = abs(entry["p_reconstruction"] - entry["p_image"])
     if entry["trusted"]:
         return (f'<p class="trusted"><b>Trusted.</b> The GAN reproduces this radiograph closely '
-                f"(SSIM {ssim:.2f}) and the classifier sees the reproduction as it sees the "
-                f"image (p differs by {gap:.2f}).</p>")
+                f"(SSIM {ssim:.2f}), the classifier sees the reproduction as it sees the "
+                f"image (p differs by {gap:.2f}), and the evidence is in the reproduction "
+                f"(the image without the walk's change reads p = "
+                f"{entry.get('p_add_back', 0.0):.2f}).</p>")
     reasons = []
     if ssim < ssim_threshold:
         reasons.append(
@@ -50,6 +55,11 @@ def trust_banner(entry, ssim_threshold, probability_gap):
     if gap > probability_gap:
         reasons.append(
             f"the classifier sees it differently (p differs by {gap:.2f} &gt; {probability_gap})"
+        )
+    if entry.get("p_add_back", 0.0) >= 0.5:
+        reasons.append(
+            "the evidence is not in the reconstruction: what the GAN failed to reproduce, put "
+            f"back on the negative counterpart, reads positive (p = {entry['p_add_back']:.2f})"
         )
     return (
         f'<p class="untrusted"><b>NOT trusted:</b> {" and ".join(reasons)}. The panels '

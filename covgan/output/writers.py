@@ -58,6 +58,7 @@ def inversion_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np
             "p_image": float(p[i, IMAGE]),
             "p_reconstruction": float(p[i, RECONSTRUCTION]),
             "p_counterpart": float(p[i, COUNTERPART]),
+            "p_add_back": float(result["add_back_probabilities"][i]),
             "mse": float(result["mse"][i]),
             "ssim": float(result["ssim"][i]),
             "trusted": bool(result["trusted"][i]),
@@ -74,14 +75,16 @@ def inversion_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np
 def figure(image: np.ndarray, result: Mapping[str, np.ndarray], i: int,
            heatmap: np.ndarray) -> np.ndarray:
     """The paper's Figure 2 for row i of an inversion result: image | reconstruction |
-    negative counterpart | |reconstruction - counterpart| | Grad-CAM, p(positive) under each.
+    negative counterpart | |reconstruction - counterpart| | Grad-CAM, p(positive) under each,
+    then the image with the walk's change taken out (x + G(z1, 0) - G(z1, z2)).
 
     The one drawing of it: `covgan explain`, `covgan gradcam --run` and `covgan query` use it.
     """
     reconstruction, counterpart = result["reconstructions"][i], result["counterparts"][i]
     p = result["probabilities"][i]
     return figure_strip(image, reconstruction, counterpart, abs(reconstruction - counterpart),
-                        heatmap, (p[IMAGE], p[RECONSTRUCTION], p[COUNTERPART]))
+                        heatmap, (p[IMAGE], p[RECONSTRUCTION], p[COUNTERPART]),
+                        result["add_backs"][i], result["add_back_probabilities"][i])
 
 
 def write_explanation(

@@ -4,6 +4,7 @@ import json
 
 import cv2
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from covgan.cli import main
@@ -101,15 +102,25 @@ def test_bad_inputs_get_clear_errors_or_warnings(tiny_run, tmp_path):
     assert result.exit_code == 1 and "needs (N, 8)" in result.stderr
 
 
-def test_localise_scores_three_methods(tiny_run, phantom_dir):
+def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir):
     result = run("localise", "--run", tiny_run, "--data", phantom_dir, "--count", 3,
-                 "--invert-steps", 10, "--restarts", 1)
+                 "--seeds", 2, "--invert-steps", 10, "--restarts", 1)
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
-    assert set(scores["methods"]) == {"traversal", "gradcam", "gradient"}
+    assert set(scores["methods"]) == {"traversal", "latent_gradients", "gradcam", "gradient",
+                                      "integrated_gradients"}
+    assert scores["default_map"] == "traversal" and scores["seeds"] == [0, 1]
     for values in scores["methods"].values():
         for key in ("pointing_game", "relevance_mass", "iou_topk", "auroc"):
             assert 0.0 <= values[key] <= 1.0
+    assert set(scores["paired_vs_gradcam"]) == set(scores["methods"]) - {"gradcam"}
+    for intervals in scores["paired_vs_gradcam"].values():
+        for low, high in intervals.values():
+            assert -1.0 <= low <= high <= 1.0
+    assert len(scores["inversion_per_seed"]) == 2
+    residual = scores["inversion"]["residual"]
+    assert residual["mass_over_area_share"] == pytest.approx(
+        residual["relevance_mass"] / residual["mask_area_share"])
     assert scores["n"] == 3
     assert "pointing_game" in result.stderr  # the table, for people
     assert json.loads((tiny_run / "localisation.json").read_text()) == scores

@@ -7,6 +7,7 @@ from covgan.evaluation.localisation import (
     localisation_scores,
     pixel_auroc,
     pointing_game,
+    ranking,
     relevance_mass,
     summarise,
 )
@@ -36,7 +37,7 @@ def test_scores_by_hand():
     saliency[0, 0] = 1.0  # outside
     assert pointing_game(saliency, mask) == 1.0
     assert relevance_mass(saliency, mask) == pytest.approx(0.75)
-    # Top 16 pixels: the two set ones, then ties broken by position; IoU counts 1 hit at least.
+    # Top 16 pixels: the two set ones, then 14 of the 254 tied zeros at random.
     assert 0 < iou_top(saliency, mask) <= 1
     assert iou_top(saliency, mask, fraction=1 / 256) == pytest.approx(1 / 16)
     near = np.zeros((16, 16))
@@ -44,6 +45,24 @@ def test_scores_by_hand():
     assert pointing_game(near, mask) == 0.0 and pointing_game(near, mask, tolerance=2) == 1.0
     assert pixel_auroc(np.zeros((16, 16)), mask) == pytest.approx(0.5)
     assert relevance_mass(np.zeros((16, 16)), mask) == 0.0
+
+
+def test_ties_never_favour_a_corner():
+    mask = square_mask()  # 16 of 256 pixels, away from every corner
+    flat = np.zeros((16, 16))
+    # Every pixel is a maximum: the share of them in the mask, i.e. the mask's area share.
+    assert pointing_game(flat, mask) == pytest.approx(16 / 256)
+    two_peaks = np.zeros((16, 16))
+    two_peaks[5, 5] = two_peaks[0, 0] = 1.0  # one peak in the mask, one in a corner
+    assert pointing_game(two_peaks, mask) == 0.5
+    # Top-k of a flat map: random pixels, so about the chance IoU, different per seed.
+    draws = [iou_top(flat, mask, seed=seed) for seed in range(40)]
+    assert len(set(draws)) > 1 and np.mean(draws) < 0.1
+    assert iou_top(flat, mask, seed=3) == iou_top(flat, mask, seed=3)  # seeded
+    # An all-zero map with the first pixels in memory order inside the mask scored 1 before.
+    corner = np.zeros((16, 16), bool)
+    corner[:4, :4] = True
+    assert iou_top(flat, corner) < 0.5 and pointing_game(flat, corner) == pytest.approx(1 / 16)
 
 
 def test_summarise_skips_missing_values():
@@ -63,3 +82,13 @@ def test_deletion_falls_and_insertion_rises_for_the_right_map():
     assert good["deletion"][0] == pytest.approx(1.0) and len(good["fractions"]) == 9
     assert good["deletion_auc"] < bad["deletion_auc"]
     assert good["insertion_auc"] > bad["insertion_auc"]
+
+
+def test_deletion_order_of_a_flat_map_is_random_not_raster():
+    flat = np.zeros((32, 32))
+    order = ranking(flat, seed=0)
+    # Deleting the first 1/8 of pixels in memory order would remove exactly the top rows.
+    assert not np.array_equal(np.sort(order[:128]), np.arange(128))
+    np.testing.assert_array_equal(order, ranking(flat, seed=0))  # seeded
+    graded = np.arange(1024.0).reshape(32, 32)
+    np.testing.assert_array_equal(ranking(graded), np.arange(1024)[::-1])  # no ties: by value

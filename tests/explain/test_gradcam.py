@@ -4,12 +4,8 @@ import pytest
 import tensorflow as tf
 
 from covgan.errors import CovganError
-from covgan.explain.gradcam import (
-    activation_model,
-    last_convolution,
-    make_gradcam_fn,
-    make_saliency_fn,
-)
+from covgan.explain.class_score import score_model
+from covgan.explain.gradcam import last_convolution, make_gradcam_fn, make_saliency_fn
 from covgan.models.classifier import adapt_classifier, build_classifier
 
 IMAGES = np.random.default_rng(0).random((3, 128, 128, 1)).astype("float32")
@@ -78,7 +74,7 @@ def test_matches_the_keras_io_recipe_on_a_plain_model():
 
 def test_unknown_layer_and_no_convolution():
     with pytest.raises(CovganError, match="No layer named"):
-        activation_model(build_classifier("tiny"), "nope")
+        score_model(build_classifier("tiny"), "nope")
     inputs = keras.Input((128, 128, 1))
     dense = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(
         keras.layers.Flatten()(inputs)))
