@@ -32,6 +32,11 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--lambda-cls", type=click.FloatRange(min=0), default=None,
               help="Weight of the classifier cross-entropy in G's loss, Eq. 1 "
                    f"{preset_help('lambda_cls')}.")
+@click.option("--lambda-locality", type=click.FloatRange(min=0), default=GAN.lambda_locality,
+              show_default=True,
+              help="Weight of an L1 + total-variation penalty on G(z1, z2) - G(z1, 0) for "
+                   "positive samples: the change z2 makes should be small and compact "
+                   "(0: Eq. 1 as in the paper).")
 @click.option("--g-ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
               help="Momentum of a moving average of G's weights, saved as the generator "
                    f"(0: off) {preset_help('g_ema')}.")
@@ -54,8 +59,8 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
               help="Epochs between TensorBoard traversal images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
-          g_ema, z1_dim, z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy,
-          summary_every, seed):
+          lambda_locality, g_ema, z1_dim, z2_dim, inject_z2, positive_rate, augment,
+          mixed_precision, strategy, summary_every, seed):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
     Writes RUN/config.json, classifier.keras (a copy), generator.keras,
@@ -75,7 +80,8 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
     config = preset_config(
         preset, data=str(data_dir), classifier=str(classifier_file), out=str(out),
         epochs=epochs, batch_size=batch_size, g_learning_rate=g_lr, d_learning_rate=d_lr,
-        lambda_cls=lambda_cls, g_ema=g_ema, z1_dim=z1_dim, z2_dim=z2_dim, inject_z2=inject_z2,
+        lambda_cls=lambda_cls, lambda_locality=lambda_locality, g_ema=g_ema, z1_dim=z1_dim,
+        z2_dim=z2_dim, inject_z2=inject_z2,
         positive_rate=positive_rate,
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,
         summary_every=summary_every, seed=seed,

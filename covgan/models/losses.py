@@ -53,6 +53,27 @@ def classifier_cross_entropy(labels, probabilities):
     return -ops.log(ops.clip(chosen, _EPSILON, 1.0))
 
 
+def locality_penalty(change, tv_weight=1.0):
+    """L1 + total variation of the change z2 makes, G(z1, z2) - G(z1, 0) (a covgan lever).
+
+    Eq. 1 lets G satisfy C with changes anywhere (a chest that grows and darkens); this term
+    asks for the smallest change that does it, in few compact places: small in L1 (sparse) and
+    in total variation (piecewise flat, so no speckle). Both are per-pixel means.
+
+    Args:
+        change: (B, H, W, C) the difference between an image and its negative counterpart.
+        tv_weight: weight of the total-variation part against the L1 part.
+
+    Returns:
+        (B,) per-example penalties.
+    """
+    change = ops.cast(change, "float32")
+    l1 = ops.mean(ops.abs(change), axis=(1, 2, 3))
+    down = ops.mean(ops.abs(change[:, 1:] - change[:, :-1]), axis=(1, 2, 3))
+    across = ops.mean(ops.abs(change[:, :, 1:] - change[:, :, :-1]), axis=(1, 2, 3))
+    return l1 + tv_weight * (down + across)
+
+
 def scale_to_global_batch(per_example, global_batch_size):
     """Sum / global batch: the mean over all replicas once gradients are summed."""
     return ops.sum(ops.cast(per_example, "float32")) / ops.cast(global_batch_size, "float32")

@@ -1,11 +1,13 @@
 """The conditional GAN of Eq. 1, as a keras.Model whose train_step does one D and one G step.
 
     min_G max_D  E[log D(x)] + E[log(1 - D(G(z1, y)))] - lambda_cls * E[log p_C(y | G(z1, y))]
+                 [+ lambda_locality * E_{y=1}[L1 + TV of G(z1, z2) - G(z1, 0)]]
 
 z1 ~ N(0, I); y ~ Bernoulli(positive_rate); z2 = 0 when y = 0 and z2 ~ N(0, I)
 when y = 1. D is a plain real/fake critic; the frozen classifier C only feeds
 class information back to G: it is called with training=False and never enters
-a gradient list.
+a gradient list. The locality term (off unless lambda_locality > 0; not in the paper) asks
+for the smallest, most compact change z2 can make that C still reads.
 """
 
 import keras
@@ -55,17 +57,19 @@ class ConditionalGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.cls_loss_tracker = keras.metrics.Mean(name="cls_loss")
         self.cls_acc_tracker = keras.metrics.Mean(name="cls_acc")
+        self.locality_tracker = keras.metrics.Mean(name="locality")
 
-    def compile(self, d_optimizer, g_optimizer, lambda_cls=1.0, **kwargs):
+    def compile(self, d_optimizer, g_optimizer, lambda_cls=1.0, lambda_locality=0.0, **kwargs):
         super().compile(**kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.lambda_cls = float(lambda_cls)
+        self.lambda_locality = float(lambda_locality)
 
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.cls_loss_tracker,
-                self.cls_acc_tracker]
+                self.cls_acc_tracker, self.locality_tracker]
 
     def sample_latents(self, batch_size):
         """(z1, z2, y) for a batch: z2 is zero exactly where y = 0."""
@@ -105,13 +109,24 @@ class ConditionalGAN(keras.Model):
         # Generator step: fool D and make C see the intended class.
         z1, z2, y = self.sample_latents(batch)
         with tf.GradientTape() as tape:
-            fake = self.generator([z1, z2], training=True)
+            if self.lambda_locality:
+                # One pass renders each image and its counterpart G(z1, 0) together.
+                both = self.generator([ops.concatenate([z1, z1], 0),
+                                       ops.concatenate([z2, ops.zeros_like(z2)], 0)],
+                                      training=True)
+                fake, counterpart = both[:batch], both[batch:]
+                positive = ops.cast(y, "float32")
+                locality = positive * losses.locality_penalty(fake - counterpart)
+            else:
+                fake = self.generator([z1, z2], training=True)
+                locality = ops.zeros((batch,), "float32")
             fake_logits = self.discriminator(self._critic_view(fake), training=True)
             probabilities = self.classifier(fake, training=False)
             adversarial = losses.nonsaturating_generator_loss(fake_logits)
             cls_loss = losses.classifier_cross_entropy(y, probabilities)
             g_loss = losses.scale_to_global_batch(
-                adversarial + self.lambda_cls * cls_loss, global_batch
+                adversarial + self.lambda_cls * cls_loss + self.lambda_locality * locality,
+                global_batch,
             )
             scaled = self.g_optimizer.scale_loss(g_loss)
         g_weights = self.generator.trainable_variables
@@ -123,6 +138,7 @@ class ConditionalGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss * ops.cast(global_batch / batch, "float32"))
         self.cls_loss_tracker.update_state(ops.mean(cls_loss))
         self.cls_acc_tracker.update_state(ops.mean(correct))
+        self.locality_tracker.update_state(ops.mean(locality))
         return {m.name: m.result() for m in self.metrics}
 
     def build_optimizers(self):
@@ -154,6 +170,7 @@ class ConditionalGAN(keras.Model):
             "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
             "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
             "lambda_cls": self.lambda_cls,
+            "lambda_locality": self.lambda_locality,
         }
 
     def compile_from_config(self, config):
@@ -161,5 +178,6 @@ class ConditionalGAN(keras.Model):
             d_optimizer=keras.saving.deserialize_keras_object(config["d_optimizer"]),
             g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
             lambda_cls=config["lambda_cls"],
+            lambda_locality=config.get("lambda_locality", 0.0),  # runs from before the lever
         )
         self.build_optimizers()

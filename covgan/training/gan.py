@@ -143,6 +143,7 @@ def _build_gan(config, classifier, train_records):
         d_optimizer=adam(config.d_learning_rate),
         g_optimizer=adam(config.g_learning_rate, config.g_ema),
         lambda_cls=config.lambda_cls,
+        lambda_locality=config.lambda_locality,
     )
     gan.build_optimizers()
     # Build the subclassed model on a real call inside the strategy scope (docs/design.md).
@@ -161,7 +162,10 @@ def _check_resumable(run_dir, config):
     except json.JSONDecodeError:
         raise CovganError(f"{path} is not valid JSON; choose a new --out.") from None
     current = dataclasses.asdict(config)
-    changed = sorted(k for k in current if k not in _RESUMABLE and previous.get(k) != current[k])
+    # A setting added after the run was made counts as its default there.
+    defaults = {f.name: f.default for f in dataclasses.fields(GANTrainingConfig)}
+    changed = sorted(k for k in current if k not in _RESUMABLE
+                     and previous.get(k, defaults.get(k)) != current[k])
     if changed:
         raise CovganError(
             f"{run_dir} holds a run with other settings ({', '.join(changed)}); "

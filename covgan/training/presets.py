@@ -40,6 +40,8 @@ class GANTrainingConfig:
     d_learning_rate: float = _TINY["d_learning_rate"]
     beta_1: float = 0.5
     lambda_cls: float = _TINY["lambda_cls"]
+    # L1 + TV of G(z1, z2) - G(z1, 0) for positive samples (0: Eq. 1 as the paper has it).
+    lambda_locality: float = 0.0
     g_ema: float = _TINY["g_ema"]  # momentum of a moving average of G's weights; 0 = off
     z1_dim: int = 100
     z2_dim: int = 10

@@ -40,3 +40,14 @@ def test_inversion_terms_by_hand():
     np.testing.assert_allclose(np.asarray(losses.mean_squared_error(a, b)), [1.0, 0.25])
     value = losses.binary_cross_entropy(np.array([1.0, 0.0]), np.array([0.9, 0.2]))
     np.testing.assert_allclose(np.asarray(value), [-math.log(0.9), -math.log(0.8)], rtol=1e-5)
+
+
+def test_locality_penalty_by_hand():
+    change = np.zeros((2, 4, 4, 1), np.float32)
+    change[1, 1, 1, 0] = 0.8  # one bright pixel in a 4x4 image
+    # L1 mean: 0.8 / 16; TV: |0.8| twice down (2 of 12 pairs), twice across (2 of 12).
+    expected = 0.8 / 16 + 2 * (2 * 0.8 / 12)
+    np.testing.assert_allclose(np.asarray(losses.locality_penalty(change)), [0.0, expected],
+                               rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(losses.locality_penalty(change, tv_weight=0.0)),
+                               [0.0, 0.8 / 16], rtol=1e-6)

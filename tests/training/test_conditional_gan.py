@@ -42,7 +42,7 @@ def test_train_step_updates_g_and_d_and_never_the_classifier(augment):
     generator_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
     u_before = gan.discriminator.get_layer("down1").vector_u.numpy().copy()
     history = gan.fit(real_batches(), epochs=1, verbose=0).history
-    assert set(history) == {"d_loss", "g_loss", "cls_loss", "cls_acc"}
+    assert set(history) == {"d_loss", "g_loss", "cls_loss", "cls_acc", "locality"}
     assert all(np.isfinite(v[0]) for v in history.values())
     for before, after in zip(classifier_before, gan.classifier.weights):
         np.testing.assert_array_equal(before, after.numpy())  # bit-identical
@@ -55,7 +55,8 @@ def test_train_step_updates_g_and_d_and_never_the_classifier(augment):
 
 def test_trackers_are_named_as_reported():
     gan = make_gan()
-    assert [m.name for m in gan.metrics] == ["d_loss", "g_loss", "cls_loss", "cls_acc"]
+    assert [m.name for m in gan.metrics] == ["d_loss", "g_loss", "cls_loss", "cls_acc",
+                                             "locality"]
 
 
 def test_save_and_load_keep_weights_and_optimizer_state(tmp_path):
@@ -69,3 +70,16 @@ def test_save_and_load_keep_weights_and_optimizer_state(tmp_path):
         for a, b in zip(before, after):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert loaded.lambda_cls == gan.lambda_cls and loaded.z2_dim == 4
+
+
+def test_locality_term_is_tracked_and_only_when_asked():
+    gan = make_gan(positive_rate=1.0)
+    history = gan.fit(real_batches(), epochs=1, verbose=0).history
+    assert history["locality"][-1] == 0.0  # off: Eq. 1 as the paper has it
+    local = make_gan(positive_rate=1.0)
+    local.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                  g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), lambda_cls=1.0,
+                  lambda_locality=5.0)
+    history = local.fit(real_batches(), epochs=1, verbose=0).history
+    assert history["locality"][-1] > 0.0
+    assert local.get_compile_config()["lambda_locality"] == 5.0
