@@ -62,19 +62,29 @@ def synth(out, count, seed, shortcut, lesion_contrast, preview, overwrite):
               help="Source layout: class folders, COVIDx label files, or metadata.csv.")
 @click.option("--aspect", type=click.Choice(["crop", "pad"]), default="crop", show_default=True,
               help="Make non-square images square by centre crop or edge padding.")
+@click.option("--masks", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of lesion masks, one per image (same relative path or file stem); "
+                   "nonzero pixels are lesion.")
+@click.option("--boxes", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV of lesion boxes patientId,x,y,width,height in source pixels (RSNA "
+                   "style; patientId = the image's file stem).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-def prepare(src, out, positive, negative, source_format, aspect, overwrite):
+def prepare(src, out, positive, negative, source_format, aspect, masks, boxes,
+            overwrite):
     """Import a real radiograph collection from SRC into a prepared folder OUT.
 
     Reads class-folder trees (with optional train/val/test folders above the
     class folders), COVIDx label files or a metadata.csv with a `finding`
     column. Images become 128x128 grayscale PNGs. Other classes are skipped and
-    counted; unreadable files are skipped and listed in OUT/report.json.
+    counted; unreadable files are skipped and listed in OUT/report.json. Lesion
+    masks (--masks) or boxes (--boxes) go through the same crop and resize into
+    OUT/masks/, so `covgan localise --data OUT` can score explanations.
 
     \b
     Example:
       covgan data prepare ../shared/data/covid19-dataset data/covid19
       covgan data prepare covidx/ data/covidx --positive COVID-19 --negative normal
+      covgan data prepare rsna/ data/rsna --boxes rsna/stage_2_train_labels.csv
     """
     from covgan.data.prepare import prepare as prepare_data
     from covgan.data.sources import DEFAULT_NEGATIVE, DEFAULT_POSITIVE, ClassMap, discover
@@ -85,7 +95,8 @@ def prepare(src, out, positive, negative, source_format, aspect, overwrite):
     total = len(discover(src, class_map, source_format).images)
     with progressbar(total, "Importing") as bar:
         report = prepare_data(src, out, class_map=class_map, source_format=source_format,
-                              aspect=aspect, overwrite=overwrite, progress=bar.update)
+                              aspect=aspect, overwrite=overwrite, progress=bar.update,
+                              masks=masks, boxes=boxes)
     summary = {k: v for k, v in report.items() if k != "unreadable_files"}
     summary["unreadable_files"] = report["unreadable_files"][:20]
     emit({"out": out, **summary})

@@ -61,8 +61,8 @@ def read_radiograph(path: str | os.PathLike, *, size: int = IMAGE_SIZE,
         raise UnreadableImage(f"too small ({pixels.shape[1]}x{pixels.shape[0]} pixels)")
     if not np.isfinite(pixels).all():
         raise UnreadableImage("contains NaN or infinite values")
-    square = _square(pixels, aspect)
-    resized = cv2.resize(square, (size, size), interpolation=cv2.INTER_AREA)
+    squared = square(pixels, aspect)
+    resized = cv2.resize(squared, (size, size), interpolation=cv2.INTER_AREA)
     return np.clip(resized, 0.0, 1.0).astype(np.float32), info
 
 
@@ -129,7 +129,9 @@ def _stretch(pixels):
     return ((pixels - low) / (high - low)).astype(np.float32)
 
 
-def _square(image, aspect):
+def square(image: np.ndarray, aspect: str, pad_value: float | None = None) -> np.ndarray:
+    """The centre square ("crop") or the whole image padded to a square ("pad": edge values
+    repeated, or `pad_value` where given, as masks need)."""
     height, width = image.shape
     if height == width:
         return image
@@ -140,9 +142,10 @@ def _square(image, aspect):
     if aspect == "pad":
         side = max(height, width)
         top, left = (side - height) // 2, (side - width) // 2
-        return cv2.copyMakeBorder(
-            image, top, side - height - top, left, side - width - left, cv2.BORDER_REPLICATE
-        )
+        border = (cv2.BORDER_REPLICATE, 0) if pad_value is None else (
+            cv2.BORDER_CONSTANT, pad_value)
+        return cv2.copyMakeBorder(image, top, side - height - top, left, side - width - left,
+                                  border[0], value=border[1])
     raise ValueError(f"aspect must be 'crop' or 'pad'. Received: aspect={aspect!r}.")
 
 
@@ -195,6 +198,6 @@ def _read_array(path, aspect):
         raise UnreadableImage("contains NaN or infinite values")
     if min(array.shape) < MIN_SIDE:
         raise UnreadableImage(f"too small ({array.shape[1]}x{array.shape[0]} pixels)")
-    square = _square(np.clip(array, 0.0, 1.0), aspect)
-    image = cv2.resize(square, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    squared = square(np.clip(array, 0.0, 1.0), aspect)
+    image = cv2.resize(squared, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
     return image, {"width": array.shape[1], "height": array.shape[0], "bits": 32, "channels": 1}

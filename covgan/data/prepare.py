@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import pathlib
 import re
 from collections.abc import Callable
 
 from covgan.data import layout
+from covgan.data.annotations import (
+    MaskIndex,
+    boxes_mask,
+    prepared_mask,
+    read_boxes,
+    read_mask_file,
+)
 from covgan.data.images import UnreadableImage, read_radiograph
 from covgan.data.sources import ClassMap, discover
 from covgan.errors import CovganError
@@ -24,6 +32,8 @@ def prepare(
     overwrite: bool = False,
     workers: int = 4,
     progress: Callable | None = None,
+    masks: str | os.PathLike | None = None,
+    boxes: str | os.PathLike | None = None,
 ) -> dict:
     """Converts every positive and negative image of `src` into `out_dir`.
 
@@ -40,23 +50,41 @@ def prepare(
         overwrite: replace an existing non-empty `out_dir`.
         workers: decoding threads (OpenCV releases the GIL).
         progress: optional callable taking the number of files just processed.
+        masks: a folder of lesion mask files (see `covgan.data.annotations`).
+        boxes: an RSNA-style CSV of lesion boxes in source pixels.
 
     Returns:
         The report dict (also written as report.json).
     """
     class_map = class_map or ClassMap()
     found = discover(src, class_map, source_format)
+    mask_index = MaskIndex(masks) if masks else None
+    box_table = read_boxes(boxes) if boxes else None
+    source = pathlib.Path(src)
 
     def load(item):
         try:
-            return read_radiograph(item.path, aspect=aspect)[0], None
+            image, info = read_radiograph(item.path, aspect=aspect)
+            return image, _annotation(item.path, (info["height"], info["width"])), None
         except UnreadableImage as error:
-            return None, str(error)
+            return None, None, str(error)
+
+    def _annotation(path, shape):
+        """The prepared lesion mask of one image, or None where none is given."""
+        found_mask = None
+        if mask_index:
+            mask_file = mask_index.find(path, source)
+            if mask_file is not None:
+                found_mask = read_mask_file(mask_file, shape)
+        if box_table is not None and path.stem in box_table:
+            from_boxes = boxes_mask(box_table[path.stem], shape)
+            found_mask = from_boxes if found_mask is None else found_mask | from_boxes
+        return None if found_mask is None else prepared_mask(found_mask, aspect)
 
     records, unreadable = [], [{"path": p, "reason": r} for p, r in found.missing]
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            for index, (item, (image, error)) in enumerate(
+            for index, (item, (image, mask, error)) in enumerate(
                 zip(found.images, pool.map(load, found.images))
             ):
                 if progress:
@@ -66,10 +94,14 @@ def prepare(
                     continue
                 name = f"{index:06d}_{_safe_stem(item.path.stem)}.png"
                 layout.write_png(tmp / "images" / name, image)
+                mask_path = ""
+                if mask is not None:
+                    mask_path = f"masks/{name}"
+                    layout.write_png(tmp / mask_path, mask)
                 split = item.split or layout.split_for_patient(item.patient_id)
                 records.append(
                     layout.Record(
-                        f"images/{name}", item.label, item.patient_id, split, "",
+                        f"images/{name}", item.label, item.patient_id, split, mask_path,
                         (("source_path", str(item.path)), ("source_class", item.class_name)),
                     )
                 )
@@ -77,6 +109,13 @@ def prepare(
             raise _no_usable_images(src, found, unreadable)
         layout.write_manifest(tmp / layout.MANIFEST, records)
         report = _report(found, records, unreadable, aspect, src)
+        if masks or boxes:
+            report["annotations"] = {
+                "masks": str(masks) if masks else None, "boxes": str(boxes) if boxes else None,
+                "images_with_mask": sum(bool(r.mask_path) for r in records),
+                "positives_without_mask": sum(r.label == 1 and not r.mask_path
+                                              for r in records),
+            }
         write_json(tmp / "report.json", report)
     return report
 
