@@ -94,6 +94,14 @@ def figure_strip(image, reconstruction, counterpart, abs_difference, gradcam, pr
     return captioned(tiles, captions)
 
 
+def maps_strip(image, maps):
+    """Every explanation map of one image side by side, each over the image.
+
+    maps: {title: (H, W) map in [0, 1]}, in the order to show.
+    """
+    return captioned([heat_overlay(image, m) for m in maps.values()], list(maps))
+
+
 def traversal_strip(traversal, probabilities):
     """One row of traversal steps, each captioned with its step and p(positive)."""
     return captioned([to_uint8(t) for t in traversal],

@@ -75,7 +75,7 @@ def write_report(path, entries, *, title, settings, ssim_threshold, probability_
         path: output file.
         entries: one dict per image: source, p_image, p_reconstruction, p_counterpart, mse,
             ssim, trusted, crossing_step, probabilities, warnings, and file paths figure,
-            gif, plot, strip.
+            gif, plot, strip and, for local explanations, maps.
         title: page title.
         settings: dict shown at the end (run, inversion and traversal settings).
     """
@@ -109,6 +109,11 @@ def write_report(path, entries, *, title, settings, ssim_threshold, probability_
             f"<img alt='image, reconstruction, counterpart, difference, Grad-CAM' "
             f"src='{data_uri(entry['figure'], 'image/png')}'>"
         )
+        if entry.get("maps"):
+            parts.append(
+                "<p>Every map, over the image (brighter: more evidence for positive):</p>"
+                f"<img alt='every explanation map' src='{data_uri(entry['maps'], 'image/png')}'>"
+            )
         parts.append(
             "<div class='pair'>"
             f"<img alt='traversal animation' src='{data_uri(entry['gif'], 'image/gif')}'>"

@@ -26,11 +26,21 @@ from covgan.io import write_json
 from covgan.output.render import (
     figure_strip,
     heat_map,
+    maps_strip,
     probability_plot,
     traversal_gif,
     traversal_strip,
 )
 from covgan.output.report import write_report
+
+# The maps a local explanation adds beside Figure 2, by result key, with their titles.
+MAP_TITLES = {
+    "traversal_map": "|difference|\n(traversal)",
+    "latent_gradients": "latent gradients\n(change x grad)",
+    "gradcam": "Grad-CAM",
+    "saliency": "input gradient",
+    "integrated_gradients": "Integrated\nGradients",
+}
 
 
 def write_bgr(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -129,6 +139,10 @@ def write_explanation(
             "plot": folder / f"{stem}_probability.png",
         }
         write_bgr(files["figure"], figure(pixels[i], result, i, result["gradcam"][i]))
+        if all(key in result for key in MAP_TITLES):  # the local pipeline's; not a server's
+            files["maps"] = folder / f"{stem}_maps.png"
+            write_bgr(files["maps"], maps_strip(
+                pixels[i], {title: result[key][i] for key, title in MAP_TITLES.items()}))
         write_bgr(files["strip"], traversal_strip(result["traversal"][i], walks[i]))
         traversal_gif(result["traversal"][i], walks[i], files["gif"])
         trust = "" if row["trusted"] else " (NOT trusted)"

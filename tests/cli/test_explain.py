@@ -25,14 +25,17 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
     assert json.loads((out / "explain.json").read_text()) == payload
     assert len(payload["images"]) == 2
     for entry in payload["images"]:
-        for key in ("source", "p_image", "p_reconstruction", "p_counterpart", "mse", "ssim",
-                    "trusted", "crossing_step", "probabilities"):
+        for key in ("source", "p_image", "p_reconstruction", "p_counterpart", "p_add_back",
+                    "mse", "ssim", "trusted", "crossing_step", "probabilities"):
             assert key in entry, key
         assert len(entry["probabilities"]) == 11
+        assert set(entry["files"]) == {"figure", "maps", "strip", "gif", "plot"}
         for name in entry["files"].values():
             assert (out / name).stat().st_size > 0
+        if entry["p_add_back"] >= 0.5:  # the evidence is not in the reconstruction
+            assert not entry["trusted"]
     report = (out / "report.html").read_text()
-    assert report.count("src='data:image/png;base64,") == 3 * 2
+    assert report.count("src='data:image/png;base64,") == 4 * 2  # figure, maps, plot, steps
     assert report.count("src='data:image/gif;base64,") == 2
     assert "src='http" not in report and "src='/" not in report
     untrusted = sum(not e["trusted"] for e in payload["images"])

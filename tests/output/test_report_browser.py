@@ -16,7 +16,8 @@ def test_every_image_of_the_report_renders(tiny_run, phantom_positives, tmp_path
                                        "--restarts", "1"])
     assert result.exit_code == 0, result.output
     drawn, total, dom = rendered_images(out / "report.html", tmp_path)
-    assert total == 4 * len(phantom_positives)  # figure, GIF, plot and steps per image
+    # Figure 2, every map, GIF, plot and steps per image.
+    assert total == 5 * len(phantom_positives)
     assert drawn == total
     assert "NOT trusted" in dom or "Trusted." in dom
 
