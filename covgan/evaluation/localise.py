@@ -53,9 +53,9 @@ def _mean_over_seeds(per_seed):
     return averaged
 
 
-def _inversion_summary(result, masks):
+def _inversion_summary(result, images, masks):
     p, walks = result["probabilities"], result["traversal_probabilities"]
-    residual = np.abs(result["images"] - result["reconstructions"])[..., 0]
+    residual = np.abs(images - result["reconstructions"])[..., 0]
     residual_scores = localisation.summarise(_per_image(residual, masks, 0))
     area = float(np.mean([m.mean() for m in masks]))
     change = np.abs(result["difference"][..., 0])
@@ -96,20 +96,20 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         "n", "seeds", "inversion": {...}, "inversion_per_seed": [...],
         "methods_on_trusted_only"}.
     """
-    masks = np.asarray(masks, bool)
-    results = [explain(generator, classifier, images, settings=settings, seed=seed)
-               for seed in seeds]
-    for result in results:
-        result["images"] = np.asarray(images, np.float32)
+    images, masks = np.asarray(images, np.float32), np.asarray(masks, bool)
+    # The image-only maps (Grad-CAM, gradients) come with the first seed; no inversion moves them.
+    results = [explain(generator, classifier, images, settings=settings, seed=seed,
+                       image_maps=seed == seeds[0]) for seed in seeds]
 
     def probability(batch):
         return np.asarray(positive_probability(classifier, batch))
 
-    per_image, methods = {}, {}
+    per_image, first_seed, methods = {}, {}, {}
     for method in METHODS:
         runs = results if method in INVERSION_MAPS else results[:1]
-        per_image[method] = _mean_over_seeds([_per_image(r[MAPS[method]], masks, tie_seed)
-                                              for r in runs])
+        per_seed = [_per_image(r[MAPS[method]], masks, tie_seed) for r in runs]
+        first_seed[method] = per_seed[0]
+        per_image[method] = _mean_over_seeds(per_seed)
         summary = localisation.summarise(per_image[method])
         if curves:
             scored = [localisation.deletion_insertion(probability, image, m, seed=tie_seed)
@@ -127,7 +127,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
             for score in PAIRED_SCORES
         }
     trusted = results[0]["trusted"]
-    summaries = [_inversion_summary(result, masks) for result in results]
+    summaries = [_inversion_summary(result, images, masks) for result in results]
     return {
         "default_map": DEFAULT_MAP,
         "methods": methods,
@@ -137,10 +137,8 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         "inversion": summaries[0],
         "inversion_per_seed": summaries,
         "methods_on_trusted_only": {
-            method: localisation.summarise([
-                s for s, t in zip(_per_image(results[0][MAPS[method]], masks, tie_seed), trusted)
-                if t
-            ]) for method in METHODS
+            method: localisation.summarise([s for s, t in zip(first_seed[method], trusted) if t])
+            for method in METHODS
         } if trusted.any() else None,
     }
 

@@ -44,11 +44,13 @@ def leaf_layers(model):
             yield layer
 
 
+def _convolutions(leaves):
+    return [leaf.name for leaf in leaves if isinstance(leaf, keras.layers.Conv2D)]
+
+
 def last_convolution(model):
     """Name of the last 2-D convolution, searched through nested models."""
-    convolutions = [
-        layer.name for layer in leaf_layers(model) if isinstance(layer, keras.layers.Conv2D)
-    ]
+    convolutions = _convolutions(leaf_layers(model))
     if not convolutions:
         raise CovganError("The classifier has no Conv2D layer for Grad-CAM; pass --layer.")
     return convolutions[-1]
@@ -101,8 +103,7 @@ def score_model(classifier: keras.Model, layer: str | None = None) -> ScoreModel
     """
     leaves = list(leaf_layers(classifier))
     if layer is None:
-        convolutions = [leaf.name for leaf in leaves if isinstance(leaf, keras.layers.Conv2D)]
-        layer = convolutions[-1] if convolutions else leaves[-1].name
+        layer = (_convolutions(leaves) or [leaves[-1].name])[-1]
     denses = [i for i, leaf in enumerate(leaves) if isinstance(leaf, keras.layers.Dense)]
     last_dense = denses[-1] if denses else None
     from_logits = (

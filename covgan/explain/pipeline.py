@@ -32,7 +32,8 @@ _CHUNK = 8
 
 def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
             settings: InversionSettings = InversionSettings(), steps: int = DEFAULT_STEPS,
-            extrapolate: int = 0, layer: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+            extrapolate: int = 0, layer: str | None = None, seed: int = 0,
+            image_maps: bool = True) -> dict[str, np.ndarray]:
     """Everything the report shows, for every image.
 
     Args:
@@ -42,6 +43,9 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         steps, extrapolate: the walk n * z2 / steps, n = 0..steps (+ extrapolate).
         layer: Grad-CAM layer (default: the last convolution).
         seed: seed of the inversion's random starts.
+        image_maps: also compute the maps of the image alone (Grad-CAM, input gradient,
+            Integrated Gradients), which no inversion changes; False leaves them out, for a
+            caller that repeats the inversion with other seeds.
 
     Returns:
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
@@ -58,22 +62,22 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     traversal, probabilities = traversal.numpy(), probabilities.numpy()
     at_image = traversal[:, : steps + 1]
     signed, _ = difference_maps(at_image)
-    heatmaps, _ = make_gradcam_fn(classifier, layer)(images)
-    saliency = make_saliency_fn(classifier)(images)
-    integrated = make_integrated_gradients_fn(classifier)
-    latent = make_latent_gradients_fn(classifier)
-    return {
+    explained = {
         **result,
         "traversal": traversal,
         "traversal_probabilities": probabilities,
         "crossing_step": crossing_step(probabilities),
         "difference": signed,
         "traversal_map": _unit_peak(np.abs(signed[..., 0])),
-        "latent_gradients": _chunked(latent, at_image),
-        "gradcam": heatmaps.numpy(),
-        "saliency": saliency.numpy(),
-        "integrated_gradients": _chunked(integrated, images),
+        "latent_gradients": _chunked(make_latent_gradients_fn(classifier), at_image),
     }
+    if image_maps:
+        heatmaps, _ = make_gradcam_fn(classifier, layer)(images)
+        explained["gradcam"] = heatmaps.numpy()
+        explained["saliency"] = make_saliency_fn(classifier)(images).numpy()
+        explained["integrated_gradients"] = _chunked(make_integrated_gradients_fn(classifier),
+                                                     images)
+    return explained
 
 
 def _chunked(function, inputs):
