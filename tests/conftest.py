@@ -1,8 +1,10 @@
 """Shared fixtures: tiny data made in the tests, and the opt-in slow marker (builders and
 checkers that tests call directly live in helpers.py)."""
 
+import fcntl
 import os
 import pathlib
+import shutil
 
 import pytest
 
@@ -38,14 +40,42 @@ def _isolated_cache(tmp_path_factory):
         os.environ["COVGAN_CACHE"] = previous
 
 
+def built_once(tmp_path_factory, name, build):
+    """The folder `name`, built by `build(folder)` once per test run, not once per worker.
+
+    Under pytest-xdist every worker has its own session, so a session fixture would be built
+    on each; the workers share their base folder's parent, and a file lock lets the first
+    build while the others wait and then reuse it. Users must treat the folder as read-only.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by this run's workers (each run gets a fresh one)
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            # Built in place (runs and models.config record absolute paths); a failed build
+            # is removed so that the next worker tries afresh and fails on its own.
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            try:
+                build(folder)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def phantom_dir(tmp_path_factory):
     """A small prepared phantom set (96 images) with markers on half the positives."""
     from covgan.data.synth import synthesize
 
-    folder = tmp_path_factory.mktemp("phantoms") / "data"
-    synthesize(folder, count=96, seed=3, shortcut=0.5)
-    return folder
+    def build(folder):
+        synthesize(folder / "data", count=96, seed=3, shortcut=0.5)
+
+    return built_once(tmp_path_factory, "phantoms", build) / "data"
 
 
 @pytest.fixture(scope="session")
@@ -61,14 +91,15 @@ def tiny_run(phantom_dir, tmp_path_factory):
     from covgan.models.classifier import build_classifier
     from covgan.training.gan import GANTrainingConfig, train_gan
 
-    folder = tmp_path_factory.mktemp("tiny_run")
-    classifier = folder / "classifier_source.keras"
-    build_classifier("tiny", seed=0).save(classifier)
-    config = GANTrainingConfig(data=str(phantom_dir), classifier=str(classifier),
-                               out=str(folder / "run"), epochs=1, batch_size=16, z1_dim=8,
-                               z2_dim=2, inject_z2=True, seed=0)
-    train_gan(config, verbose=0)
-    return folder / "run"
+    def build(folder):
+        classifier = folder / "classifier_source.keras"
+        build_classifier("tiny", seed=0).save(classifier)
+        config = GANTrainingConfig(data=str(phantom_dir), classifier=str(classifier),
+                                   out=str(folder / "run"), epochs=1, batch_size=16, z1_dim=8,
+                                   z2_dim=2, inject_z2=True, seed=0)
+        train_gan(config, verbose=0)
+
+    return built_once(tmp_path_factory, "tiny_run", build) / "run"
 
 
 @pytest.fixture(scope="session")
@@ -86,10 +117,9 @@ def exported(tiny_run, tmp_path_factory):
     from covgan.export.settings import ServingSettings
     from covgan.training.runs import load_run
 
-    out = tmp_path_factory.mktemp("savedmodels")
     settings = ServingSettings(inversion=InversionSettings(steps=20, restarts=2))
-    export_run(load_run(tiny_run), out, settings=settings)
-    return out
+    return built_once(tmp_path_factory, "savedmodels",
+                      lambda out: export_run(load_run(tiny_run), out, settings=settings))
 
 
 @pytest.fixture(scope="session")

@@ -50,13 +50,17 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
     x = keras.layers.Concatenate(name="codes")([z1, z2])
     x = keras.layers.Dense(4 * 4 * base, use_bias=False, kernel_initializer=init, name="project")(x)
     x = keras.layers.Reshape((4, 4, base))(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, name="project_bn")(x)
+    # synchronized: under tf.distribute the batch statistics are the global batch's, so a
+    # mirrored or multiworker step computes what one device would (per-replica statistics
+    # would not); without a strategy it changes nothing.
+    x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name="project_bn")(x)
     x = keras.layers.ReLU()(x)
     for stage, width in enumerate(stages, start=1):
         x = keras.layers.UpSampling2D(2, name=f"up{stage}")(x)
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init,
                                 name=f"up{stage}_conv")(x)
-        x = keras.layers.BatchNormalization(momentum=0.9, name=f"up{stage}_bn")(x)
+        x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True,
+                                            name=f"up{stage}_bn")(x)
         if inject_z2:
             shift = keras.layers.Dense(width, use_bias=False, kernel_initializer="zeros",
                                        name=f"up{stage}_z2")(z2)
