@@ -24,11 +24,9 @@ def check_target(report, name, lowest=0.0):
 
 
 def test_bench_quick_parts_report_figures_and_targets():
-    report = bench("--parts", "peak,inversion_ratio,gradcam")
-    for part in ("peak", "inversion_ratio", "gradcam"):
+    report = bench("--parts", "inversion_ratio,gradcam")
+    for part in ("inversion_ratio", "gradcam"):
         assert "error" not in report[part], (part, report[part])
-    peak = report["peak"]["float32"]
-    assert 0 < peak["min"] <= peak["median"] <= peak["max"]
     # The ratio compares like with like: both solvers reach the same losses (float32 sums in
     # another order differ in the last digits, more so over more steps).
     assert report["inversion_ratio"]["final_loss_max_relative_difference"] < 0.01
@@ -43,6 +41,8 @@ def test_bench_suite_quick_reports_every_part():
              "inversion_paper_float32", "inversion_paper_mixed", "gradcam", "serving")
     for part in parts:
         assert "error" not in report[part], (part, report[part])
+    peak = report["peak"]["float32"]
+    assert 0 < peak["min"] <= peak["median"] <= peak["max"]
     assert report["train_step_float32"]["gflop_per_image"] > 0
     assert report["serving"]["grpc_ms"]["median"] > 0
     for name in ("train_step_fraction_of_fp32_peak", "mixed_precision_speedup",

@@ -162,15 +162,20 @@ def part_inversion_ratio(args):
     z1 = rng.standard_normal((images, d1)).astype("f4")
     z2 = rng.standard_normal((images, d2)).astype("f4")
     solve = make_inversion_fn(generator, classifier, settings)
-    batched = timed(lambda: solve(targets, z1, z2)[2].numpy(), args.repeats)
-    eager = timed(lambda: [eager_inversion(generator, classifier, targets[i], z1[i], z2[i],
-                                           settings) for i in range(eager_images)],
-                  max(1, args.repeats - 1))
+    last = {}  # each solver's final losses, kept from its timed calls (not solved again)
+
+    def batched_call():
+        last["batched"] = solve(targets, z1, z2)[2].numpy()
+
+    def eager_call():
+        last["eager"] = [eager_inversion(generator, classifier, targets[i], z1[i], z2[i],
+                                         settings) for i in range(eager_images)]
+
+    batched = timed(batched_call, args.repeats)
+    eager = timed(eager_call, max(1, args.repeats - 1))
     batched_rate = [images / t for t in batched]
     eager_rate = [eager_images / t for t in eager]
-    losses = solve(targets, z1, z2)[2].numpy()[:eager_images]
-    eager_losses = [eager_inversion(generator, classifier, targets[i], z1[i], z2[i], settings)
-                    for i in range(eager_images)]
+    losses, eager_losses = last["batched"][:eager_images], np.asarray(last["eager"])
     return {
         "preset": "tiny", "steps": steps, "batched_images": images, "eager_images": eager_images,
         "batched_images_per_second": stats(batched_rate),

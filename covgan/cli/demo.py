@@ -33,6 +33,13 @@ class DemoSettings:
     latency_calls: int = 30
 
 
+def run_command(args):
+    """Runs `covgan ARGS` in its own process (stderr shown as it goes): (exit code, stdout)."""
+    result = subprocess.run([sys.executable, "-m", "covgan", *args], stdout=subprocess.PIPE,
+                            text=True)
+    return result.returncode, result.stdout
+
+
 class Demo:
     def __init__(self, out, settings=DemoSettings(), echo=print):
         self.out = pathlib.Path(out)
@@ -47,12 +54,10 @@ class Demo:
         """Runs one covgan command, progress to our stderr; returns its stdout JSON."""
         command = [str(a) for a in args]
         self.echo(f"\n[{self.elapsed() / 60:4.1f} min] {stage}\n  $ covgan {' '.join(command)}")
-        result = subprocess.run([sys.executable, "-m", "covgan", *command],
-                                stdout=subprocess.PIPE, text=True)
-        if result.returncode != 0:
-            raise CovganError(f"demo stage '{stage}' failed (exit {result.returncode}); "
-                              f"its error is above.")
-        return json.loads(result.stdout)
+        code, stdout = run_command(command)
+        if code != 0:
+            raise CovganError(f"demo stage '{stage}' failed (exit {code}); its error is above.")
+        return json.loads(stdout)
 
     def stored(self, path, stage):
         """A finished stage's JSON from an earlier demo in the same OUT."""

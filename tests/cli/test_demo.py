@@ -35,10 +35,24 @@ def check_summary(result, out, tmp_path, stages):
         assert total == pictures and drawn == total
 
 
-def test_demo_skips_finished_training_and_runs_every_later_stage(tiny_run, tmp_path):
+def in_process(args):
+    """demo.run_command without a new process per stage (the quick form: no TensorFlow start
+    per stage; the slow test below runs them as the demo does)."""
+    result = CliRunner().invoke(main, list(args))
+    if result.exit_code != 0:
+        print(result.output, result.exception)
+    return result.exit_code, result.stdout
+
+
+def test_demo_skips_finished_training_and_runs_every_later_stage(tiny_run, tmp_path,
+                                                                 monkeypatch):
+    import importlib
+
     from covgan.training.classifier import evaluate_classifier
     from covgan.training.runs import load_run
 
+    # The module, not the click command that covgan.cli exports under the same name.
+    monkeypatch.setattr(importlib.import_module("covgan.cli.demo"), "run_command", in_process)
     out = tmp_path / "demo"
     shutil.copytree(tiny_run, out / "gan")
     (out / "classifier").mkdir()

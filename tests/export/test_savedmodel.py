@@ -165,13 +165,15 @@ def test_layout_config_warmup_and_metadata(exported):
     assert sorted(p.name for p in (exported / "covgan_generator").iterdir()) == ["1"]
 
 
-def test_versions_count_up_and_are_never_overwritten(tiny_run, tmp_path):
+def test_versions_count_up_and_are_never_overwritten(tiny_run, exported, tmp_path):
+    import shutil
+
     from covgan.explain.invert import InversionSettings
     from covgan.export.settings import ServingSettings
 
     run = load_run(tiny_run)
     quick = ServingSettings(traverse_steps=3, inversion=InversionSettings(steps=2, restarts=1))
-    assert export_run(run, tmp_path, settings=quick)["version"] == 1
+    shutil.copytree(exported, tmp_path, dirs_exist_ok=True)  # a first export, version 1
     assert export_run(run, tmp_path, settings=quick)["version"] == 2
     with pytest.raises(CovganError, match="exists"):
         export_run(run, tmp_path, version=2, settings=quick)

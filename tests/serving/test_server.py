@@ -284,7 +284,7 @@ def test_sigterm_finishes_the_request_in_flight(exported):
     running = ServerProcess(exported / "models.config", "--grace", "300")
     client = Client(running.grpc, timeout=300)
     answers = []
-    images = _images(24)  # an explain batch that takes a few seconds on 2 cores
+    images = _images(12)  # an explain batch that takes a few seconds on 2 cores
     worker = threading.Thread(
         target=lambda: answers.append(
             client.predict("covgan_generator", "explain", {"images": images})
@@ -295,7 +295,7 @@ def test_sigterm_finishes_the_request_in_flight(exported):
     assert worker.is_alive(), "the request finished before SIGTERM; make it heavier"
     assert running.stop(timeout=330) == 0, "".join(running.log[-20:])
     worker.join(timeout=60)
-    assert answers and answers[0]["traversal"].shape[0] == 24
+    assert answers and answers[0]["traversal"].shape[0] == 12
     with pytest.raises(CovganError):
         client.predict("covgan_generator", "serving_default", Z)
     client.close()
