@@ -58,9 +58,13 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
               show_default=True,
               help="Epochs between TensorBoard traversal images.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--init-from", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Start from another run's last checkpoint (G, D, optimizers, epoch count) "
+                   "and train on to --epochs with this command's settings: fine-tuning, e.g. "
+                   "with --lambda-locality. The architecture options must match that run's.")
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
           lambda_locality, g_ema, z1_dim, z2_dim, inject_z2, positive_rate, augment,
-          mixed_precision, strategy, summary_every, seed):
+          mixed_precision, strategy, summary_every, seed, init_from):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
     Writes RUN/config.json, classifier.keras (a copy), generator.keras,
@@ -71,6 +75,8 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
     Example:
       covgan train --data phantom --classifier runs/classifier/classifier.keras --out runs/gan
       tensorboard --logdir runs/gan/logs
+      covgan train --data phantom --classifier runs/classifier/classifier.keras \\
+        --out runs/gan-local --init-from runs/gan --lambda-locality 10 --epochs 24
     """
     from covgan.data.catalog import resolve_data
     from covgan.training.gan import preset_config, train_gan
@@ -84,7 +90,7 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
         z2_dim=z2_dim, inject_z2=inject_z2,
         positive_rate=positive_rate,
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,
-        summary_every=summary_every, seed=seed,
+        summary_every=summary_every, seed=seed, init_from=str(init_from or ""),
     )
     emit(train_gan(config, verbose=1 if sys.stderr.isatty() else 2))
 

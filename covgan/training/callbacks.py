@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from covgan.errors import CovganError
 from covgan.explain.traverse import DEFAULT_STEP_SIZE, DEFAULT_STEPS, traverse
 from covgan.models.generator import code_sizes
 from covgan.output.render import traversal_grid
@@ -71,6 +72,19 @@ class EpochCheckpoint(keras.callbacks.Callback):
         """Restores the latest checkpoint, if any; returns the number of finished epochs."""
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+        return int(self.epoch.numpy())
+
+    def restore_from(self, directory):
+        """Restores another run's latest checkpoint (--init-from); returns its epoch count."""
+        latest = tf.train.latest_checkpoint(str(directory))
+        if not latest:
+            raise CovganError(f"{directory} holds no checkpoint to start from.")
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise CovganError(f"{latest} does not fit this GAN's shapes ({first}); start from "
+                              "a run with the same preset and code sizes.") from None
         return int(self.epoch.numpy())
 
     def on_epoch_end(self, epoch, logs=None):

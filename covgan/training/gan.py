@@ -71,6 +71,11 @@ def train_gan(config: GANTrainingConfig, *, verbose: int = 1,
 
     checkpoint = EpochCheckpoint(save_dir / "checkpoints", gan)
     done = checkpoint.restore()
+    if not done and config.init_from:
+        done = checkpoint.restore_from(pathlib.Path(config.init_from) / "checkpoints")
+        if done >= config.epochs:
+            raise CovganError(f"{config.init_from} has already trained {done} epochs; ask for "
+                              f"more (--epochs) to fine-tune it.")
     global_batch = config.batch_size
     dataset = make_dataset(
         data_dir, train_records, batch_size=global_batch, shuffle=True, seed=config.seed,

@@ -52,6 +52,9 @@ class GANTrainingConfig:
     strategy: str = "default"  # "default", "mirrored" or "multiworker"
     summary_every: int = 1
     seed: int = 0
+    # Another run folder whose last checkpoint this run starts from (fine-tuning with other
+    # weights or rates); its epochs count as this run's first ones.
+    init_from: str = ""
 
 
 def preset_help(setting: str) -> str:

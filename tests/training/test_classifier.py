@@ -46,7 +46,7 @@ def test_training_resumes_from_the_last_finished_epoch_and_learns_to_rank(tmp_pa
     held-out accuracy too)."""
     import keras
 
-    data, run_dir = learnable_phantoms(tmp_path / "data", 160, contrast=12.0), tmp_path / "run"
+    data, run_dir = learnable_phantoms(tmp_path / "data", 160, contrast=20.0), tmp_path / "run"
 
     class Kill(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

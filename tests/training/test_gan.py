@@ -70,6 +70,25 @@ def test_a_different_config_is_refused(phantom_dir, classifier_file, tmp_path):
         train_gan(config_for(phantom_dir, classifier_file, tmp_path / "other"), verbose=0)
 
 
+def test_init_from_fine_tunes_another_run_with_new_settings(phantom_dir, classifier_file,
+                                                             tmp_path):
+    source = tmp_path / "source"
+    train_gan(config_for(phantom_dir, classifier_file, source, epochs=1), verbose=0)
+    tuned = config_for(phantom_dir, classifier_file, tmp_path / "tuned", epochs=2,
+                       lambda_locality=5.0, init_from=str(source))
+    summary = train_gan(tuned, verbose=0)
+    assert summary["resumed_from_epoch"] == 1 and summary["epochs_this_call"] == 1
+    assert summary["final"]["locality"] > 0  # trained on with the new setting
+    recorded = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert recorded["init_from"] == str(source) and recorded["lambda_locality"] == 5.0
+    with pytest.raises(CovganError, match="already trained 1 epochs"):
+        train_gan(config_for(phantom_dir, classifier_file, tmp_path / "short", epochs=1,
+                             init_from=str(source)), verbose=0)
+    with pytest.raises(CovganError, match="does not fit"):
+        train_gan(config_for(phantom_dir, classifier_file, tmp_path / "wider", epochs=2,
+                             z1_dim=32, init_from=str(source)), verbose=0)
+
+
 def test_sigkill_mid_run_then_rerun_continues_at_the_right_epoch(phantom_dir, classifier_file,
                                                                   tmp_path):
     run_dir = tmp_path / "run"
