@@ -147,6 +147,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         version = int(match["version"]) if match["version"] else None
         return match["name"], version, match["metadata"], match["verb"]
 
+    def _content_length(self):
+        """The body's declared size, checked before a byte of it is read."""
+        declared = (self.headers.get("Content-Length") or "0").strip()
+        limit = self.server.max_request_bytes
+        if not declared.isdigit():  # negative, fractional or not a number at all
+            self.close_connection = True  # the body's end is unknown: never read it
+            raise ServingError(INVALID, f"Content-Length must be a whole number of bytes, "
+                                        f"got {declared[:40]!r}.")
+        length = int(declared)
+        if length > limit:
+            self.close_connection = True  # the unread body cannot be skipped safely
+            raise ServingError(INVALID, f"The request is {length} bytes; this server accepts "
+                                        f"at most {limit}.", http_status=413)
+        return length
+
     def do_GET(self):  # noqa: N802 (http.server's naming)
         started = time.perf_counter()
         try:
@@ -174,14 +189,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if verb != "predict":
                 raise ServingError(grpc.StatusCode.NOT_FOUND,
                                    f"Malformed request: POST {self.path}")
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > self.server.max_request_bytes:
-                self.close_connection = True  # the unread body cannot be skipped safely
-                raise ServingError(
-                    INVALID,
-                    f"The request is {length} bytes; this server accepts "
-                    f"at most {self.server.max_request_bytes}.",
-                )
+            length = self._content_length()
             predictor = self.server.predictor
             signature, inputs, rows = decode_predict(
                 self.rfile.read(length), predictor, name, version

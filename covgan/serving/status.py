@@ -38,14 +38,15 @@ _TF_ERRORS = {
 class ServingError(Exception):
     """A request that fails with a TF Serving status code."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, http_status=None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self._http_status = http_status  # where HTTP has a closer status (413) than the code's
 
     @property
     def http_status(self):
-        return HTTP_STATUS.get(self.code, 500)
+        return self._http_status or HTTP_STATUS.get(self.code, 500)
 
 
 def from_tensorflow(error: Exception) -> ServingError:

@@ -264,6 +264,32 @@ def test_garbage_bytes_on_the_rest_port_get_400_and_serving_goes_on(server, clie
     assert status == 200
 
 
+def _raw_post(server, content_length):
+    """(status, error message) for a :predict POST declaring `content_length`, body unsent."""
+    host, port = server.rest.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(f"POST /v1/models/covgan_generator:predict HTTP/1.1\r\n"
+                           f"Host: {host}\r\nContent-Length: {content_length}\r\n\r\n"
+                           .encode())
+        reply = b""
+        while chunk := connection.recv(4096):  # the server closes: the body is never read
+            reply += chunk
+    head, body = reply.split(b"\r\n\r\n", 1)
+    return int(head.split(b"\r\n")[0].split()[1]), json.loads(body)["error"]
+
+
+@pytest.mark.parametrize("declared, expected", [("-5", 400), ("abc", 400), ("1.5", 400),
+                                                 (str(64 * (1 << 20) + 1), 413)])
+def test_a_bad_content_length_is_refused_before_the_body_is_read(server, declared, expected):
+    # Before the fix: "abc" and "1.5" gave 500, "-5" read until the client gave up, and
+    # a body over --max-request-mb (64) gave 400.
+    status, error = _raw_post(server, declared)
+    assert status == expected, error
+    assert ("whole number of bytes" if expected == 400 else "accepts at most") in error
+    status, answer = _rest(server, "/v1/models/covgan_generator:predict", _jsonable({"inputs": Z}))
+    assert status == 200 and len(answer["outputs"]["images"]) == 1
+
+
 def test_one_log_line_per_request_with_its_latency(server, client):
     client.predict("covgan_classifier", "serving_default", {"images": _images(1)})
     deadline = time.time() + 10
