@@ -37,6 +37,15 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
               help="Weight of an L1 + total-variation penalty on G(z1, z2) - G(z1, 0) for "
                    "positive samples: the change z2 makes should be small and compact "
                    "(0: Eq. 1 as in the paper).")
+@click.option("--class-critic/--no-class-critic", default=GAN.class_critic, show_default=True,
+              help="A class-aware critic (projection discriminator) that sees the true label "
+                   "of real images and the intended class of generated ones, beside C's term "
+                   "(off: the paper's class-blind D).")
+@click.option("--gated-residual/--no-gated-residual", default=GAN.gated_residual,
+              show_default=True,
+              help="G draws a base image from z1 and a masked change from z2, so G(z1, 0) is "
+                   "the base exactly and a traversal only turns up that change (off: the "
+                   "paper's G of [z1, z2]).")
 @click.option("--g-ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
               help="Momentum of a moving average of G's weights, saved as the generator "
                    f"(0: off) {preset_help('g_ema')}.")
@@ -63,8 +72,8 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
                    "and train on to --epochs with this command's settings: fine-tuning, e.g. "
                    "with --lambda-locality. The architecture options must match that run's.")
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
-          lambda_locality, g_ema, z1_dim, z2_dim, inject_z2, positive_rate, augment,
-          mixed_precision, strategy, summary_every, seed, init_from):
+          lambda_locality, class_critic, gated_residual, g_ema, z1_dim, z2_dim, inject_z2,
+          positive_rate, augment, mixed_precision, strategy, summary_every, seed, init_from):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
     Writes RUN/config.json, classifier.keras (a copy), generator.keras,
@@ -86,7 +95,8 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
     config = preset_config(
         preset, data=str(data_dir), classifier=str(classifier_file), out=str(out),
         epochs=epochs, batch_size=batch_size, g_learning_rate=g_lr, d_learning_rate=d_lr,
-        lambda_cls=lambda_cls, lambda_locality=lambda_locality, g_ema=g_ema, z1_dim=z1_dim,
+        lambda_cls=lambda_cls, lambda_locality=lambda_locality, class_critic=class_critic,
+        gated_residual=gated_residual, g_ema=g_ema, z1_dim=z1_dim,
         z2_dim=z2_dim, inject_z2=inject_z2,
         positive_rate=positive_rate,
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,

@@ -9,11 +9,22 @@ With `inject_z2`, the disease code also enters every stage as a per-channel
 shift, a bias-free linear map of z2 added before the ReLU: z2 = 0 adds exactly
 nothing (the negative counterpart is untouched) and n * lambda * z2 moves every
 stage linearly along the traversal.
+
+With `gated_residual`, z2 never touches the anatomy. The stages draw a base image from
+z1 alone; a residual branch leaves the trunk after its third stage and draws a change r
+and a gate m in [0, 1] from it and from z2's direction:
+
+    G(z1, z2) = sigmoid(base(z1) + amount(|z2|) * m(z1, z2/|z2|) * r(z1, z2/|z2|))
+
+with amount = tanh(|z2|), exactly 0 at z2 = 0. The counterpart G(z1, 0) is the base
+image exactly, and a walk t * z2 only turns up one masked change: the difference map
+is that change, not a side effect of moving the whole image.
 """
 
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 Z1_DIM = 100
 Z2_DIM = 10
@@ -30,15 +41,41 @@ def code_sizes(generator: keras.Model) -> tuple[int, int]:
     return int(generator.inputs[0].shape[-1]), int(generator.inputs[1].shape[-1])
 
 
+@keras.saving.register_keras_serializable(package="covgan")
+class CodeAmountAndDirection(keras.layers.Layer):
+    """z2 -> (tanh(|z2|) (B, 1), z2 / |z2| (B, d2)); both exactly 0 at z2 = 0.
+
+    |z2| is taken as sqrt(|z2|^2 + eps) - sqrt(eps): exactly 0 at 0 with a finite gradient
+    there (inversion moves z2 through it)."""
+
+    EPS = 1e-6
+
+    def call(self, z2):
+        squared = ops.sum(ops.square(z2), axis=-1, keepdims=True)
+        norm = ops.sqrt(squared + self.EPS) - ops.sqrt(self.EPS)
+        return ops.tanh(norm), z2 / (norm + ops.sqrt(self.EPS))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 1), tuple(input_shape)
+
+
+# The residual branch leaves the trunk after this stage (32 x 32 pixels).
+BRANCH_FROM_STAGE = 3
+
+
 def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int = Z2_DIM,
-                    inject_z2: bool = False, seed: int | None = None) -> keras.Model:
+                    inject_z2: bool = False, gated_residual: bool = False,
+                    seed: int | None = None) -> keras.Model:
     """Builds G with named inputs "z1" (B, z1_dim), "z2" (B, z2_dim) and output "images".
 
     Args:
         preset: "paper" or "tiny" (see PRESETS).
         z1_dim: structure code size (the authors use 100).
         z2_dim: disease code size (the authors use 10).
-        inject_z2: also add a linear map of z2 to every stage (see the module docstring).
+        inject_z2: also add a linear map of z2 to every stage (see the module docstring);
+            with gated_residual, z2's direction enters every residual stage instead of only
+            the first.
+        gated_residual: base image from z1, masked change from z2 (module docstring).
         seed: initialiser seed.
     """
     if preset not in PRESETS:
@@ -47,7 +84,11 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
     init = keras.initializers.HeNormal(seed=seed)
     z1 = keras.Input((z1_dim,), name="z1")
     z2 = keras.Input((z2_dim,), name="z2")
-    x = keras.layers.Concatenate(name="codes")([z1, z2])
+    if gated_residual:
+        amount, direction = CodeAmountAndDirection(name="z2_amount")(z2)
+        x = z1
+    else:
+        x = keras.layers.Concatenate(name="codes")([z1, z2])
     x = keras.layers.Dense(4 * 4 * base, use_bias=False, kernel_initializer=init, name="project")(x)
     x = keras.layers.Reshape((4, 4, base))(x)
     # synchronized: under tf.distribute the batch statistics are the global batch's, so a
@@ -55,17 +96,42 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
     # would not); without a strategy it changes nothing.
     x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name="project_bn")(x)
     x = keras.layers.ReLU()(x)
+    branch = None
     for stage, width in enumerate(stages, start=1):
-        x = keras.layers.UpSampling2D(2, name=f"up{stage}")(x)
-        x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init,
-                                name=f"up{stage}_conv")(x)
-        x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True,
-                                            name=f"up{stage}_bn")(x)
-        if inject_z2:
-            shift = keras.layers.Dense(width, use_bias=False, kernel_initializer="zeros",
-                                       name=f"up{stage}_z2")(z2)
-            x = keras.layers.Add()([x, keras.layers.Reshape((1, 1, width))(shift)])
-        x = keras.layers.ReLU()(x)
-    x = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init, name="to_image")(x)
-    images = keras.layers.Activation("sigmoid", dtype="float32", name="images")(x)
-    return keras.Model([z1, z2], images, name=f"generator_{preset}")
+        x = _stage(x, width, f"up{stage}", init, z2 if inject_z2 and not gated_residual else None)
+        if gated_residual and stage == BRANCH_FROM_STAGE:
+            branch = x
+        elif branch is not None:
+            first = stage == BRANCH_FROM_STAGE + 1
+            branch = _stage(branch, width, f"residual{stage}", init,
+                            direction if inject_z2 or first else None)
+    if not gated_residual:
+        x = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init, name="to_image")(x)
+        images = keras.layers.Activation("sigmoid", dtype="float32", name="images")(x)
+        return keras.Model([z1, z2], images, name=f"generator_{preset}")
+    base_logit = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init,
+                                     name="to_image")(x)
+    change = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init,
+                                 name="residual")(branch)
+    gate = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid",
+                               kernel_initializer=init, name="gate")(branch)
+    masked = keras.layers.Multiply(name="masked_change")([change, gate])
+    masked = keras.layers.Multiply(name="scaled_change")(
+        [masked, keras.layers.Reshape((1, 1, 1))(amount)])
+    logit = keras.layers.Add(name="image_logit")([base_logit, masked])
+    images = keras.layers.Activation("sigmoid", dtype="float32", name="images")(logit)
+    return keras.Model([z1, z2], images, name=f"generator_{preset}_gated")
+
+
+def _stage(x, width, name, init, code=None):
+    """Upsample 2x, 3x3 conv, batch norm, an optional shift by a bias-free map of `code`,
+    ReLU."""
+    x = keras.layers.UpSampling2D(2, name=f"{name}_up" if name.startswith("residual") else name)(x)
+    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init,
+                            name=f"{name}_conv")(x)
+    x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
+    if code is not None:
+        shift = keras.layers.Dense(width, use_bias=False, kernel_initializer="zeros",
+                                   name=f"{name}_z2")(code)
+        x = keras.layers.Add()([x, keras.layers.Reshape((1, 1, width))(shift)])
+    return keras.layers.ReLU()(x)

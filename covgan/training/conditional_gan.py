@@ -4,7 +4,9 @@
                  [+ lambda_locality * E_{y=1}[L1 + TV of G(z1, z2) - G(z1, 0)]]
 
 z1 ~ N(0, I); y ~ Bernoulli(positive_rate); z2 = 0 when y = 0 and z2 ~ N(0, I)
-when y = 1. D is a plain real/fake critic; the frozen classifier C only feeds
+when y = 1. D is a plain real/fake critic, or, when it takes a second input, a
+class-aware one that sees each real image's label and each generated image's y
+(D(x, label), D(G(z1, y), y)); the frozen classifier C only feeds
 class information back to G: it is called with training=False and never enters
 a gradient list. The locality term (off unless lambda_locality > 0; not in the paper) asks
 for the smallest, most compact change z2 can make that C still reads.
@@ -25,7 +27,8 @@ class ConditionalGAN(keras.Model):
 
     Args:
         generator: G, inputs [z1 (B, z1_dim), z2 (B, z2_dim)] -> images (B, 128, 128, 1).
-        discriminator: D, images -> logits (B, 1).
+        discriminator: D, images -> logits (B, 1), or [images, labels (B,)] -> logits for a
+            class-aware critic (models.discriminator, class_aware=True).
         classifier: C, images -> probabilities (B, 2) (see models.classifier.adapt_classifier).
         positive_rate: P(y = 1) when sampling classes (0.5 balanced, or the data's prior).
         augment: apply DiffAugment to what D sees.
@@ -50,6 +53,7 @@ class ConditionalGAN(keras.Model):
         self.z1_dim, self.z2_dim = code_sizes(generator)
         self.positive_rate = float(positive_rate)
         self.augment = bool(augment)
+        self.class_aware = len(discriminator.inputs) == 2
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         # === Trackers, named exactly as train_step reports them ===
@@ -85,20 +89,29 @@ class ConditionalGAN(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
-    def _critic_view(self, images):
-        return diff_augment(images, self.seed_generator) if self.augment else images
+    def _critic(self, images, labels, training=True):
+        """D's logits for `images`, shown `labels` when D is class-aware."""
+        seen = diff_augment(images, self.seed_generator) if self.augment else images
+        if self.class_aware:
+            return self.discriminator([seen, ops.cast(labels, "int32")], training=training)
+        return self.discriminator(seen, training=training)
 
     def train_step(self, data):
-        real = data[0] if isinstance(data, (tuple, list)) else data
+        if isinstance(data, (tuple, list)):
+            real, real_labels = data[0], (data[1] if len(data) > 1 else None)
+        else:
+            real, real_labels = data, None
+        if self.class_aware and real_labels is None:
+            raise ValueError("A class-aware discriminator needs (images, labels) batches.")
         batch = ops.shape(real)[0]
         global_batch = batch * tf.distribute.get_strategy().num_replicas_in_sync
 
         # Discriminator step: real images against a fresh generated batch.
-        z1, z2, _ = self.sample_latents(batch)
+        z1, z2, fake_labels = self.sample_latents(batch)
         fake = self.generator([z1, z2], training=True)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(self._critic_view(real), training=True)
-            fake_logits = self.discriminator(self._critic_view(fake), training=True)
+            real_logits = self._critic(real, real_labels)
+            fake_logits = self._critic(fake, fake_labels)
             d_loss = losses.scale_to_global_batch(
                 losses.nonsaturating_discriminator_loss(real_logits, fake_logits), global_batch
             )
@@ -120,7 +133,7 @@ class ConditionalGAN(keras.Model):
             else:
                 fake = self.generator([z1, z2], training=True)
                 locality = ops.zeros((batch,), "float32")
-            fake_logits = self.discriminator(self._critic_view(fake), training=True)
+            fake_logits = self._critic(fake, y)
             probabilities = self.classifier(fake, training=False)
             adversarial = losses.nonsaturating_generator_loss(fake_logits)
             cls_loss = losses.classifier_cross_entropy(y, probabilities)

@@ -125,8 +125,10 @@ def train_gan(config: GANTrainingConfig, *, verbose: int = 1,
 
 def _build_gan(config, classifier, train_records):
     generator = build_generator(config.preset, z1_dim=config.z1_dim, z2_dim=config.z2_dim,
-                                inject_z2=config.inject_z2, seed=config.seed)
-    discriminator = build_discriminator(config.preset, seed=config.seed + 1)
+                                inject_z2=config.inject_z2,
+                                gated_residual=config.gated_residual, seed=config.seed)
+    discriminator = build_discriminator(config.preset, class_aware=config.class_critic,
+                                        seed=config.seed + 1)
     if config.positive_rate == "balanced":
         rate = 0.5
     elif config.positive_rate == "prior":

@@ -42,6 +42,10 @@ class GANTrainingConfig:
     lambda_cls: float = _TINY["lambda_cls"]
     # L1 + TV of G(z1, z2) - G(z1, 0) for positive samples (0: Eq. 1 as the paper has it).
     lambda_locality: float = 0.0
+    # A projection discriminator that sees each image's class (off: the paper's class-blind D).
+    class_critic: bool = False
+    # G(z1, z2) = base(z1) + a masked change drawn from z2, exactly the base at z2 = 0.
+    gated_residual: bool = False
     g_ema: float = _TINY["g_ema"]  # momentum of a moving average of G's weights; 0 = off
     z1_dim: int = 100
     z2_dim: int = 10

@@ -10,9 +10,10 @@ from covgan.models.generator import build_generator
 from covgan.training.conditional_gan import ConditionalGAN
 
 
-def make_gan(positive_rate=0.5, augment=False, z1_dim=16, z2_dim=4):
+def make_gan(positive_rate=0.5, augment=False, z1_dim=16, z2_dim=4, class_aware=False):
     generator = build_generator("tiny", z1_dim=z1_dim, z2_dim=z2_dim, seed=0)
-    gan = ConditionalGAN(generator, build_discriminator("tiny", seed=1),
+    discriminator = build_discriminator("tiny", class_aware=class_aware, seed=1)
+    gan = ConditionalGAN(generator, discriminator,
                          build_classifier("tiny", seed=2), positive_rate=positive_rate,
                          augment=augment, seed=3)
     gan.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
@@ -20,9 +21,12 @@ def make_gan(positive_rate=0.5, augment=False, z1_dim=16, z2_dim=4):
     return gan
 
 
-def real_batches(count=2, batch=8):
+def real_batches(count=2, batch=8, label=None):
     images = np.random.default_rng(0).random((count * batch, 128, 128, 1)).astype("float32")
-    return tf.data.Dataset.from_tensor_slices(images).batch(batch)
+    if label is None:
+        return tf.data.Dataset.from_tensor_slices(images).batch(batch)
+    labels = np.full(count * batch, label, "int32")
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch)
 
 
 def test_latents_follow_the_class_code():
@@ -86,3 +90,22 @@ def test_locality_term_is_tracked_when_asked():
     history = local.fit(real_batches(), epochs=1, verbose=0).history
     assert history["locality"][-1] > 0.0
     assert local.get_compile_config()["lambda_locality"] == 5.0
+
+
+def test_a_class_aware_critic_sees_real_labels_and_intended_classes(tmp_path):
+    # Every generated image is meant positive and every real one is labelled positive, so
+    # only the positive row of D's class embedding may get a gradient; a critic that ignored
+    # the labels, or was shown other ones, would move the negative row too.
+    gan = make_gan(positive_rate=1.0, class_aware=True)
+    assert gan.class_aware
+    history = gan.fit(real_batches(label=1), epochs=1, verbose=0).history
+    assert all(np.isfinite(v[0]) for v in history.values())
+    moments = [v for v in gan.d_optimizer.variables
+               if "class_embed" in v.path and v.path.endswith("kernel_momentum")]
+    assert len(moments) == 1
+    negative_row, positive_row = np.abs(moments[0].numpy())
+    assert negative_row.max() == 0.0 and positive_row.max() > 0.0
+    loaded = assert_keras_round_trip(gan, tmp_path / "gan.keras")
+    assert loaded.class_aware
+    with pytest.raises(ValueError, match="needs \\(images, labels\\) batches"):
+        make_gan(class_aware=True).fit(real_batches(), epochs=1, verbose=0)
