@@ -91,7 +91,8 @@ def shared_dataset():
 
 @pytest.fixture(scope="session")
 def tiny_run(phantom_dir, tmp_path_factory):
-    """A finished (if barely trained) GAN run on the small phantom set."""
+    """A finished (if barely trained) GAN run on the small phantom set: two epochs, so that
+    its TensorBoard log holds two traversal grids (tests/training/test_gan.py reads them)."""
     from covgan.models.classifier import build_classifier
     from covgan.training.gan import GANTrainingConfig, train_gan
 
@@ -99,7 +100,7 @@ def tiny_run(phantom_dir, tmp_path_factory):
         classifier = folder / "classifier_source.keras"
         build_classifier("tiny", seed=0).save(classifier)
         config = GANTrainingConfig(data=str(phantom_dir), classifier=str(classifier),
-                                   out=str(folder / "run"), epochs=1, batch_size=16, z1_dim=8,
+                                   out=str(folder / "run"), epochs=2, batch_size=16, z1_dim=8,
                                    z2_dim=2, inject_z2=True, seed=0)
         train_gan(config, verbose=0)
 

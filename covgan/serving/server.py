@@ -1,7 +1,8 @@
 """`covgan serve`: the models of a models.config over TF Serving's gRPC and REST APIs.
 
-Start-up loads every version the config names and replays its warm-up requests;
-only then are the ports opened, so a client that connects is served at once.
+Start-up first checks that its ports are free (a busy port fails in a second, not after
+the models load), then loads every version the config names and replays its warm-up
+requests; only then are the ports opened, so a client that connects is served at once.
 SIGTERM or SIGINT stops accepting requests, lets in-flight ones finish (up to
 `grace` seconds), and exits 0.
 """
@@ -12,6 +13,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -45,6 +47,8 @@ class Server:
 
     def __init__(self, config_file, settings=ServerSettings()):
         self.settings = settings
+        for port in (settings.port, settings.rest_port):
+            _check_free(settings.host, port)
         models = load_models(config_file)
         self.predictor = Predictor(models, max_batch=settings.max_batch,
                                    workers=settings.workers)
@@ -104,6 +108,25 @@ class Server:
             self.rest.shutdown()
             self.rest.server_close()  # joins the request threads
         done.wait()
+
+
+def _check_free(host, port):
+    """Fails now if `host:port` is taken (0 and None need no check). The real bind below
+    still decides: this only spares a user the model loading before a busy port's error."""
+    if not port:
+        return
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host.strip("[]"), port,
+                                                         type=socket.SOCK_STREAM)[0]
+    except socket.gaierror:
+        return  # the real bind reports the bad host
+    with socket.socket(family, kind) as probe:
+        # As the servers bind: a port in TIME_WAIT after a restart is free, a listener's is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise CovganError(f"Cannot listen on {host}:{port} ({error.strerror}).") from None
 
 
 def serve_until_signalled(server: Server, on_ready: Callable[[], None]) -> None:

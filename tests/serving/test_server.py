@@ -453,3 +453,19 @@ def test_a_second_server_on_a_busy_port_fails_in_one_line(server, exported):
     assert result.stdout == ""  # never announced itself as ready
     status, _ = _rest(server, "/v1/models/covgan_generator")  # the first one is unharmed
     assert status == 200
+
+
+@pytest.mark.parametrize("busy", ["grpc", "rest"])
+def test_a_busy_port_fails_before_any_model_loads(tmp_path, busy):
+    from covgan.errors import CovganError
+    from covgan.serving.server import Server, ServerSettings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"port": port, "rest_port": 0} if busy == "grpc" else {"port": 0,
+                                                                        "rest_port": port}
+        # The config does not exist: reaching the model loading would fail otherwise.
+        with pytest.raises(CovganError, match=f"Cannot listen on 127.0.0.1:{port}"):
+            Server(tmp_path / "missing.config", ServerSettings(**ports))

@@ -2,6 +2,8 @@
 
 import json
 import os
+import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,14 +44,29 @@ def read_images(log_dir, tag):
     return found
 
 
-def test_run_folder_and_tensorboard_traversals(phantom_dir, classifier_file, tmp_path):
-    run_dir = tmp_path / "run"
-    summary = train_gan(config_for(phantom_dir, classifier_file, run_dir), verbose=0)
-    assert summary["epochs_this_call"] == 2
+def copy_of(run_dir, tmp_path):
+    """A copy of a finished run (the shared tiny run), to train on or to be refused."""
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def config_of(run_dir, **overrides):
+    """The config `run_dir` was trained with, `out` pointing at it unless overridden."""
+    settings = json.loads((run_dir / "config.json").read_text())
+    return GANTrainingConfig(**{**settings, "out": str(run_dir), **overrides})
+
+
+def test_run_folder_and_tensorboard_traversals(tiny_run):
+    # The shared tiny run is made by train_gan, two epochs (tests/conftest.py).
+    run_dir = tiny_run
+    summary = json.loads((run_dir / "training.json").read_text())
+    assert summary["epochs_this_call"] == 2 and summary["resumed_from_epoch"] == 0
     for name in ("config.json", "classifier.keras", "generator.keras", "discriminator.keras",
                  "training.json"):
         assert (run_dir / name).is_file(), name
-    assert (run_dir / "classifier.keras").read_bytes() == classifier_file.read_bytes()
+    source = pathlib.Path(json.loads((run_dir / "config.json").read_text())["classifier"])
+    assert (run_dir / "classifier.keras").read_bytes() == source.read_bytes()
     images = read_images(run_dir / "logs", "traversal")
     assert [step for step, _ in images] == [1, 2]
     assert all(image.shape == (4 * 128, 11 * 128) for _, image in images)
@@ -59,34 +76,31 @@ def test_run_folder_and_tensorboard_traversals(phantom_dir, classifier_file, tmp
     assert {"epoch_d_loss", "epoch_g_loss", "epoch_cls_loss", "epoch_cls_acc"} <= scalars
 
 
-def test_a_different_config_is_refused(phantom_dir, classifier_file, tmp_path):
-    run_dir = tmp_path / "run"
-    train_gan(config_for(phantom_dir, classifier_file, run_dir, epochs=1), verbose=0)
-    with pytest.raises(CovganError, match="lambda_cls"):
-        train_gan(config_for(phantom_dir, classifier_file, run_dir, lambda_cls=5.0), verbose=0)
+def test_a_different_config_is_refused(tiny_run, phantom_dir, classifier_file, tmp_path):
+    run_dir = copy_of(tiny_run, tmp_path)
+    with pytest.raises(CovganError, match=r"other settings \(lambda_cls\)"):
+        train_gan(config_of(run_dir, epochs=3, lambda_cls=5.0), verbose=0)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(CovganError, match="not a covgan run"):
         train_gan(config_for(phantom_dir, classifier_file, tmp_path / "other"), verbose=0)
 
 
-def test_init_from_fine_tunes_another_run_with_new_settings(phantom_dir, classifier_file,
-                                                             tmp_path):
-    source = tmp_path / "source"
-    train_gan(config_for(phantom_dir, classifier_file, source, epochs=1), verbose=0)
-    tuned = config_for(phantom_dir, classifier_file, tmp_path / "tuned", epochs=2,
-                       lambda_locality=5.0, init_from=str(source))
+def test_init_from_fine_tunes_another_run_with_new_settings(tiny_run, tmp_path):
+    source = tiny_run  # two epochs (tests/conftest.py); only read
+    tuned = config_of(source, out=str(tmp_path / "tuned"), epochs=3, lambda_locality=5.0,
+                      init_from=str(source))
     summary = train_gan(tuned, verbose=0)
-    assert summary["resumed_from_epoch"] == 1 and summary["epochs_this_call"] == 1
+    assert summary["resumed_from_epoch"] == 2 and summary["epochs_this_call"] == 1
     assert summary["final"]["locality"] > 0  # trained on with the new setting
     recorded = json.loads((tmp_path / "tuned" / "config.json").read_text())
     assert recorded["init_from"] == str(source) and recorded["lambda_locality"] == 5.0
-    with pytest.raises(CovganError, match="already trained 1 epochs"):
-        train_gan(config_for(phantom_dir, classifier_file, tmp_path / "short", epochs=1,
-                             init_from=str(source)), verbose=0)
+    with pytest.raises(CovganError, match="already trained 2 epochs"):
+        train_gan(config_of(source, out=str(tmp_path / "short"), epochs=2,
+                            init_from=str(source)), verbose=0)
     with pytest.raises(CovganError, match="does not fit"):
-        train_gan(config_for(phantom_dir, classifier_file, tmp_path / "wider", epochs=2,
-                             z1_dim=32, init_from=str(source)), verbose=0)
+        train_gan(config_of(source, out=str(tmp_path / "wider"), epochs=3, z1_dim=32,
+                            init_from=str(source)), verbose=0)
 
 
 def test_sigkill_mid_run_then_rerun_continues_at_the_right_epoch(phantom_dir, classifier_file,

@@ -20,8 +20,10 @@ def test_paper_preset_builds_and_one_train_step_runs():
     generator = build_generator("paper")
     assert [t.shape[-1] for t in generator.inputs] == [100, 10]
     gan = ConditionalGAN(generator, build_discriminator("paper"), build_classifier("vgg16"), seed=0)
+    # Eagerly: the step's arithmetic at paper size, without tracing it; the traced paper-size
+    # step is timed by tools/bench.py (tests/test_bench.py, --run-slow).
     gan.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-                g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+                g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), run_eagerly=True)
     real = np.random.default_rng(0).random((2, 128, 128, 1)).astype("float32")
     logs = gan.train_on_batch(real, return_dict=True)
     assert set(logs) == {"d_loss", "g_loss", "cls_loss", "cls_acc", "locality"}
@@ -38,6 +40,7 @@ def test_mixed_precision_step_keeps_float32_outputs():
         gan.compile(
             d_optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(2e-4)),
             g_optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(2e-4)),
+            run_eagerly=True,  # the traced mixed step: tools/bench.py (--run-slow)
         )
         real = np.random.default_rng(0).random((4, 128, 128, 1)).astype("float32")
         logs = gan.train_on_batch(real, return_dict=True)
