@@ -49,10 +49,12 @@ def _warmup_requests(model, signatures):
             predict_log=prediction_log_pb2.PredictLog(request=request))
 
 
-def _write_model(path, model, trackables, signatures, metadata):
+def _write_model(path, model, signatures, metadata):
+    # The models are not tracked: add_endpoint keeps every variable the signatures use, and
+    # tracking the Keras models as well only adds their layer tree to the object graph (an
+    # eighth slower to write and a third slower to load, 12 MB against 7.6 MB, measured once
+    # on a tiny G).
     archive = keras.export.ExportArchive()
-    for trackable in trackables:
-        archive.track(trackable)
     # serving_default first: ExportArchive would otherwise alias the first endpoint.
     for name, function in signatures.items():
         archive.add_endpoint(name, function)
@@ -99,10 +101,10 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
         "inversion": dataclasses.asdict(settings.inversion), "seed": settings.seed,
         "gradcam_layer": settings.gradcam_layer,
     }
-    _write_model(paths[GENERATOR_MODEL], GENERATOR_MODEL, [run.generator, run.classifier],
+    _write_model(paths[GENERATOR_MODEL], GENERATOR_MODEL,
                  generator_signatures(run.generator, run.classifier, settings),
                  {**metadata, "model": GENERATOR_MODEL})
-    _write_model(paths[CLASSIFIER_MODEL], CLASSIFIER_MODEL, [run.classifier],
+    _write_model(paths[CLASSIFIER_MODEL], CLASSIFIER_MODEL,
                  classifier_signatures(run.classifier, settings),
                  {**metadata, "model": CLASSIFIER_MODEL})
     config = update_model_config(out)
