@@ -152,7 +152,7 @@ def overhead(make_caller, saved_model, signature, inputs, calls, block=10):
             "p50_ratio": round(served_stats["p50"] / local_stats["p50"], 3)}
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--server", help="gRPC HOST:PORT")
@@ -166,7 +166,7 @@ def main():
                                              "the serving overhead against")
     parser.add_argument("--overhead-calls", type=int, default=100)
     parser.add_argument("--name", default=None, help="a label for this run in the JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     shapes = signature_shapes(args)
     inputs = request_inputs(shapes, args.batch, seed=0)

@@ -16,7 +16,7 @@ and a gate m in [0, 1] from it and from z2's direction:
 
     G(z1, z2) = sigmoid(base(z1) + amount(|z2|) * m(z1, z2/|z2|) * r(z1, z2/|z2|))
 
-with amount = tanh(|z2|), exactly 0 at z2 = 0. The counterpart G(z1, 0) is the base
+with amount = tanh(|z2| / sqrt(d2)), exactly 0 at z2 = 0. The counterpart G(z1, 0) is the base
 image exactly, and a walk t * z2 only turns up one masked change: the difference map
 is that change, not a side effect of moving the whole image.
 """
@@ -43,20 +43,29 @@ def code_sizes(generator: keras.Model) -> tuple[int, int]:
 
 @keras.saving.register_keras_serializable(package="covgan")
 class CodeAmountAndDirection(keras.layers.Layer):
-    """z2 -> (tanh(|z2|) (B, 1), z2 / |z2| (B, d2)); both exactly 0 at z2 = 0.
+    """z2 -> (tanh(scale * |z2|) (B, 1), z2 / |z2| (B, d2)); both exactly 0 at z2 = 0.
 
     |z2| is taken as sqrt(|z2|^2 + eps) - sqrt(eps): exactly 0 at 0 with a finite gradient
-    there (inversion moves z2 through it)."""
+    there (inversion moves z2 through it). `scale` 1 / sqrt(d2) puts a typical z2 ~ N(0, I)
+    at tanh(1), so a walk t * z2 turns the change up over the whole walk rather than in its
+    first steps."""
 
     EPS = 1e-6
+
+    def __init__(self, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
 
     def call(self, z2):
         squared = ops.sum(ops.square(z2), axis=-1, keepdims=True)
         norm = ops.sqrt(squared + self.EPS) - ops.sqrt(self.EPS)
-        return ops.tanh(norm), z2 / (norm + ops.sqrt(self.EPS))
+        return ops.tanh(self.scale * norm), z2 / (norm + ops.sqrt(self.EPS))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], 1), tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
 
 
 # The residual branch leaves the trunk after this stage (32 x 32 pixels).
@@ -85,7 +94,7 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
     z1 = keras.Input((z1_dim,), name="z1")
     z2 = keras.Input((z2_dim,), name="z2")
     if gated_residual:
-        amount, direction = CodeAmountAndDirection(name="z2_amount")(z2)
+        amount, direction = CodeAmountAndDirection(scale=z2_dim ** -0.5, name="z2_amount")(z2)
         x = z1
     else:
         x = keras.layers.Concatenate(name="codes")([z1, z2])

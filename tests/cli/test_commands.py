@@ -1,6 +1,7 @@
 """The command line through click's CliRunner: help, results as JSON, bad input."""
 
 import json
+import shutil
 
 import keras
 import pytest
@@ -140,16 +141,11 @@ def test_phantom_data_is_generated_once_and_cached(monkeypatch):
     assert (first / "manifest.csv").stat().st_mtime_ns == stamp
 
 
-def test_gan_train_then_evaluate(tmp_path, phantom_dir):
-    from covgan.models.classifier import build_classifier
-
-    classifier = tmp_path / "classifier.keras"
-    build_classifier("tiny", seed=0).save(classifier)
+def test_evaluate_a_trained_run(tmp_path, tiny_run):
+    # `covgan train` itself runs in tests/test_real_data_end_to_end.py (in process) and in
+    # tests/training/test_gan.py (killed and resumed); the shared tiny run is train_gan's.
     run_dir = tmp_path / "gan"
-    result = run("train", "--data", phantom_dir, "--classifier", classifier, "--out", run_dir,
-                 "--epochs", 1, "--batch-size", 16, "--z1-dim", 8, "--z2-dim", 2)
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["epochs_this_call"] == 1
+    shutil.copytree(tiny_run, run_dir)
     result = run("evaluate", "--run", run_dir, "--repeats", 10, "--seeds", 2, "--pairs", 4)
     assert result.exit_code == 0, result.output
     evaluation = json.loads(result.stdout)

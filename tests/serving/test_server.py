@@ -332,6 +332,7 @@ def test_sigterm_finishes_the_request_in_flight(exported):
 
 
 def _loadgen(*args):
+    """tools/loadgen.py as the script it is, in its own process."""
     import subprocess
     import sys
 
@@ -343,7 +344,19 @@ def _loadgen(*args):
     return json.loads(result.stdout)
 
 
-def test_loadgen_reports_latency_throughput_and_errors(server, exported):
+def _loadgen_here(capsys, *args):
+    """tools/loadgen.py's main in this process (no TensorFlow start per call)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loadgen", ROOT / "tools" / "loadgen.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    capsys.readouterr()
+    module.main(list(args))
+    return json.loads(capsys.readouterr().out)
+
+
+def test_loadgen_reports_latency_throughput_and_errors(server, exported, capsys):
     report = _loadgen(
         "--server",
         server.grpc,
@@ -361,10 +374,11 @@ def test_loadgen_reports_latency_throughput_and_errors(server, exported):
     assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= latency["max"]
     assert report["requests_per_second"] > 0
     assert report["overhead_one_client"]["p50_ratio"] > 0
-    rest = _loadgen("--rest", server.rest, "--clients", "2", "--requests", "3")
+    rest = _loadgen_here(capsys, "--rest", server.rest, "--clients", "2", "--requests", "3")
     assert rest["requests"] == 6 and rest["errors"] == {}
     # Errors are counted by status code, not hidden.
-    broken = _loadgen("--server", server.grpc, "--clients", "2", "--requests", "2", "--batch", "5")
+    broken = _loadgen_here(capsys, "--server", server.grpc, "--clients", "2", "--requests", "2",
+                           "--batch", "5")
     assert broken["errors"] == {"INVALID_ARGUMENT": 4} and broken["latency_ms"] is None
 
 
