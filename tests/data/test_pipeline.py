@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 
@@ -37,12 +39,21 @@ def test_shuffle_is_seeded_and_reshuffles(phantom_dir):
     assert not np.array_equal(first[0], first[1])  # a new order each epoch
 
 
-def test_file_cache(phantom_dir, tmp_path):
+def test_file_cache_serves_the_second_epoch(phantom_dir, tmp_path):
+    # A copy of eight images, deleted after the first epoch: the second can only come from
+    # the cache file.
     records = layout.read_manifest(phantom_dir)[:8]
+    data = tmp_path / "data"
+    for name in [r.path for r in records] + [r.mask_path for r in records if r.mask_path]:
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(phantom_dir / name, data / name)
     cache = tmp_path / "cache" / "train"
-    dataset = make_dataset(phantom_dir, records, batch_size=8, cache=str(cache))
-    list(dataset)
+    dataset = make_dataset(data, records, batch_size=8, cache=str(cache))
+    first = np.concatenate([b[0].numpy() for b in dataset])
     assert list(cache.parent.iterdir())
+    shutil.rmtree(data)
+    second = np.concatenate([b[0].numpy() for b in dataset])
+    np.testing.assert_array_equal(first, second)
 
 
 def test_empty_records_are_rejected(phantom_dir):

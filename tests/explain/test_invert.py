@@ -93,3 +93,34 @@ def test_concurrent_calls_share_no_state(models):
         together = list(pool.map(lambda s: solver(images, s[:, :8], s[:, 8:])[2].numpy(), starts))
     for a, b in zip(alone, together):
         np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def test_the_classifier_term_targets_the_classifier_on_the_real_image(models):
+    # Eq. 2's second term is BCE(C(x), C(G(z))): the target is the classifier's reading of the
+    # real image, not its label nor 1. A classifier reading mean brightness gives targets and
+    # reconstructions different probabilities; a zero learning rate keeps the start, so the
+    # solver's loss is the objective at the start, computed here independently.
+    import keras
+
+    generator, _ = models
+    inputs = keras.Input((128, 128, 1))
+    logits = keras.layers.Dense(2, name="read")(keras.layers.GlobalAveragePooling2D()(inputs))
+    classifier = keras.Model(inputs, keras.layers.Softmax()(logits))
+    classifier.get_layer("read").set_weights([np.array([[-20.0, 20.0]], "f4"),
+                                              np.array([10.0, -10.0], "f4")])
+    rng = np.random.default_rng(3)
+    images = np.clip(rng.random((4, 128, 128, 1)) * [[[[0.3]]], [[[0.5]]], [[[0.7]]],
+                                                     [[[0.9]]]], 0, 1).astype("f4")
+    z1 = rng.standard_normal((4, 8)).astype("f4")
+    z2 = rng.standard_normal((4, 2)).astype("f4")
+    settings = InversionSettings(steps=1, learning_rate=0.0, restarts=1, patience=2,
+                                 mse_weight=0.0, bce_weight=1.0, prior_weight=0.0)
+    loss = make_inversion_fn(generator, classifier, settings)(images, z1, z2)[2].numpy()
+
+    target = classifier(images).numpy()[:, 1].astype("f8")
+    p = classifier(generator([z1, z2])).numpy()[:, 1].astype("f8")
+    assert target.std() > 0.05 and np.abs(target - p).min() > 0.05  # the test can tell
+    expected = -(target * np.log(p) + (1 - target) * np.log(1 - p))
+    np.testing.assert_allclose(loss, expected, rtol=1e-3, atol=1e-5)
+    against_one = -np.log(p)
+    assert np.abs(loss - against_one).max() > 0.05
