@@ -9,10 +9,12 @@ Regress and MultiInference answer UNIMPLEMENTED (our signatures are Predict ones
 from __future__ import annotations
 
 import logging
+import math
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import grpc
+import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
@@ -36,10 +38,46 @@ def _version(spec):
     return spec.version.value if spec.HasField("version") else None
 
 
-def _decode(request, limit):
+class Declared(NamedTuple):
+    """What a TensorProto says it holds, read from its fields without decoding it."""
+
+    dtype: object  # numpy dtype
+    shape: tuple
+
+
+def declared_inputs(request, limit):
+    """{name: Declared} for a PredictRequest's inputs; refuses a request too large to decode.
+
+    tf.make_ndarray expands a proto with one value to its declared shape, so an 80-byte
+    request can ask for gigabytes: the decoded size is computed from the declared dtype and
+    shape and held to the same byte budget as the request itself.
+    """
     if request.ByteSize() > limit:
         raise ServingError(INVALID, f"The request is {request.ByteSize()} bytes; this server "
                                     f"accepts at most {limit}.")
+    declared, total = {}, 0
+    for key, proto in request.inputs.items():
+        try:
+            dtype = np.dtype(tf.dtypes.as_dtype(proto.dtype).as_numpy_dtype)
+        except (TypeError, ValueError):
+            raise ServingError(INVALID, f"Input {key} has no valid dtype.") from None
+        if proto.tensor_shape.unknown_rank:
+            raise ServingError(INVALID, f"Input {key} must declare its shape.")
+        shape = tuple(int(d.size) for d in proto.tensor_shape.dim)
+        if any(size < 0 for size in shape):
+            raise ServingError(INVALID, f"Input {key} declares a negative size: {list(shape)}.")
+        # At least a byte per element: strings and handles report size 0.
+        total += math.prod(shape) * max(tf.dtypes.as_dtype(proto.dtype).size, 1)
+        if total > limit:
+            raise ServingError(INVALID, f"Input {key} declares shape {list(shape)}: the inputs "
+                                        f"would take {total} bytes decoded; this server "
+                                        f"accepts at most {limit}.")
+        declared[key] = Declared(dtype, shape)
+    return declared
+
+
+def _decode(request):
+    """{name: numpy array}; call after declared_inputs has passed the request."""
     inputs = {}
     for key, proto in request.inputs.items():
         try:
@@ -79,12 +117,11 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         )
 
         def call():
+            # Every check on the declared inputs first: nothing is decoded for a refusal.
+            self.predictor.validate(spec.name, _version(spec), spec.signature_name,
+                                    declared_inputs(request, self.max_request_bytes))
             servable, outputs = self.predictor.predict(
-                spec.name,
-                _version(spec),
-                spec.signature_name,
-                _decode(request, self.max_request_bytes),
-            )
+                spec.name, _version(spec), spec.signature_name, _decode(request))
             filter_ = set(request.output_filter)
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name

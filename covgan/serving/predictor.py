@@ -85,6 +85,24 @@ class Predictor:
             raise ServingError(INVALID, f"Batch size {batch} exceeds this server's limit of "
                                         f"{self.max_batch}.")
 
+    def validate(self, name, version, signature, inputs):
+        """The servable and signature name for a request, after every check on its inputs.
+
+        `inputs` needs only each value's .dtype and .shape, so a request can be refused
+        before anything in it is decoded (see grpc_service.declared_inputs).
+
+        Raises:
+            ServingError: NOT_FOUND, FAILED_PRECONDITION or INVALID_ARGUMENT, as TF Serving.
+        """
+        servable = self.resolve(name, version)
+        signature = signature or DEFAULT_SIGNATURE
+        if signature not in servable.signatures:
+            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
+                               f"Serving signature name: \"{signature}\" not found in signature "
+                               f"def; {name} has {_join(servable.signatures)}.")
+        self.check_inputs(servable, signature, inputs)
+        return servable, signature
+
     def predict(self, name, version, signature, inputs):
         """Runs one request.
 
@@ -96,13 +114,7 @@ class Predictor:
         Returns:
             (servable, {output name: numpy array}).
         """
-        servable = self.resolve(name, version)
-        signature = signature or DEFAULT_SIGNATURE
-        if signature not in servable.signatures:
-            raise ServingError(grpc.StatusCode.FAILED_PRECONDITION,
-                               f"Serving signature name: \"{signature}\" not found in signature "
-                               f"def; {name} has {_join(servable.signatures)}.")
-        self.check_inputs(servable, signature, inputs)
+        servable, signature = self.validate(name, version, signature, inputs)
         function = servable.signatures[signature]
         with self._slots:
             try:

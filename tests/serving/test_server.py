@@ -6,6 +6,7 @@ right after each); SIGTERM lets an in-flight request finish.
 """
 
 import json
+import pathlib
 import re
 import socket
 import threading
@@ -18,7 +19,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import ROOT, ServerProcess
-from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    prediction_service_pb2_grpc,
+)
 
 from covgan.errors import CovganError
 from covgan.serving.client import Client, predict_request
@@ -483,3 +488,42 @@ def test_a_busy_port_fails_before_any_model_loads(tmp_path, busy):
         # The config does not exist: reaching the model loading would fail otherwise.
         with pytest.raises(CovganError, match=f"Cannot listen on 127.0.0.1:{port}"):
             Server(tmp_path / "missing.config", ServerSettings(**ports))
+
+
+def _peak_resident_mb(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+@pytest.mark.parametrize("declared", [[64, 2048, 2048, 1], [1, 128, 128, 1 << 20]])
+def test_a_tiny_request_declaring_a_huge_tensor_is_refused_before_decoding(server, declared):
+    # One float that tf.make_ndarray would expand to the declared shape (1 GiB, and 64 GiB):
+    # before the fix the first took seconds and GBs before INVALID_ARGUMENT, the second
+    # killed the server.
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "covgan_classifier"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["images"].CopyFrom(tensor_pb2.TensorProto(
+        dtype=types_pb2.DT_FLOAT, float_val=[0.5],
+        tensor_shape=tensor_shape_pb2.TensorShapeProto(
+            dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=s) for s in declared])))
+    assert request.ByteSize() < 100
+    pid = server.process.pid
+    pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")  # restart the peak count
+    before = _peak_resident_mb(pid)
+    channel = grpc.insecure_channel(server.grpc)
+    try:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Predict(request, timeout=60)
+    finally:
+        channel.close()
+    assert server.process.poll() is None
+    assert _peak_resident_mb(pid) - before < 50
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "would take" in refused.value.details()
