@@ -68,8 +68,14 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, 
 @click.option("--max-request-mb", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds in-flight requests get to finish on SIGTERM.")
+@click.option("--connection-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True,
+              help="REST: seconds any read on a connection may wait (idle keep-alive clients "
+                   "and stalled bodies are dropped after it).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
+              help="REST: connections served at once; more are answered 503.")
 def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_request_mb,
-          grace):
+          grace, connection_timeout, max_connections):
     """Serve exported models over TF Serving's gRPC and REST APIs.
 
     Loads every model version the config's version policy names, replays their
@@ -87,7 +93,9 @@ def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_
                         format="%(asctime)s %(levelname)s %(message)s")
     settings = ServerSettings(host=host, port=port, rest_port=None if no_rest else rest_port,
                               workers=workers, max_batch=max_batch,
-                              max_request_mb=max_request_mb, grace=grace)
+                              max_request_mb=max_request_mb, grace=grace,
+                              connection_timeout=connection_timeout,
+                              max_connections=max_connections)
     server = Server(model_config, settings)
 
     def ready():

@@ -13,7 +13,9 @@ import http.server
 import json
 import logging
 import re
+import socket
 import sys
+import threading
 import time
 
 import grpc
@@ -111,6 +113,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        # Every read on the connection (the next request line of a keep-alive client, a body
+        # sent slowly) times out, so an idle or stalled client cannot hold a thread forever.
+        self.timeout = self.server.connection_timeout
+        super().setup()
+
+    def handle_one_request(self):
+        self.server.mark_idle(True)  # waiting for a request line: nothing in flight
+        super().handle_one_request()
+
+    def parse_request(self):
+        self.server.mark_idle(False)  # a request has begun; shutdown gives it the grace
+        return super().parse_request()
+
     def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
         pass  # one line per request is written by _respond instead
 
@@ -198,22 +214,102 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._respond(200, encode_predict(outputs, rows), started)
         except ServingError as error:
             self._respond(error.http_status, {"error": error.message}, started)
+        except TimeoutError:
+            # The body stopped arriving: say so and hang up (the rest of it is never read).
+            self.close_connection = True
+            self._respond(408, {"error": "The request body did not arrive in time."}, started)
         except Exception as error:  # a bug of ours: say so, keep serving
             log.exception("rest %s failed", self.path)
             self._respond(500, {"error": f"{type(error).__name__}: {error}"}, started)
 
 
-class RestServer(http.server.ThreadingHTTPServer):
-    """Threaded, and joins its request threads on close so in-flight requests finish."""
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 45\r\nConnection: close\r\n\r\n"
+        b'{"error": "Too many connections; try again."}')
 
-    daemon_threads = False
-    block_on_close = True
+
+class RestServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, at most `max_connections` of them; `close(grace)` lets
+    requests finish for up to `grace` seconds and then drops the connections still open.
+
+    Args:
+        address: (host, port); port 0 picks a free one.
+        predictor: the `Predictor` requests run on.
+        max_request_bytes: the largest body accepted (413 beyond it).
+        connection_timeout: seconds any read on a connection may wait (idle keep-alive
+            clients and stalled bodies are dropped after it).
+        max_connections: connections served at once; more are answered 503 and closed.
+    """
+
+    daemon_threads = True  # close() decides how long to wait, not the interpreter's exit
+    block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, address, predictor, max_request_bytes):
+    def __init__(self, address, predictor, max_request_bytes, *, connection_timeout=30.0,
+                 max_connections=64):
         super().__init__(address, Handler)
         self.predictor = predictor
         self.max_request_bytes = max_request_bytes
+        self.connection_timeout = connection_timeout
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._open = {}  # connection thread -> its socket
+        self._idle = set()  # connection threads waiting for their next request
+        self._lock = threading.Lock()
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            log.warning("rest refused %s:%d: too many connections", *client_address[:2])
+            try:
+                request.sendall(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(target=self._serve_connection, name="rest-connection",
+                                  args=(request, client_address), daemon=True)
+        with self._lock:
+            self._open[thread] = request
+        thread.start()
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open.pop(threading.current_thread(), None)
+                self._idle.discard(threading.current_thread())
+            self._slots.release()
+
+    def mark_idle(self, idle):
+        """Called by a connection's thread: waiting for a request (True) or in one (False)."""
+        with self._lock:
+            (self._idle.add if idle else self._idle.discard)(threading.current_thread())
+
+    def close(self, grace):
+        """Stops accepting and hangs up on idle keep-alive clients at once; requests in flight
+        (a half-sent body among them) get up to `grace` seconds, then are cut off."""
+        self.shutdown()
+        self.server_close()
+        deadline = time.monotonic() + grace
+        self._hang_up(idle_only=True)
+        for thread in self._connections():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._hang_up(idle_only=False)
+
+    def _connections(self):
+        with self._lock:
+            return list(self._open)
+
+    def _hang_up(self, idle_only):
+        with self._lock:
+            chosen = [(t, c) for t, c in self._open.items() if not idle_only or t in self._idle]
+        for thread, connection in chosen:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)  # unblocks the thread's read
+            except OSError:
+                pass
+        for thread, _ in chosen:
+            thread.join(1.0)
 
     def handle_error(self, request, client_address):
         # A client that hangs up mid-request is routine; anything else keeps its traceback.

@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 import grpc
@@ -40,6 +41,8 @@ class ServerSettings:
     max_batch: int = DEFAULT_MAX_BATCH
     max_request_mb: int = 64
     grace: float = 30.0
+    connection_timeout: float = 30.0  # REST: seconds a read on a connection may wait
+    max_connections: int = 64  # REST: connections served at once (more get 503)
 
 
 class Server:
@@ -79,7 +82,9 @@ class Server:
         self.rest_port = None
         if settings.rest_port is not None:
             try:
-                self.rest = RestServer((settings.host, settings.rest_port), self.predictor, limit)
+                self.rest = RestServer((settings.host, settings.rest_port), self.predictor, limit,
+                                       connection_timeout=settings.connection_timeout,
+                                       max_connections=settings.max_connections)
             except OSError as error:
                 raise CovganError(f"Cannot listen on {settings.host}:{settings.rest_port} "
                                   f"({error.strerror}).") from None
@@ -103,11 +108,11 @@ class Server:
 
     def stop(self):
         """Stops accepting, finishes in-flight requests, closes."""
+        started = time.monotonic()
         done = self.grpc.stop(self.settings.grace)
         if self.rest:
-            self.rest.shutdown()
-            self.rest.server_close()  # joins the request threads
-        done.wait()
+            self.rest.close(self.settings.grace)
+        done.wait(max(0.0, self.settings.grace - (time.monotonic() - started)) + 1.0)
 
 
 def _check_free(host, port):

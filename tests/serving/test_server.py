@@ -527,3 +527,30 @@ def test_a_tiny_request_declaring_a_huge_tensor_is_refused_before_decoding(serve
     assert _peak_resident_mb(pid) - before < 50
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "would take" in refused.value.details()
+
+
+def test_stop_keeps_to_the_grace_with_an_idle_and_a_stalled_rest_client(exported):
+    # Before the fix, `covgan serve --grace 3` with these two clients was still running 20 s
+    # after SIGTERM (the REST server joined every connection's thread, and reads never timed
+    # out). The SIGTERM handler itself is tested above; this is what it calls.
+    from covgan.serving.server import Server, ServerSettings
+
+    running = Server(exported / "models.config",
+                     ServerSettings(port=0, rest_port=0, grace=3.0, workers=1))
+    running.start()
+    address = ("127.0.0.1", running.rest_port)
+    idle = socket.create_connection(address, timeout=30)
+    idle.sendall(b"GET /v1/models/covgan_generator HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert idle.recv(4096).startswith(b"HTTP/1.1 200")  # answered, and kept alive
+    stalled = socket.create_connection(address, timeout=30)
+    stalled.sendall(b"POST /v1/models/covgan_generator:predict HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Length: 100000\r\n\r\n{\"inputs\": ")
+    time.sleep(0.3)
+    stopping = threading.Thread(target=running.stop, daemon=True)
+    started = time.monotonic()
+    stopping.start()
+    stopping.join(timeout=20)
+    assert not stopping.is_alive(), "stop() was still waiting 20 s later"
+    assert time.monotonic() - started < 3.0 + 2.0
+    idle.close()
+    stalled.close()
