@@ -529,21 +529,25 @@ def test_a_tiny_request_declaring_a_huge_tensor_is_refused_before_decoding(serve
     assert "would take" in refused.value.details()
 
 
-def test_stop_keeps_to_the_grace_with_an_idle_and_a_stalled_rest_client(exported):
+def test_stop_keeps_to_the_grace_with_an_idle_and_a_stalled_rest_client(exported, tmp_path):
     # Before the fix, `covgan serve --grace 3` with these two clients was still running 20 s
     # after SIGTERM (the REST server joined every connection's thread, and reads never timed
     # out). The SIGTERM handler itself is tested above; this is what it calls.
     from covgan.serving.server import Server, ServerSettings
 
-    running = Server(exported / "models.config",
-                     ServerSettings(port=0, rest_port=0, grace=3.0, workers=1))
+    # The classifier alone: a server that loads in seconds.
+    config = tmp_path / "models.config"
+    config.write_text('model_config_list { config { name: "covgan_classifier" '
+                      f'base_path: "{exported / "covgan_classifier"}" '
+                      'model_platform: "tensorflow" } }\n')
+    running = Server(config, ServerSettings(port=0, rest_port=0, grace=3.0, workers=1))
     running.start()
     address = ("127.0.0.1", running.rest_port)
     idle = socket.create_connection(address, timeout=30)
-    idle.sendall(b"GET /v1/models/covgan_generator HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle.sendall(b"GET /v1/models/covgan_classifier HTTP/1.1\r\nHost: x\r\n\r\n")
     assert idle.recv(4096).startswith(b"HTTP/1.1 200")  # answered, and kept alive
     stalled = socket.create_connection(address, timeout=30)
-    stalled.sendall(b"POST /v1/models/covgan_generator:predict HTTP/1.1\r\nHost: x\r\n"
+    stalled.sendall(b"POST /v1/models/covgan_classifier:predict HTTP/1.1\r\nHost: x\r\n"
                     b"Content-Length: 100000\r\n\r\n{\"inputs\": ")
     time.sleep(0.3)
     stopping = threading.Thread(target=running.stop, daemon=True)
