@@ -10,6 +10,7 @@ import pathlib
 import keras
 
 from covgan.errors import CovganError
+from covgan.models import generator as _registers_generator_layers  # noqa: F401
 from covgan.models.classifier import load_classifier
 from covgan.shapes import IMAGE_SHAPE
 

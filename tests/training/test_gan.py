@@ -127,3 +127,22 @@ def test_sigkill_mid_run_then_rerun_continues_at_the_right_epoch(phantom_dir, cl
     summary = json.loads(result.stdout)
     assert summary["resumed_from_epoch"] == finished
     assert summary["epochs_this_call"] == 1
+
+
+def test_a_gated_run_opens_in_a_fresh_process(tmp_path):
+    # The gated generator has a layer of ours; load_run must register it itself, not rely on
+    # the caller having imported covgan.models.generator first.
+    from covgan.models.generator import build_generator
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0).save(
+        run_dir / "generator.keras")
+    build_classifier("tiny", seed=0).save(run_dir / "classifier.keras")
+    (run_dir / "config.json").write_text("{}")
+    code = ("import sys; from covgan.training.runs import load_run; "
+            "print(load_run(sys.argv[1]).generator.name)")
+    result = subprocess.run([sys.executable, "-c", code, str(run_dir)], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "generator_tiny_gated"
