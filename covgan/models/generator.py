@@ -135,6 +135,7 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
 def _stage(x, width, name, init, code=None):
     """Upsample 2x, 3x3 conv, batch norm, an optional shift by a bias-free map of `code`,
     ReLU."""
+    # The trunk's upsampling layers keep the names earlier runs were saved with ("up1"...).
     x = keras.layers.UpSampling2D(2, name=f"{name}_up" if name.startswith("residual") else name)(x)
     x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init,
                             name=f"{name}_conv")(x)

@@ -117,16 +117,17 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         )
 
         def call():
-            # Every check on the declared inputs first: nothing is decoded for a refusal.
-            self.predictor.validate(spec.name, _version(spec), spec.signature_name,
-                                    declared_inputs(request, self.max_request_bytes))
-            servable, outputs = self.predictor.predict(
-                spec.name, _version(spec), spec.signature_name, _decode(request))
+            # Every check on the declared inputs, before anything is decoded; the decoded
+            # arrays have exactly the declared dtypes and shapes (tf.make_ndarray).
+            servable, signature = self.predictor.validate(
+                spec.name, _version(spec), spec.signature_name,
+                declared_inputs(request, self.max_request_bytes))
+            outputs = self.predictor.run(servable, signature, _decode(request))
             filter_ = set(request.output_filter)
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name
             response.model_spec.version.value = servable.version
-            response.model_spec.signature_name = spec.signature_name or "serving_default"
+            response.model_spec.signature_name = signature
             for key, value in outputs.items():
                 if not filter_ or key in filter_:
                     response.outputs[key].CopyFrom(tf.make_tensor_proto(value))

@@ -115,13 +115,17 @@ class Predictor:
             (servable, {output name: numpy array}).
         """
         servable, signature = self.validate(name, version, signature, inputs)
+        return servable, self.run(servable, signature, inputs)
+
+    def run(self, servable, signature, inputs):
+        """{output name: numpy array} of a request `validate` has passed."""
         function = servable.signatures[signature]
         with self._slots:
             try:
                 outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
             except tf.errors.OpError as error:
                 raise from_tensorflow(error) from None
-        return servable, {k: v.numpy() for k, v in outputs.items()}
+        return {k: v.numpy() for k, v in outputs.items()}
 
     def warm_up(self, requests_by_version):
         """Replays warm-up requests; a failing one stops start-up (TF Serving does the same)."""
