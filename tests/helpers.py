@@ -31,6 +31,34 @@ def assert_keras_round_trip(model, path, inputs=None):
     return loaded
 
 
+def write_dicom(path, pixels, photometric="MONOCHROME2"):
+    """A DICOM file holding `pixels`: (rows, cols) 12-bit grey, or (frames, rows, cols, 3) RGB.
+
+    The `test` extra installs pydicom: an import error here fails the test, never skips it.
+    """
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.PhotometricInterpretation = photometric
+    ds.PixelRepresentation = 0
+    if pixels.ndim == 4:
+        ds.NumberOfFrames, ds.Rows, ds.Columns = pixels.shape[:3]
+        ds.SamplesPerPixel, ds.PlanarConfiguration = pixels.shape[3], 0
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 8, 8, 7
+        ds.PixelData = pixels.astype(np.uint8).tobytes()
+    else:
+        ds.Rows, ds.Columns = pixels.shape
+        ds.SamplesPerPixel = 1
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+        ds.PixelData = pixels.astype(np.uint16).tobytes()
+    ds.save_as(str(path), enforce_file_format=True)
+
+
 def build_messy_tree(root):
     """16-bit PNG, RGB JPEG, a truncated file, a text file named .png, an empty folder."""
     rng = np.random.default_rng(0)

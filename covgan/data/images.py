@@ -57,6 +57,8 @@ def read_radiograph(path: str | os.PathLike, *, size: int = IMAGE_SIZE,
         pixels, info = _read_dicom(path)
     else:
         pixels, info = _read_raster(path)
+    if pixels.ndim != 2:  # the readers reduce every layout they know to one plane
+        raise UnreadableImage(f"unsupported pixel layout (array of shape {pixels.shape})")
     if min(pixels.shape[:2]) < MIN_SIDE:
         raise UnreadableImage(f"too small ({pixels.shape[1]}x{pixels.shape[0]} pixels)")
     if not np.isfinite(pixels).all():
@@ -73,7 +75,7 @@ def _read_raster(path):
         raise UnreadableImage(f"cannot be read ({error.strerror})") from None
     if data.size == 0:
         raise UnreadableImage("empty file")
-    if path.suffix.lower() in (".jpg", ".jpeg") and b"\xff\xd9" not in data[-64:].tobytes():
+    if path.suffix.lower() in (".jpg", ".jpeg") and not jpeg_is_complete(data.tobytes()):
         # OpenCV decodes a truncated JPEG with a grey bottom and only a warning.
         raise UnreadableImage("truncated JPEG (no end-of-image marker)")
     pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
@@ -96,6 +98,52 @@ def _read_raster(path):
     return gray, info
 
 
+def jpeg_is_complete(data: bytes) -> bool:
+    """Whether a JPEG's segments run from its start to an end-of-image marker.
+
+    Walks the markers instead of looking for FF D9 near the end, so bytes appended
+    after the image (some scanners and editors add them) are accepted and an end
+    marker inside an embedded EXIF thumbnail does not hide a truncated image.
+    """
+    if data[:2] != b"\xff\xd8":
+        return True  # not a JPEG stream: the decoder will say so
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+        elif marker == 0xD9:
+            return True
+        elif 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+        else:
+            if i + 4 > n:
+                return False
+            i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+            if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+                i = _end_of_scan(data, i)
+                if i < 0:
+                    return False
+    return False
+
+
+def _end_of_scan(data, i):
+    """Index of the marker that ends the scan starting at i, or -1 if the data runs out."""
+    while True:
+        i = data.find(b"\xff", i)
+        if i < 0 or i + 1 >= len(data):
+            return -1
+        following = data[i + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffed byte or restart marker
+            i += 2
+        elif following == 0xFF:
+            i += 1
+        else:
+            return i
+
+
 def _read_dicom(path):
     try:
         import pydicom
@@ -107,17 +155,24 @@ def _read_dicom(path):
     try:
         dataset = pydicom.dcmread(path)
         pixels = dataset.pixel_array.astype(np.float32)
-        pixels = apply_voi_lut(pixels, dataset).astype(np.float32)
+        # The header says what the axes are: (frames,) rows, columns, (samples).
+        if int(getattr(dataset, "NumberOfFrames", 1) or 1) > 1:
+            pixels = pixels[0]
+        samples = int(getattr(dataset, "SamplesPerPixel", 1) or 1)
+        if samples > 1:
+            pixels = pixels[..., :3] @ np.float32([0.299, 0.587, 0.114])  # pydicom gives RGB
+        else:
+            pixels = apply_voi_lut(pixels, dataset).astype(np.float32)
     except Exception as error:  # pydicom raises many types for bad files
         raise UnreadableImage(f"not a readable DICOM file ({type(error).__name__})") from None
-    if pixels.ndim == 3:  # multi-frame or colour: take the first frame / channel
-        pixels = pixels[0] if pixels.shape[0] < pixels.shape[-1] else pixels[..., 0]
+    if pixels.ndim != 2:
+        raise UnreadableImage(f"unsupported DICOM pixel layout (array of shape {pixels.shape})")
     gray = _stretch(pixels)
     photometric = str(getattr(dataset, "PhotometricInterpretation", ""))
     if photometric == "MONOCHROME1":  # high values are dark: invert
         gray = 1.0 - gray
     info = {"width": int(pixels.shape[1]), "height": int(pixels.shape[0]),
-            "bits": int(getattr(dataset, "BitsStored", 16)), "channels": 1,
+            "bits": int(getattr(dataset, "BitsStored", 16)), "channels": samples,
             "photometric": photometric}
     return gray, info
 

@@ -17,7 +17,7 @@ from covgan.data.annotations import (
     read_mask_file,
 )
 from covgan.data.images import UnreadableImage, read_radiograph
-from covgan.data.sources import ClassMap, discover
+from covgan.data.sources import ClassMap, discover, readable
 from covgan.errors import CovganError
 from covgan.io import atomic_directory, write_json
 
@@ -68,6 +68,8 @@ def prepare(
             return image, _annotation(item.path, (info["height"], info["width"])), None
         except UnreadableImage as error:
             return None, None, str(error)
+        except Exception as error:  # one odd file must never abort an import
+            return None, None, f"could not be read ({type(error).__name__}: {error})"
 
     def _annotation(path, shape):
         """The prepared lesion mask of one image, or None where none is given."""
@@ -81,7 +83,7 @@ def prepare(
             found_mask = from_boxes if found_mask is None else found_mask | from_boxes
         return None if found_mask is None else prepared_mask(found_mask, aspect)
 
-    records, unreadable = [], [{"path": p, "reason": r} for p, r in found.missing]
+    records, unreadable = [], [{"path": readable(p), "reason": r} for p, r in found.missing]
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             for index, (item, (image, mask, error)) in enumerate(
@@ -90,7 +92,7 @@ def prepare(
                 if progress:
                     progress(1)
                 if error:
-                    unreadable.append({"path": str(item.path), "reason": error})
+                    unreadable.append({"path": readable(str(item.path)), "reason": error})
                     continue
                 name = f"{index:06d}_{_safe_stem(item.path.stem)}.png"
                 layout.write_png(tmp / "images" / name, image)
@@ -102,7 +104,8 @@ def prepare(
                 records.append(
                     layout.Record(
                         f"images/{name}", item.label, item.patient_id, split, mask_path,
-                        (("source_path", str(item.path)), ("source_class", item.class_name)),
+                        (("source_path", readable(str(item.path))),
+                         ("source_class", item.class_name)),
                     )
                 )
         if not records:
@@ -133,7 +136,7 @@ def _report(found, records, unreadable, aspect, src):
     for r in records:
         patient_splits.setdefault(r.patient_id, set()).add(r.split)
     return {
-        "source": str(src),
+        "source": readable(str(src)),
         "format": found.format,
         "imported": {
             "positive": sum(r.label == 1 for r in records),

@@ -120,7 +120,7 @@ def _folders(src, class_map):
             if not relative or relative[-1].lower() in _SPLIT_NAMES:
                 found.other_classes["(no class folder)"] += 1
                 continue
-            class_name = relative[-1]
+            class_name = readable(relative[-1])
             label = class_map.label(class_name)
             if label is None:
                 found.other_classes[class_name] += 1
@@ -133,7 +133,7 @@ def _folders(src, class_map):
                 ),
                 None,
             )
-            patient = path.relative_to(src).with_suffix("").as_posix()
+            patient = readable(path.relative_to(src).with_suffix("").as_posix())
             found.images.append(SourceImage(path, label, class_name, patient, split))
     return found
 
@@ -181,29 +181,40 @@ def _covidx(src, class_map):
 def _metadata(src, class_map):
     found = Discovery("metadata", [], collections.Counter(), [])
     with open(src / "metadata.csv", newline="", errors="replace") as f:
-        for row in csv.DictReader(f):
-            finding = row.get("finding", "")
-            modality = (row.get("modality") or "X-ray").strip().lower()
-            view = (row.get("view") or "PA").strip().upper()
+        rows = csv.DictReader(f)
+        for row in rows:
+            # A short row leaves its last columns None: read every field as text.
+            field = {k: (v or "").strip() for k, v in row.items() if isinstance(k, str)}
+            finding = field.get("finding", "")
+            modality = (field.get("modality") or "X-ray").lower()
+            view = (field.get("view") or "PA").upper()
             if modality not in ("x-ray", "xray", "cr", "dx"):
-                found.other_classes[f"(modality {row.get('modality')})"] += 1
+                found.other_classes[f"(modality {field.get('modality')})"] += 1
                 continue
             if view in ("L", "LATERAL", "AXIAL", "CORONAL"):
-                found.other_classes[f"(view {row.get('view')})"] += 1
+                found.other_classes[f"(view {field.get('view')})"] += 1
                 continue
             label = class_map.label(finding)
             if label is None:
                 found.other_classes[finding or "(empty finding)"] += 1
                 continue
-            filename = row.get("filename", "")
-            candidates = [src / (row.get("folder") or "images") / filename, src / filename]
-            path = next((c for c in candidates if filename and c.is_file()), None)
+            filename = field.get("filename", "")
+            if not filename:
+                found.missing.append((f"metadata.csv line {rows.line_num}", "row has no file name"))
+                continue
+            candidates = [src / (field.get("folder") or "images") / filename, src / filename]
+            path = next((c for c in candidates if c.is_file()), None)
             if path is None:
                 found.missing.append((str(candidates[0]), "listed in metadata.csv but missing"))
                 continue
-            patient = row.get("patientid") or row.get("patient_id") or filename
-            found.images.append(SourceImage(path, label, finding, str(patient), None))
+            patient = field.get("patientid") or field.get("patient_id") or filename
+            found.images.append(SourceImage(path, label, finding, patient, None))
     return found
+
+
+def readable(text: str) -> str:
+    """`text` with any undecodable file-name bytes spelled out (\\xff), safe to write as UTF-8."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def _csv_columns(path):

@@ -1,8 +1,9 @@
 import cv2
 import numpy as np
 import pytest
+from helpers import write_dicom
 
-from covgan.data.images import UnreadableImage, read_radiograph
+from covgan.data.images import UnreadableImage, jpeg_is_complete, read_radiograph
 
 
 def gradient(height, width):
@@ -93,34 +94,51 @@ def test_missing_and_tiny(tmp_path):
         read_radiograph(tmp_path / "tiny.png")
 
 
-def _write_dicom(path, pixels, photometric):
-    # The `test` extra installs pydicom: an import error here fails the test, never skips it.
-    import pydicom
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
-    ds.PixelRepresentation = 0
-    ds.PixelData = pixels.astype(np.uint16).tobytes()
-    ds.save_as(str(path), enforce_file_format=True)
-    del pydicom
-
-
 @pytest.mark.parametrize(
     "photometric, left_is_dark", [("MONOCHROME2", True), ("MONOCHROME1", False)]
 )
 def test_dicom_and_monochrome1_inversion(tmp_path, photometric, left_is_dark):
     pixels = (gradient(160, 160) * 4000).astype(np.uint16)  # left low, right high
     path = tmp_path / "x.dcm"
-    _write_dicom(path, pixels, photometric)
+    write_dicom(path, pixels, photometric)
     image, info = read_radiograph(path)
     assert info["photometric"] == photometric
     assert (image[:, :10].mean() < image[:, -10:].mean()) == left_is_dark
+
+
+def test_multiframe_colour_dicom_reads_its_first_frame(tmp_path):
+    frames = np.zeros((2, 400, 400, 3), np.uint8)
+    frames[0, :, 200:] = (250, 250, 250)  # first frame: right half bright
+    frames[1, :, :200] = (250, 250, 250)  # second frame: left half bright
+    path = tmp_path / "cine.dcm"
+    write_dicom(path, frames, "RGB")
+    image, info = read_radiograph(path)
+    assert (info["width"], info["height"], info["channels"]) == (400, 400, 3)
+    assert image[:, :50].mean() < 0.05 and image[:, -50:].mean() > 0.95
+
+
+def _jpeg(pixels):
+    ok, encoded = cv2.imencode(".jpg", pixels)
+    return encoded.tobytes()
+
+
+def test_jpeg_with_bytes_after_its_end_marker_is_read(tmp_path):
+    pixels = (gradient(256, 256) * 255).astype(np.uint8)
+    path = tmp_path / "trailer.jpg"
+    path.write_bytes(_jpeg(pixels) + b"scanner trailer " * 16)
+    image, _ = read_radiograph(path)
+    assert image[:, :10].mean() < 0.1 and image[:, -10:].mean() > 0.9
+
+
+def test_truncated_jpeg_with_a_complete_thumbnail_is_refused(tmp_path):
+    # An APP1 segment carrying a whole small JPEG (as EXIF thumbnails do) holds an FF D9
+    # of its own; the main image cut short must still be caught.
+    thumbnail = _jpeg(np.full((16, 16), 90, np.uint8))
+    app1 = b"\xff\xe1" + (len(thumbnail) + 2).to_bytes(2, "big") + thumbnail
+    main = _jpeg((gradient(256, 256) * 255).astype(np.uint8))
+    whole = main[:2] + app1 + main[2:]
+    assert jpeg_is_complete(whole)
+    assert not jpeg_is_complete(whole[: len(whole) - 200])
+    (tmp_path / "cut.jpg").write_bytes(whole[: len(whole) - 200])
+    with pytest.raises(UnreadableImage, match="truncated"):
+        read_radiograph(tmp_path / "cut.jpg")

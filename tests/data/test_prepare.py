@@ -1,11 +1,13 @@
 import json
+import os
 
 import cv2
 import numpy as np
 import pytest
-from helpers import build_messy_tree
+from helpers import build_messy_tree, write_dicom
 
 from covgan.data import layout
+from covgan.data import prepare as prepare_module
 from covgan.data.prepare import prepare
 from covgan.data.sources import ClassMap
 from covgan.errors import CovganError
@@ -72,3 +74,55 @@ def test_unmatched_classes_fail_cleanly_and_write_nothing(tmp_path):
         prepare(src, tmp_path / "out", class_map=ClassMap(["tumour"], ["healthy"]))
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["src"]
+
+
+def test_odd_files_are_skipped_or_read_never_fatal(tmp_path, monkeypatch):
+    src = tmp_path / "odd"
+    build_messy_tree(src)
+    grey = np.full((200, 200), 120, np.uint8)
+    # A file name (and a site folder) that are not valid UTF-8, as copied from old media.
+    site = os.path.join(os.fsencode(src), b"site-\xff")
+    os.makedirs(os.path.join(site, b"Covid"))
+    ok, encoded = cv2.imencode(".png", grey)
+    with open(os.path.join(site, b"Covid", b"caf\xe9.png"), "wb") as f:
+        f.write(encoded.tobytes())
+    # A valid JPEG with bytes after its end marker; a 2-frame colour DICOM.
+    ok, encoded = cv2.imencode(".jpg", grey)
+    (src / "Covid" / "trailer.jpg").write_bytes(encoded.tobytes() + b"\0" * 100)
+    write_dicom(src / "Covid" / "cine.dcm", np.full((2, 400, 400, 3), 90, np.uint8), "RGB")
+    # Any other failure of one file (here a reader error nobody foresaw) is reported.
+    cv2.imwrite(str(src / "NORMAL" / "explodes.png"), grey)
+    real_read = prepare_module.read_radiograph
+
+    def read(path, **kwargs):
+        if path.name == "explodes.png":
+            raise ValueError("axes don't match array")
+        return real_read(path, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "read_radiograph", read)
+    report = prepare(src, tmp_path / "out")
+    assert report["imported"] == {"positive": 5, "negative": 6}
+    reasons = {f["path"].split("/")[-1]: f["reason"] for f in report["unreadable_files"]}
+    assert set(reasons) == {"notes.png", "truncated.png", "explodes.png"}
+    assert reasons["explodes.png"] == "could not be read (ValueError: axes don't match array)"
+    records = layout.read_manifest(tmp_path / "out")
+    sources = {dict(r.extra)["source_path"].split("/odd/")[-1]: r for r in records}
+    assert "site-\\xff/Covid/caf\\xe9.png" in sources
+    assert sources["site-\\xff/Covid/caf\\xe9.png"].patient_id == "site-\\xff/Covid/caf\\xe9"
+    json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+
+
+def test_metadata_rows_without_a_file_name_are_listed(tmp_path):
+    src = tmp_path / "meta"
+    (src / "images").mkdir(parents=True)
+    cv2.imwrite(str(src / "images" / "a.png"), np.full((64, 64), 100, np.uint8))
+    (src / "metadata.csv").write_text(
+        "patientid,finding,view,modality,folder,filename\n"
+        "1,COVID-19,PA,X-ray,images,a.png\n"
+        "2,COVID-19\n"  # a short row: its last four columns are missing
+        "3,No Finding,PA,X-ray,images,\n"
+    )
+    report = prepare(src, tmp_path / "out")
+    assert report["imported"] == {"positive": 1, "negative": 0}
+    assert [f["reason"] for f in report["unreadable_files"]] == ["row has no file name"] * 2
+    assert report["unreadable_files"][0]["path"] == "metadata.csv line 3"
