@@ -113,10 +113,21 @@ CHROMIUM_FLAGS = [
 ]
 PROBE = """
 <script>
-window.addEventListener('load', () => {
+// Counts the pictures the page drew: <img> elements, and elements that show a picture as
+// their CSS background (role=img), whose data: URI is decoded once more to check it.
+window.addEventListener('load', async () => {
   const images = Array.from(document.images);
   const drawn = images.filter(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);
-  document.body.setAttribute('data-rendered', drawn.length + '/' + images.length);
+  const boxes = Array.from(document.querySelectorAll('[role=img]'));
+  const decoded = await Promise.all(boxes.map(box => new Promise(done => {
+    const picture = new Image();
+    picture.onload = () => done(picture.naturalWidth > 0 && box.offsetWidth > 0);
+    picture.onerror = () => done(false);
+    picture.src = getComputedStyle(box).backgroundImage.slice(5, -2);
+  })));
+  const shown = decoded.filter(ok => ok).length;
+  document.body.setAttribute('data-rendered',
+    (drawn.length + shown) + '/' + (images.length + boxes.length));
 });
 </script>
 """

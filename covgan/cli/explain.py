@@ -220,7 +220,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.models.classifier import load_classifier
-    from covgan.output.render import heat_map, heat_overlay
+    from covgan.output.render import captioned, heat_map, heat_overlay
     from covgan.output.writers import figure, inversion_rows, stems, write_bgr
 
     if not classifier_file and not run_dir:
@@ -256,7 +256,8 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
                 "warnings": warnings[i],
             }
             if inverted:
-                write_bgr(tmp / f"{stem}_figure.png", figure(pixels[i], inverted, i, heatmaps[i]))
+                write_bgr(tmp / f"{stem}_figure.png",
+                          captioned(*figure(pixels[i], inverted, i, heatmaps[i])))
                 row.update(rows_of_inversion[i])
             rows.append(row)
         payload = {"images": rows, "layer": layer or "last convolution"}

@@ -74,10 +74,11 @@ def captioned(tiles: Sequence[np.ndarray], captions: Sequence[str],
     return np.concatenate(panels, axis=1)
 
 
-def figure_strip(image, reconstruction, counterpart, abs_difference, gradcam, probabilities,
-                 add_back=None, p_add_back=None):
-    """The paper's Figure 2 for one image, with p(positive) under each panel.
+def figure_panels(image, reconstruction, counterpart, abs_difference, gradcam, probabilities,
+                  add_back=None, p_add_back=None):
+    """The paper's Figure 2 for one image as (tiles, captions), p(positive) under each panel.
 
+    Tiles are at the images' native size: 8-bit gray, or BGR for the two maps.
     probabilities: p of the image, the reconstruction and the counterpart. With `add_back`
     (x + G(z1, 0) - G(z1, z2)), a last panel shows the image with the walk's change taken out.
     """
@@ -91,37 +92,60 @@ def figure_strip(image, reconstruction, counterpart, abs_difference, gradcam, pr
     if add_back is not None:
         tiles.append(to_uint8(add_back))
         captions.append(f"image - change\np={p_add_back:.2f}")
-    return captioned(tiles, captions)
+    return tiles, captions
 
 
-def maps_strip(image, maps):
-    """Every explanation map of one image side by side, each over the image.
+def figure_strip(*args, **kwargs):
+    """Figure 2 as one captioned picture (`figure_panels`' arguments)."""
+    return captioned(*figure_panels(*args, **kwargs))
+
+
+def maps_panels(image, maps):
+    """Every explanation map of one image over the image, as (BGR tiles, captions).
 
     maps: {title: (H, W) map in [0, 1]}, in the order to show.
     """
-    return captioned([heat_overlay(image, m) for m in maps.values()], list(maps))
+    return [heat_overlay(image, m) for m in maps.values()], list(maps)
+
+
+def maps_strip(image, maps):
+    """Every explanation map of one image side by side in one captioned picture."""
+    return captioned(*maps_panels(image, maps))
+
+
+FILM_LABEL_HEIGHT = 16
+FILM_GAP = 2
 
 
 def traversal_strip(traversal, probabilities):
-    """One row of traversal steps, each captioned with its step and p(positive)."""
-    return captioned([to_uint8(t) for t in traversal],
-                     [f"n={n}\np={p:.2f}" for n, p in enumerate(probabilities)], scale=1)
+    """One 8-bit gray row of the walk's frames at their native size, each above a dark band
+    reading `n=3 p=0.42` and followed by a white gap.
+
+    Every frame takes the same width (W + FILM_GAP), so the report can animate the strip by
+    moving it, and no label covers the image (a corner marker stays in sight).
+    """
+    tiles = []
+    for n, (frame, p) in enumerate(zip(traversal, probabilities)):
+        tile = to_uint8(frame)
+        band = np.zeros((FILM_LABEL_HEIGHT, tile.shape[1]), np.uint8)
+        cv2.putText(band, f"n={n} p={p:.2f}", (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.36, 255, 1,
+                    cv2.LINE_AA)
+        framed = np.concatenate([tile, band], axis=0)
+        tiles.append(np.pad(framed, ((0, 0), (0, FILM_GAP)), constant_values=255))
+    return np.concatenate(tiles, axis=1)
 
 
 def traversal_gif(traversal, probabilities, path, *, milliseconds=250):
-    """An animated GIF of the traversal, there and back, p(positive) stamped on each frame."""
+    """An animated GIF of the traversal, there and back: the strip's frames, at native size."""
     from PIL import Image
 
-    frames = []
-    for image, p in zip(traversal, probabilities):
-        tile = cv2.resize(to_uint8(image), (256, 256), interpolation=cv2.INTER_LINEAR)
-        cv2.rectangle(tile, (0, 0), (92, 20), 0, -1)
-        cv2.putText(tile, f"p={p:.2f}", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 255, 1,
-                    cv2.LINE_AA)
-        frames.append(Image.fromarray(tile))
+    strip = traversal_strip(traversal, probabilities)
+    pitch = strip.shape[1] // len(traversal)
+    frames = [Image.fromarray(strip[:, i * pitch:(i + 1) * pitch - FILM_GAP])
+              for i in range(len(traversal))]
     frames = frames + frames[-2:0:-1]
     frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:],
-                   duration=milliseconds, loop=0)
+                   duration=milliseconds, loop=0, optimize=True)
 
 
 def probability_plot(probabilities, path, *, crossing=None, image_step=None, title=None):
@@ -130,6 +154,7 @@ def probability_plot(probabilities, path, *, crossing=None, image_step=None, tit
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from PIL import Image
 
     figure, axes = pyplot.subplots(figsize=(4.2, 2.8), dpi=110)
     steps = np.arange(len(probabilities))
@@ -146,5 +171,8 @@ def probability_plot(probabilities, path, *, crossing=None, image_step=None, tit
         axes.set_title(title, fontsize=9)
     axes.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    figure.savefig(path)
+    figure.canvas.draw()
+    rgba = np.asarray(figure.canvas.buffer_rgba())
     pyplot.close(figure)
+    # A plot has few colours: a 256-colour palette PNG is half the size and looks the same.
+    Image.fromarray(rgba[..., :3]).quantize(colors=256).save(path, format="PNG", optimize=True)

@@ -24,9 +24,10 @@ from covgan.explain.invert import (
 from covgan.explain.traverse import crossing_step
 from covgan.io import write_json
 from covgan.output.render import (
-    figure_strip,
+    captioned,
+    figure_panels,
     heat_map,
-    maps_strip,
+    maps_panels,
     probability_plot,
     traversal_gif,
     traversal_strip,
@@ -83,16 +84,17 @@ def inversion_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np
 
 
 def figure(image: np.ndarray, result: Mapping[str, np.ndarray], i: int,
-           heatmap: np.ndarray) -> np.ndarray:
+           heatmap: np.ndarray) -> tuple[list[np.ndarray], list[str]]:
     """The paper's Figure 2 for row i of an inversion result: image | reconstruction |
     negative counterpart | |reconstruction - counterpart| | Grad-CAM, p(positive) under each,
     then the image with the walk's change taken out (x + G(z1, 0) - G(z1, z2)).
 
     The one drawing of it: `covgan explain`, `covgan gradcam --run` and `covgan query` use it.
+    Returns the panels and their captions (`covgan.output.render.captioned` joins them).
     """
     reconstruction, counterpart = result["reconstructions"][i], result["counterparts"][i]
     p = result["probabilities"][i]
-    return figure_strip(image, reconstruction, counterpart, abs(reconstruction - counterpart),
+    return figure_panels(image, reconstruction, counterpart, abs(reconstruction - counterpart),
                         heatmap, (p[IMAGE], p[RECONSTRUCTION], p[COUNTERPART]),
                         result["add_backs"][i], result["add_back_probabilities"][i])
 
@@ -138,12 +140,15 @@ def write_explanation(
             "gif": folder / f"{stem}_traversal.gif",
             "plot": folder / f"{stem}_probability.png",
         }
-        write_bgr(files["figure"], figure(pixels[i], result, i, result["gradcam"][i]))
+        pictures = {"figure_panels": figure(pixels[i], result, i, result["gradcam"][i])}
+        write_bgr(files["figure"], captioned(*pictures["figure_panels"]))
         if all(key in result for key in MAP_TITLES):  # the local pipeline's; not a server's
             files["maps"] = folder / f"{stem}_maps.png"
-            write_bgr(files["maps"], maps_strip(
-                pixels[i], {title: result[key][i] for key, title in MAP_TITLES.items()}))
-        write_bgr(files["strip"], traversal_strip(result["traversal"][i], walks[i]))
+            pictures["map_panels"] = maps_panels(
+                pixels[i], {title: result[key][i] for key, title in MAP_TITLES.items()})
+            write_bgr(files["maps"], captioned(*pictures["map_panels"]))
+        pictures["strip_image"] = traversal_strip(result["traversal"][i], walks[i])
+        write_bgr(files["strip"], pictures["strip_image"])
         traversal_gif(result["traversal"][i], walks[i], files["gif"])
         trust = "" if row["trusted"] else " (NOT trusted)"
         probability_plot(
@@ -153,7 +158,7 @@ def write_explanation(
             image_step=steps,
             title=f"{pathlib.Path(sources[i]).name}{trust}",
         )
-        entries.append({**row, **{k: str(v) for k, v in files.items()}})
+        entries.append({**row, **pictures, "plot": str(files["plot"])})
         row["files"] = {k: v.name for k, v in files.items()}
     report_settings = {
         "traversal steps": steps,

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from covgan.cli import main
 
@@ -35,9 +36,14 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
         if entry["p_add_back"] >= 0.5:  # the evidence is not in the reconstruction
             assert not entry["trusted"]
     report = (out / "report.html").read_text()
-    assert report.count("src='data:image/png;base64,") == 4 * 2  # figure, maps, plot, steps
-    assert report.count("src='data:image/gif;base64,") == 2
-    assert "src='http" not in report and "src='/" not in report
+    # Figure 2's six panels, five maps and the plot as images; the steps once, as a style.
+    assert report.count("src='data:image/") == 12 * 2
+    assert report.count("background-image: url('data:image/") == 2
+    assert "src='http" not in report and "src='/" not in report and "url('http" not in report
+    # Small enough to mail: 32 images under 8 MB.
+    assert (out / "report.html").stat().st_size < 2 * 8_000_000 / 32
+    with Image.open(out / entry["files"]["gif"]) as gif:
+        assert gif.size == (130 - 2, 128 + 16) and gif.n_frames == 2 * 11 - 2  # native size
     untrusted = sum(not e["trusted"] for e in payload["images"])
     assert report.count("NOT trusted") >= untrusted  # every untrusted image says so
 
