@@ -70,10 +70,11 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, 
               help="Seconds in-flight requests get to finish on SIGTERM.")
 @click.option("--connection-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
               show_default=True,
-              help="REST: seconds any read on a connection may wait (idle keep-alive clients "
-                   "and stalled bodies are dropped after it).")
-@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
-              help="REST: connections served at once; more are answered 503.")
+              help="REST: seconds a connection may take to send a request's headers (or stay "
+                   "idle between requests), and again its body; it is dropped after them.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="REST: connections held at once, waiting or in a request (a waiting one "
+                   "costs no thread); more are answered 503.")
 def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_request_mb,
           grace, connection_timeout, max_connections):
     """Serve exported models over TF Serving's gRPC and REST APIs.

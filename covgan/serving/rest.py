@@ -1,4 +1,4 @@
-"""TF Serving's REST API on the standard library's threaded HTTP server.
+"""TF Serving's REST API on the standard library's HTTP request handler.
 
     GET  /v1/models/<name>[/versions/<n>]             model status
     GET  /v1/models/<name>[/versions/<n>]/metadata    signature defs
@@ -9,11 +9,15 @@ Row format ("instances" -> "predictions") and columnar format ("inputs" ->
 HTTP status TF Serving gives the same canonical code.
 """
 
+import collections
 import http.server
 import json
 import logging
+import queue
 import re
+import selectors
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -114,18 +118,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self):
-        # Every read on the connection (the next request line of a keep-alive client, a body
-        # sent slowly) times out, so an idle or stalled client cannot hold a thread forever.
-        self.timeout = self.server.connection_timeout
-        super().setup()
+        # The gatekeeper has read the request's headers; the body is read from the socket
+        # with one deadline for all of it, so a body sent a byte at a time still ends.
+        self.connection, prefix = self.request
+        self.rfile = PrefixedReader(prefix, self.connection, self.server.connection_timeout)
+        self.wfile = SocketWriter(self.connection, self.server.connection_timeout)
 
-    def handle_one_request(self):
-        self.server.mark_idle(True)  # waiting for a request line: nothing in flight
-        super().handle_one_request()
-
-    def parse_request(self):
-        self.server.mark_idle(False)  # a request has begun; shutdown gives it the grace
-        return super().parse_request()
+    def handle(self):
+        # One request per hand-over: a kept-alive connection goes back to the gatekeeper,
+        # where waiting for its next request costs no thread.
+        self.close_connection = True
+        self.handle_one_request()
 
     def log_message(self, format, *args):  # noqa: A002 (the base class's signature)
         pass  # one line per request is written by _respond instead
@@ -223,41 +226,142 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._respond(500, {"error": f"{type(error).__name__}: {error}"}, started)
 
 
-BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 45\r\nConnection: close\r\n\r\n"
-        b'{"error": "Too many connections; try again."}')
+def canned(status, message):
+    """A whole JSON error response that closes the connection, as bytes."""
+    body = json.dumps({"error": message}).encode()
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
-class RestServer(http.server.ThreadingHTTPServer):
-    """A thread per connection, at most `max_connections` of them; `close(grace)` lets
-    requests finish for up to `grace` seconds and then drops the connections still open.
+BUSY = canned("503 Service Unavailable", "Too many connections; try again.")
+HEADERS_TOO_LARGE = canned("431 Request Header Fields Too Large",
+                           "The request headers are too large.")
+MAX_HEADER_BYTES = 16 * 1024
+END_OF_HEADERS = b"\r\n\r\n"
+
+
+class PrefixedReader:
+    """The request's bytes: first those the gatekeeper already holds, then the socket's,
+    every socket read sharing one deadline. What is left after a request (a pipelined next
+    one) goes back to the gatekeeper."""
+
+    def __init__(self, prefix, connection, seconds):
+        self._buffer = bytearray(prefix)
+        self._connection = connection
+        self._deadline = time.monotonic() + seconds
+
+    def _fill(self):
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._connection.settimeout(remaining)
+        data = self._connection.recv(1 << 16)
+        self._buffer += data
+        return bool(data)
+
+    def readline(self, limit=-1):
+        while self._buffer.find(b"\n") < 0 and (limit < 0 or len(self._buffer) < limit):
+            if not self._fill():
+                break
+        end = self._buffer.find(b"\n") + 1 or len(self._buffer)
+        return self._take(end if limit < 0 else min(end, limit))
+
+    def read(self, size=-1):
+        while size < 0 or len(self._buffer) < size:
+            if not self._fill():
+                break
+        return self._take(len(self._buffer) if size < 0 else size)
+
+    def _take(self, size):
+        taken = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return taken
+
+    def leftover(self):
+        return bytes(self._buffer)
+
+    def close(self):
+        pass  # the socket outlives one request
+
+
+class SocketWriter:
+    """Writes whole responses to the connection (never closes it: the server decides)."""
+
+    closed = False
+
+    def __init__(self, connection, seconds):
+        self._connection = connection
+        self._seconds = seconds
+
+    def write(self, data):
+        self._connection.settimeout(self._seconds)  # a client that stops reading is dropped
+        self._connection.sendall(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+class RestServer(socketserver.TCPServer):
+    """TF Serving's REST API with connections that cannot exhaust the server.
+
+    A gatekeeper thread holds every connection that is waiting for a request (a new client,
+    a kept-alive one between requests, a slow or stalled one still sending its headers) in
+    one selector, at the cost of a socket and at most MAX_HEADER_BYTES each. Only a request
+    whose headers are complete is handed to one of `request_threads` threads. So half-open
+    connections do not take threads from real clients, and every connection has a deadline
+    for its headers and one for its body, however slowly it sends them.
 
     Args:
         address: (host, port); port 0 picks a free one.
         predictor: the `Predictor` requests run on.
         max_request_bytes: the largest body accepted (413 beyond it).
-        connection_timeout: seconds any read on a connection may wait (idle keep-alive
-            clients and stalled bodies are dropped after it).
-        max_connections: connections served at once; more are answered 503 and closed.
+        connection_timeout: seconds a connection may take to send a request's headers (or
+            stay idle between requests), and again its body; 408 or a hang-up after it.
+        max_connections: connections held at once, waiting or in a request; more are
+            answered 503 and closed.
+        request_threads: requests read and answered at once.
     """
 
-    daemon_threads = True  # close() decides how long to wait, not the interpreter's exit
-    block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # the listen backlog: bursts of new clients wait in the kernel
 
     def __init__(self, address, predictor, max_request_bytes, *, connection_timeout=30.0,
-                 max_connections=64):
+                 max_connections=1024, request_threads=8):
         super().__init__(address, Handler)
         self.predictor = predictor
         self.max_request_bytes = max_request_bytes
         self.connection_timeout = connection_timeout
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._open = {}  # connection thread -> its socket
-        self._idle = set()  # connection threads waiting for their next request
+        self.max_connections = max_connections
         self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ)
+        self._arriving = collections.deque()  # (socket, bytes held, address) to watch
+        self._waiting = {}  # socket -> [bytes held, deadline, address]
+        self._in_request = {}  # socket -> the thread reading and answering it
+        self._ready = queue.Queue()  # complete headers, for the request threads
+        self._closing = False
+        self._gatekeeper = threading.Thread(target=self._watch, name="rest-gatekeeper",
+                                            daemon=True)
+        self._gatekeeper.start()
+        self._threads = [threading.Thread(target=self._answer, name="rest-request", daemon=True)
+                         for _ in range(request_threads)]
+        for thread in self._threads:
+            thread.start()
+
+    def held(self):
+        """Connections held now: waiting for a request, queued, or in one."""
+        with self._lock:
+            return len(self._waiting) + len(self._arriving) + self._ready.qsize() + len(
+                self._in_request)
 
     def process_request(self, request, client_address):
-        if not self._slots.acquire(blocking=False):
+        if self.held() >= self.max_connections:
             log.warning("rest refused %s:%d: too many connections", *client_address[:2])
             try:
                 request.sendall(BUSY)
@@ -265,51 +369,162 @@ class RestServer(http.server.ThreadingHTTPServer):
                 pass
             self.shutdown_request(request)
             return
-        thread = threading.Thread(target=self._serve_connection, name="rest-connection",
-                                  args=(request, client_address), daemon=True)
-        with self._lock:
-            self._open[thread] = request
-        thread.start()
+        self._watch_for_request(request, b"", client_address)
 
-    def _serve_connection(self, request, client_address):
+    def _watch_for_request(self, connection, held, address):
+        with self._lock:
+            self._arriving.append((connection, held, address))
+        self._wake_writer.send(b"x")
+
+    def _watch(self):
+        """The gatekeeper: reads headers as they arrive, hands complete ones on, and drops
+        connections past their deadline."""
+        while not self._closing:
+            for key, _ in self._selector.select(timeout=0.25):
+                if key.fileobj is self._wake_reader:
+                    self._drain_wake()
+                else:
+                    self._receive(key.fileobj)
+            self._admit()
+            self._drop_late()
+        for connection in list(self._waiting):
+            self._drop(connection)
+        for connection, _, _ in self._arriving:
+            self._hang_up(connection)
+
+    def _drain_wake(self):
         try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self._lock:
-                self._open.pop(threading.current_thread(), None)
-                self._idle.discard(threading.current_thread())
-            self._slots.release()
+            while self._wake_reader.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
 
-    def mark_idle(self, idle):
-        """Called by a connection's thread: waiting for a request (True) or in one (False)."""
+    def _admit(self):
+        while True:
+            with self._lock:
+                if not self._arriving:
+                    return
+                connection, held, address = self._arriving.popleft()
+                self._waiting[connection] = [bytearray(held), time.monotonic()
+                                             + self.connection_timeout, address]
+            connection.setblocking(False)
+            self._selector.register(connection, selectors.EVENT_READ)
+            if END_OF_HEADERS in held:  # a pipelined request is already complete
+                self._hand_on(connection)
+
+    def _receive(self, connection):
+        try:
+            data = connection.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client hung up
+            self._drop(connection)
+            return
+        held = self._waiting[connection][0]
+        held += data
+        if END_OF_HEADERS in held:
+            self._hand_on(connection)
+        elif len(held) > MAX_HEADER_BYTES:
+            log.warning("rest dropped %s:%d: headers over %d bytes",
+                        *self._waiting[connection][2][:2], MAX_HEADER_BYTES)
+            self._drop(connection, answer=HEADERS_TOO_LARGE)
+
+    def _hand_on(self, connection):
+        self._selector.unregister(connection)
         with self._lock:
-            (self._idle.add if idle else self._idle.discard)(threading.current_thread())
+            held, _, address = self._waiting.pop(connection)
+            self._ready.put((connection, bytes(held), address))
+
+    def _drop_late(self):
+        now = time.monotonic()
+        with self._lock:
+            late = [c for c, (_, deadline, _) in self._waiting.items() if deadline < now]
+        for connection in late:
+            self._drop(connection)  # an idle keep-alive client, or headers sent too slowly
+
+    def _drop(self, connection, answer=b""):
+        self._selector.unregister(connection)
+        with self._lock:
+            self._waiting.pop(connection, None)
+        if answer:
+            try:
+                connection.setblocking(True)
+                connection.settimeout(1.0)
+                connection.sendall(answer)
+            except OSError:
+                pass
+        self._hang_up(connection)
+
+    @staticmethod
+    def _hang_up(connection):
+        try:
+            connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        connection.close()
+
+    def _answer(self):
+        """A request thread: answers one complete request at a time."""
+        while True:
+            item = self._ready.get()
+            if item is None:
+                return
+            connection, held, address = item
+            with self._lock:
+                self._in_request[connection] = threading.current_thread()
+            keep = False
+            try:
+                connection.setblocking(True)
+                handler = Handler((connection, held), address, self)
+                keep = not handler.close_connection and not self._closing
+                held = handler.rfile.leftover()
+            except Exception:
+                self.handle_error(connection, address)
+            finally:
+                with self._lock:
+                    self._in_request.pop(connection, None)
+            if keep:
+                self._watch_for_request(connection, held, address)
+            else:
+                self._hang_up(connection)
 
     def close(self, grace):
-        """Stops accepting and hangs up on idle keep-alive clients at once; requests in flight
-        (a half-sent body among them) get up to `grace` seconds, then are cut off."""
+        """Stops accepting and hangs up on every connection waiting for a request at once;
+        requests in flight (a half-sent body among them) get up to `grace` seconds, then are
+        cut off. A second call does nothing."""
+        if self._closing:
+            return
         self.shutdown()
         self.server_close()
+        self._closing = True
+        self._wake_writer.send(b"x")
+        self._gatekeeper.join(5.0)
+        while True:  # requests queued but not begun are not in flight: hang up on them
+            try:
+                item = self._ready.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._hang_up(item[0])
+        for _ in self._threads:
+            self._ready.put(None)
         deadline = time.monotonic() + grace
-        self._hang_up(idle_only=True)
-        for thread in self._connections():
+        for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._hang_up(idle_only=False)
-
-    def _connections(self):
         with self._lock:
-            return list(self._open)
-
-    def _hang_up(self, idle_only):
-        with self._lock:
-            chosen = [(t, c) for t, c in self._open.items() if not idle_only or t in self._idle]
-        for thread, connection in chosen:
+            cut = list(self._in_request)
+        for connection in cut:
             try:
                 connection.shutdown(socket.SHUT_RDWR)  # unblocks the thread's read
             except OSError:
                 pass
-        for thread, _ in chosen:
+        for thread in self._threads:
             thread.join(1.0)
+        self._selector.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
 
     def handle_error(self, request, client_address):
         # A client that hangs up mid-request is routine; anything else keeps its traceback.

@@ -41,8 +41,8 @@ class ServerSettings:
     max_batch: int = DEFAULT_MAX_BATCH
     max_request_mb: int = 64
     grace: float = 30.0
-    connection_timeout: float = 30.0  # REST: seconds a read on a connection may wait
-    max_connections: int = 64  # REST: connections served at once (more get 503)
+    connection_timeout: float = 30.0  # REST: seconds for a request's headers, and for its body
+    max_connections: int = 1024  # REST: connections held at once (more get 503)
 
 
 class Server:
@@ -84,7 +84,8 @@ class Server:
             try:
                 self.rest = RestServer((settings.host, settings.rest_port), self.predictor, limit,
                                        connection_timeout=settings.connection_timeout,
-                                       max_connections=settings.max_connections)
+                                       max_connections=settings.max_connections,
+                                       request_threads=settings.workers * 2)
             except OSError as error:
                 raise CovganError(f"Cannot listen on {settings.host}:{settings.rest_port} "
                                   f"({error.strerror}).") from None

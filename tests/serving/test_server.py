@@ -558,3 +558,38 @@ def test_stop_keeps_to_the_grace_with_an_idle_and_a_stalled_rest_client(exported
     assert time.monotonic() - started < 3.0 + 2.0
     idle.close()
     stalled.close()
+
+
+def test_two_hundred_half_open_connections_do_not_stop_real_clients(server):
+    # Slowloris: 100 connections that sent part of their headers and 100 that sent nothing,
+    # held open while 8 clients make real predictions. Before the gatekeeper each connection
+    # took a thread from at most 64, so the real clients got 503.
+    pid = server.process.pid
+    before = _peak_resident_mb(pid)
+    address = tuple(server.rest.rsplit(":", 1))
+    half_open = []
+    for i in range(200):
+        connection = socket.create_connection((address[0], int(address[1])), timeout=30)
+        if i % 2:
+            connection.sendall(b"POST /v1/models/covgan_classifier:predict HTTP/1.1\r\n"
+                               b"Host: x\r\nContent-Type: appl")
+        half_open.append(connection)
+    body = {"instances": _images(2).tolist()}
+    answers = []
+
+    def real_client(seed):
+        for _ in range(3):
+            answers.append(_rest(server, "/v1/models/covgan_classifier:predict", body)[0])
+            for connection in half_open[seed::8]:  # keep trickling header bytes
+                connection.sendall(b"x")
+
+    clients = [threading.Thread(target=real_client, args=(seed,)) for seed in range(8)]
+    for thread in clients:
+        thread.start()
+    for thread in clients:
+        thread.join(timeout=120)
+    assert answers == [200] * 24
+    assert _peak_resident_mb(pid) - before < 50  # the README's bound for this flood
+    for connection in half_open:
+        connection.close()
+    assert _rest(server, "/v1/models/covgan_classifier")[0] == 200
