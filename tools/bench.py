@@ -27,9 +27,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "gradcam", "serving")
-# The authors' inversion: 5000 Adam steps per image, one image at a time; a PyTorch rebuild
-# of it took ~0.14 s per step on these 2-core machines.
-AUTHORS_SECONDS_PER_IMAGE = 5000 * 0.141
 
 
 def stats(values):
@@ -100,32 +97,32 @@ def forward_flops(model):
 
 
 def part_train_step(args):
-    """The GAN train step at the paper preset (G, D, VGG16), batch 32, 128x128."""
+    """The GAN train step at the paper preset (G, D, VGG16), batch 32, 128x128, built by
+    `covgan train`'s own code: the preset's config, the classifier loaded from a .keras file
+    and the models built under the command's precision policy."""
     import keras
     import numpy as np
     import tensorflow as tf
 
-    from covgan.models.classifier import build_classifier
-    from covgan.models.discriminator import build_discriminator
-    from covgan.models.generator import build_generator
-    from covgan.training.conditional_gan import ConditionalGAN
+    from covgan.models.classifier import build_classifier, load_classifier
+    from covgan.training.gan import _build_gan
+    from covgan.training.presets import preset_config
 
-    if args.precision != "float32":
-        gpu = bool(tf.config.list_physical_devices("GPU"))
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
     preset = "tiny" if args.quick else "paper"
-    classifier = build_classifier("tiny" if args.quick else "vgg16", seed=0)
-    generator = build_generator(preset, inject_z2=True, seed=0)
-    discriminator = build_discriminator(preset, seed=0)
-    gan = ConditionalGAN(generator, discriminator, classifier, seed=0)
-
-    def adam():
-        optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
-        return (keras.optimizers.LossScaleOptimizer(optimizer)
-                if args.precision != "float32" else optimizer)
-
-    gan.compile(d_optimizer=adam(), g_optimizer=adam())
-    gan.build_optimizers()
+    mixed = args.precision != "float32"
+    config = preset_config(preset, data="", classifier="", out="", mixed_precision=mixed)
+    with tempfile.TemporaryDirectory() as folder:
+        # As users have it: a float32 classifier file, loaded after the policy is set.
+        classifier_file = os.path.join(folder, "classifier.keras")
+        build_classifier("tiny" if args.quick else "vgg16", seed=0).save(classifier_file)
+        if mixed:  # as train_gan sets it
+            gpu = bool(tf.config.list_physical_devices("GPU"))
+            keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+        classifier = load_classifier(classifier_file)
+    gan = _build_gan(config, classifier, [])
+    generator, discriminator = gan.generator, gan.discriminator
+    compute_dtypes = sorted({layer.compute_dtype for layer in _layers(gan.classifier)
+                             if isinstance(layer, keras.layers.Conv2D)})
     batch = 32
     real = tf.constant(np.random.default_rng(0).random((batch, 128, 128, 1)), tf.float32)
     step = tf.function(gan.train_step)
@@ -136,12 +133,24 @@ def part_train_step(args):
     per_image = 4 * g + 8 * d + 2 * c
     return {
         "preset": preset, "precision": args.precision, "batch": batch,
+        "inject_z2": config.inject_z2, "g_ema": config.g_ema,
+        "classifier_compute_dtypes": compute_dtypes,
         "seconds_per_step": stats(times),
         "images_per_second": stats([batch / t for t in times]),
         "gflop_per_image": round(per_image / 1e9, 3),
         "gflop_per_second": stats([per_image * batch / t / 1e9 for t in times]),
         "flops_model": "4 G + 8 D + 2 C forward passes per image (analytic, conv/dense only)",
     }
+
+
+def _layers(model):
+    """Every layer of `model`, those of nested models included."""
+    import keras
+
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
 
 
 def part_inversion_ratio(args):
@@ -197,11 +206,13 @@ def part_inversion_paper(args):
     from covgan.explain.invert import InversionSettings, make_inversion_fn
     from covgan.models.classifier import build_classifier
     from covgan.models.generator import build_generator, code_sizes
+    from covgan.training.presets import PRESET_TRAINING
 
     if args.precision != "float32":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     quick = args.quick
-    generator = build_generator("tiny" if quick else "paper", inject_z2=True, seed=0)
+    preset = "tiny" if quick else "paper"
+    generator = build_generator(preset, inject_z2=PRESET_TRAINING[preset]["inject_z2"], seed=0)
     classifier = build_classifier("tiny" if quick else "vgg16", seed=0)
     defaults = InversionSettings()
     images = 8 if quick else 64
@@ -229,8 +240,6 @@ def part_inversion_paper(args):
         "seconds_two_step_call": round(measured[2], 3),
         "seconds_per_step_batch": round(step, 3), "seconds_fixed_batch": round(fixed, 3),
         "seconds_per_image_at_max_steps": round(per_image, 3),
-        "authors_seconds_per_image": AUTHORS_SECONDS_PER_IMAGE,
-        "speedup_vs_authors": round(AUTHORS_SECONDS_PER_IMAGE / per_image, 1),
     }
 
 

@@ -50,10 +50,20 @@ def train_gan(config: GANTrainingConfig, *, verbose: int = 1,
     if not train_records:
         raise CovganError(f"{data_dir} has no train split to train the GAN on.")
     _check_resumable(run_dir, config)
+    previous_policy = keras.mixed_precision.global_policy()
     if config.mixed_precision:
+        # Every model built or loaded below computes in it, the classifier included
+        # (covgan.models.classifier.in_global_policy); restored when training ends.
         keras.mixed_precision.set_global_policy(
             "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
         )
+    try:
+        return _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+
+
+def _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks):
     strategy = make_strategy(config.strategy)
     with strategy.scope():
         classifier = load_classifier(config.classifier)

@@ -119,3 +119,31 @@ def test_adapted_sigmoid_classifier_round_trips_in_safe_mode(tmp_path):
     adapted.save(path)
     reloaded = load_classifier(path)
     np.testing.assert_allclose(reloaded(IMAGES).numpy(), adapted(IMAGES).numpy(), rtol=1e-5)
+
+
+def test_a_float32_classifier_file_computes_in_the_global_mixed_policy(tmp_path):
+    # Loading restores each layer's saved float32 policy; under --mixed-precision C must
+    # compute in bfloat16 like G and D, with the weights it was saved with.
+    model = build_classifier("tiny", seed=0)
+    model.save(tmp_path / "c.keras")
+    images = np.random.default_rng(0).random((4, 128, 128, 1)).astype("float32")
+    expected = np.asarray(model(images, training=False))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        loaded = load_classifier(tmp_path / "c.keras")
+        convolutions = [layer for layer in _all_layers(loaded)
+                        if isinstance(layer, keras.layers.Conv2D)]
+        assert len(convolutions) == 13
+        assert {layer.compute_dtype for layer in convolutions} == {"bfloat16"}
+        assert {layer.variable_dtype for layer in convolutions} == {"float32"}
+        got = np.asarray(loaded(images, training=False), dtype="float32")
+        np.testing.assert_allclose(got, expected, atol=0.05)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)

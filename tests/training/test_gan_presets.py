@@ -137,3 +137,37 @@ def test_mirrored_and_multiworker_compute_the_same_step_as_one_device(phantom_di
         gaps = np.concatenate([np.abs(a - b).ravel() for a, b in generator])
         assert np.mean(gaps <= 1e-5) >= 0.98, (strategy, np.mean(gaps <= 1e-5))
         assert gaps.max() <= 2.05 * learning_rate, (strategy, gaps.max())
+
+
+class ClassifierDtypes(keras.callbacks.Callback):
+    """Records the compute dtypes of the classifier's convolutions during training."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def on_train_batch_end(self, batch, logs=None):
+        stack = [self.model.classifier]
+        while stack:
+            layer = stack.pop()
+            stack.extend(getattr(layer, "layers", []))
+            if isinstance(layer, keras.layers.Conv2D):
+                self.seen.add(layer.compute_dtype)
+
+
+def test_mixed_precision_run_computes_the_loaded_classifier_in_bfloat16(phantom_dir, tmp_path):
+    # C comes from a float32 .keras file, whose layers Keras restores as float32; the run
+    # must still compute it in bfloat16 (half of a GAN step's work is C).
+    from covgan.training.gan import train_gan
+
+    classifier = tmp_path / "classifier.keras"
+    build_classifier("tiny", seed=0).save(classifier)
+    data = one_batch_of(phantom_dir, tmp_path / "data")
+    dtypes = ClassifierDtypes()
+    config = GANTrainingConfig(data=str(data), classifier=str(classifier),
+                               out=str(tmp_path / "run"), epochs=1, batch_size=GLOBAL_BATCH,
+                               z1_dim=8, z2_dim=2, mixed_precision=True, seed=0)
+    summary = train_gan(config, verbose=0, extra_callbacks=[dtypes])
+    assert summary["epochs_this_call"] == 1
+    assert dtypes.seen == {"bfloat16"}
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
