@@ -8,6 +8,7 @@ performance table comes from it.
     python tools/bench.py                 # the whole suite (under 10 minutes on 2 CPU cores)
     python tools/bench.py --parts peak,gradcam --repeats 5
     python tools/bench.py --quick         # tiny models everywhere: checks the suite runs
+    python tools/bench.py --profile inversion   # where one inversion step's time goes
 
 Targets on CPU: train step >= 40% of the fp32 matmul peak, mixed precision >= 2x the
 fp32 step, batched inversion >= 20x the eager loop, a paper-preset inversion <= 14 s
@@ -53,6 +54,18 @@ def device():
     if gpus:
         return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
     return f"CPU ({os.cpu_count()} cores, {platform.processor() or platform.machine()})"
+
+
+def cpu_bf16():
+    """The CPU's bfloat16 instructions (Linux): without any, TF emulates bf16 and mixed
+    precision is slower than float32 (10x for the paper G's backward pass on one such CPU)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        return None
+    return sorted({"avx512_bf16", "amx_bf16", "avx_vnni"} & set(flags)) or ["none"]
 
 
 # === Parts (each runs in a child process) ===
@@ -196,24 +209,34 @@ def part_inversion_ratio(args):
     }
 
 
-def part_inversion_paper(args):
-    """A whole inversion at the paper preset: batch 64, default restarts, per-step cost."""
-    import dataclasses
-
+def inversion_models(args):
+    """G and C as the inversion parts use them: the paper preset (--quick: tiny), untrained,
+    in the requested precision."""
     import keras
-    import numpy as np
 
-    from covgan.explain.invert import InversionSettings, make_inversion_fn
     from covgan.models.classifier import build_classifier
-    from covgan.models.generator import build_generator, code_sizes
+    from covgan.models.generator import build_generator
     from covgan.training.presets import PRESET_TRAINING
 
     if args.precision != "float32":
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    quick = args.quick
-    preset = "tiny" if quick else "paper"
+    preset = "tiny" if args.quick else "paper"
     generator = build_generator(preset, inject_z2=PRESET_TRAINING[preset]["inject_z2"], seed=0)
-    classifier = build_classifier("tiny" if quick else "vgg16", seed=0)
+    classifier = build_classifier("tiny" if args.quick else "vgg16", seed=0)
+    return preset, generator, classifier
+
+
+def part_inversion_paper(args):
+    """A whole inversion at the paper preset: batch 64, default restarts, per-step cost."""
+    import dataclasses
+
+    import numpy as np
+
+    from covgan.explain.invert import InversionSettings, make_inversion_fn
+    from covgan.models.generator import code_sizes
+
+    quick = args.quick
+    preset, generator, classifier = inversion_models(args)
     defaults = InversionSettings()
     images = 8 if quick else 64
     rows = images * defaults.restarts
@@ -234,13 +257,82 @@ def part_inversion_paper(args):
     fixed = max(measured[1] - step, 0.0)
     per_image = (fixed + step * defaults.steps) / images
     return {
-        "preset": "tiny" if quick else "paper", "precision": args.precision, "images": images,
+        "preset": preset, "precision": args.precision, "images": images,
         "restarts": defaults.restarts, "max_steps": defaults.steps,
         "seconds_one_step_call": round(measured[1], 3),
         "seconds_two_step_call": round(measured[2], 3),
         "seconds_per_step_batch": round(step, 3), "seconds_fixed_batch": round(fixed, 3),
         "seconds_per_image_at_max_steps": round(per_image, 3),
     }
+
+
+def profile_inversion(args):
+    """Where one inversion step's time goes, at the paper preset (--quick: tiny), 128 rows
+    (64 images x 2 starts; --quick: 16): G forward, G's input gradient (its backward pass
+    given an upstream gradient), C forward, C's input gradient, and the rest of the step
+    (Adam, the loss terms), the step itself timed as the solver runs it (2 steps - 1 step)."""
+    import dataclasses
+
+    import numpy as np
+    import tensorflow as tf
+
+    from covgan.explain.invert import InversionSettings, make_inversion_fn
+    from covgan.models.generator import code_sizes
+
+    preset, generator, classifier = inversion_models(args)
+    rows = 16 if args.quick else 128
+    rng = np.random.default_rng(0)
+    d1, d2 = code_sizes(generator)
+    z1 = tf.constant(rng.standard_normal((rows, d1)), tf.float32)
+    z2 = tf.constant(rng.standard_normal((rows, d2)), tf.float32)
+    images = tf.constant(rng.random((rows, 128, 128, 1)), tf.float32)
+
+    @tf.function
+    def g_forward():
+        return tf.reduce_sum(tf.cast(generator([z1, z2], training=False), tf.float32))
+
+    @tf.function
+    def g_forward_and_gradient():
+        with tf.GradientTape() as tape:
+            tape.watch([z1, z2])
+            drawn = tf.cast(generator([z1, z2], training=False), tf.float32)
+        return tf.reduce_sum(tape.gradient(drawn, z1, output_gradients=images))
+
+    @tf.function
+    def c_forward():
+        return tf.reduce_sum(tf.cast(classifier(images, training=False), tf.float32))
+
+    @tf.function
+    def c_forward_and_gradient():
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            p = tf.cast(classifier(images, training=False)[:, 1], tf.float32)
+        return tf.reduce_sum(tape.gradient(p, images))
+
+    def median(function):
+        return stats(timed(lambda: function().numpy(), args.repeats))["median"]
+
+    settings = InversionSettings()
+    calls = {}
+    for steps in (1, 2):
+        solve = make_inversion_fn(generator, classifier,
+                                  dataclasses.replace(settings, steps=steps, patience=10**6))
+        calls[steps] = median(lambda: solve(images, z1, z2)[2])
+    step = calls[2] - calls[1]
+    g_f, g_fb = median(g_forward), median(g_forward_and_gradient)
+    c_f, c_fb = median(c_forward), median(c_forward_and_gradient)
+    seconds = {"g_forward": g_f, "g_input_gradient": g_fb - g_f, "c_forward": c_f,
+               "c_input_gradient": c_fb - c_f, "rest": step - g_fb - c_fb}
+    return {
+        "profile": "inversion", "preset": preset, "precision": args.precision, "rows": rows,
+        "repeats": args.repeats, "seconds_per_step": round(step, 4),
+        "seconds": {k: round(v, 4) for k, v in seconds.items()},
+        "share_of_step": {k: round(v / step, 3) for k, v in seconds.items()},
+        "note": "medians; each part timed on its own, so the shares need not sum to 1 exactly",
+    }
+
+
+PROFILES = {"inversion": profile_inversion}
 
 
 def keras_io_gradcam(grad_model, image):
@@ -408,17 +500,24 @@ def main():
     parser.add_argument("--quick", action="store_true", help="tiny models, few repeats")
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", choices=sorted(PROFILES),
+                        help="print where one step of PART's time goes, instead of the suite")
+    parser.add_argument("--mixed", action="store_true", help="with --profile: bfloat16")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(globals()[f"part_{args.child}"](args)))
+        return
+    if args.profile:
+        args.precision = "mixed" if args.mixed else "float32"
+        print(json.dumps(PROFILES[args.profile](args), indent=2))
         return
 
     import tensorflow as tf
 
     started = time.perf_counter()
     gpu = bool(tf.config.list_physical_devices("GPU"))
-    report = {"device": device(), "tensorflow": tf.__version__, "quick": args.quick,
-              "repeats": args.repeats}
+    report = {"device": device(), "cpu_bf16": cpu_bf16(), "tensorflow": tf.__version__,
+              "quick": args.quick, "repeats": args.repeats}
     for name in args.parts.split(","):
         if name not in PARTS:
             parser.error(f"unknown part {name!r}; choose from {PARTS}")
