@@ -51,3 +51,17 @@ def test_bench_suite_quick_reports_every_part():
         check_target(report, name)
     # An overhead can come out slightly negative on a noisy machine.
     check_target(report, "grpc_overhead", lowest=-1)
+
+
+def test_profile_splits_an_inversion_step_into_its_parts():
+    result = subprocess.run([sys.executable, str(TOOLS / "bench.py"), "--quick", "--repeats", "1",
+                             "--profile", "inversion"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    profile = json.loads(result.stdout)
+    parts = ("g_forward", "g_input_gradient", "c_forward", "c_input_gradient", "rest")
+    assert tuple(profile["seconds"]) == parts
+    assert profile["seconds_per_step"] > 0 and profile["rows"] == 16
+    for part in parts[:4]:
+        assert profile["seconds"][part] > 0, part
+    # What the parts leave of the step is small beside it: they are what the step does.
+    assert abs(profile["seconds"]["rest"]) < profile["seconds_per_step"]
