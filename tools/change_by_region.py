@@ -37,13 +37,13 @@ def edge_profile(mean_change, band):
     }
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True)
     parser.add_argument("--count", type=int, default=256)
     parser.add_argument("--band", type=int, default=4, help="outer band width in pixels")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     run = load_run(args.run)
     generator, classifier = run.generator, run.classifier
