@@ -10,6 +10,7 @@ HTTP status TF Serving gives the same canonical code.
 """
 
 import collections
+import dataclasses
 import http.server
 import json
 import logging
@@ -236,8 +237,37 @@ def canned(status, message):
 BUSY = canned("503 Service Unavailable", "Too many connections; try again.")
 HEADERS_TOO_LARGE = canned("431 Request Header Fields Too Large",
                            "The request headers are too large.")
+BODY_LATE = canned("408 Request Timeout", "The request body did not arrive in time.")
 MAX_HEADER_BYTES = 16 * 1024
+# Bodies up to this size are received by the gatekeeper too, within a budget for all of
+# them, so a client that trickles its body holds no request thread; larger ones are read
+# by the request thread.
+BODY_BYTES_HELD = 1 << 20
+BODY_BUDGET_BYTES = 64 << 20
 END_OF_HEADERS = b"\r\n\r\n"
+
+
+def declared_length(head):
+    """The Content-Length a request's header block declares, or None (absent or invalid:
+    the handler answers those)."""
+    for line in bytes(head).split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            value = value.strip()
+            return int(value) if value.isdigit() else None
+    return None
+
+
+@dataclasses.dataclass
+class Waiting:
+    """A connection the gatekeeper holds: its bytes so far and its deadline; `need` is the
+    whole request's size once its headers are in and its body is awaited here."""
+
+    held: bytearray
+    deadline: float
+    address: tuple
+    need: int | None = None
+    reserved: int = 0
 
 
 class PrefixedReader:
@@ -310,8 +340,10 @@ class RestServer(socketserver.TCPServer):
 
     A gatekeeper thread holds every connection that is waiting for a request (a new client,
     a kept-alive one between requests, a slow or stalled one still sending its headers) in
-    one selector, at the cost of a socket and at most MAX_HEADER_BYTES each. Only a request
-    whose headers are complete is handed to one of `request_threads` threads. So half-open
+    one selector, at the cost of a socket and at most MAX_HEADER_BYTES each, and receives
+    bodies up to BODY_BYTES_HELD there too (within BODY_BUDGET_BYTES for all). Only a
+    complete request (or one whose large body is still arriving) is handed to one of
+    `request_threads` threads. So half-open
     connections do not take threads from real clients, and every connection has a deadline
     for its headers and one for its body, however slowly it sends them.
 
@@ -342,7 +374,8 @@ class RestServer(socketserver.TCPServer):
         self._wake_reader.setblocking(False)
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
         self._arriving = collections.deque()  # (socket, bytes held, address) to watch
-        self._waiting = {}  # socket -> [bytes held, deadline, address]
+        self._waiting = {}  # socket -> Waiting
+        self._body_bytes = 0  # reserved by bodies the gatekeeper awaits
         self._in_request = {}  # socket -> the thread reading and answering it
         self._ready = queue.Queue()  # complete headers, for the request threads
         self._closing = False
@@ -387,8 +420,11 @@ class RestServer(socketserver.TCPServer):
                     self._receive(key.fileobj)
             self._admit()
             self._drop_late()
-        for connection in list(self._waiting):
-            self._drop(connection)
+        for connection, waiting in list(self._waiting.items()):
+            if waiting.need is None:
+                self._drop(connection)  # idle, or headers unfinished: nothing begun
+            else:
+                self._hand_on(connection)  # a body in transit: in flight, it gets the grace
         for connection, _, _ in self._arriving:
             self._hang_up(connection)
 
@@ -405,12 +441,12 @@ class RestServer(socketserver.TCPServer):
                 if not self._arriving:
                     return
                 connection, held, address = self._arriving.popleft()
-                self._waiting[connection] = [bytearray(held), time.monotonic()
-                                             + self.connection_timeout, address]
+                self._waiting[connection] = Waiting(
+                    bytearray(held), time.monotonic() + self.connection_timeout, address)
             connection.setblocking(False)
             self._selector.register(connection, selectors.EVENT_READ)
-            if END_OF_HEADERS in held:  # a pipelined request is already complete
-                self._hand_on(connection)
+            if held:  # a pipelined request: part or all of it is here already
+                self._progress(connection)
 
     def _receive(self, connection):
         try:
@@ -422,32 +458,58 @@ class RestServer(socketserver.TCPServer):
         if not data:  # the client hung up
             self._drop(connection)
             return
-        held = self._waiting[connection][0]
-        held += data
-        if END_OF_HEADERS in held:
+        self._waiting[connection].held += data
+        self._progress(connection)
+
+    def _progress(self, connection):
+        """Hands a request on once its headers (and a small body) are all here."""
+        waiting = self._waiting[connection]
+        held = waiting.held
+        if waiting.need is not None:
+            if len(held) >= waiting.need:
+                self._hand_on(connection)
+            return
+        end = held.find(END_OF_HEADERS)
+        if end < 0:
+            if len(held) > MAX_HEADER_BYTES:
+                log.warning("rest dropped %s:%d: headers over %d bytes",
+                            *waiting.address[:2], MAX_HEADER_BYTES)
+                self._drop(connection, answer=HEADERS_TOO_LARGE)
+            return
+        end += len(END_OF_HEADERS)
+        length = declared_length(held[:end]) or 0
+        if (len(held) - end < length <= min(BODY_BYTES_HELD, self.max_request_bytes)
+                and self._body_bytes + length <= BODY_BUDGET_BYTES):
+            waiting.need, waiting.reserved = end + length, length
+            waiting.deadline = time.monotonic() + self.connection_timeout  # the body's own
+            self._body_bytes += length
+        else:  # complete, or too large to hold here: the request thread reads the rest
             self._hand_on(connection)
-        elif len(held) > MAX_HEADER_BYTES:
-            log.warning("rest dropped %s:%d: headers over %d bytes",
-                        *self._waiting[connection][2][:2], MAX_HEADER_BYTES)
-            self._drop(connection, answer=HEADERS_TOO_LARGE)
+
+    def _release(self, connection):
+        with self._lock:
+            waiting = self._waiting.pop(connection, None)
+        if waiting is not None:
+            self._body_bytes -= waiting.reserved
+        return waiting
 
     def _hand_on(self, connection):
         self._selector.unregister(connection)
-        with self._lock:
-            held, _, address = self._waiting.pop(connection)
-            self._ready.put((connection, bytes(held), address))
+        waiting = self._release(connection)
+        self._ready.put((connection, bytes(waiting.held), waiting.address))
 
     def _drop_late(self):
         now = time.monotonic()
         with self._lock:
-            late = [c for c, (_, deadline, _) in self._waiting.items() if deadline < now]
-        for connection in late:
-            self._drop(connection)  # an idle keep-alive client, or headers sent too slowly
+            late = [(c, w.need is not None) for c, w in self._waiting.items()
+                    if w.deadline < now]
+        for connection, in_body in late:
+            # An idle keep-alive client or headers sent too slowly: hang up; a body: 408.
+            self._drop(connection, answer=BODY_LATE if in_body else b"")
 
     def _drop(self, connection, answer=b""):
         self._selector.unregister(connection)
-        with self._lock:
-            self._waiting.pop(connection, None)
+        self._release(connection)
         if answer:
             try:
                 connection.setblocking(True)
@@ -501,14 +563,7 @@ class RestServer(socketserver.TCPServer):
         self._closing = True
         self._wake_writer.send(b"x")
         self._gatekeeper.join(5.0)
-        while True:  # requests queued but not begun are not in flight: hang up on them
-            try:
-                item = self._ready.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                self._hang_up(item[0])
-        for _ in self._threads:
+        for _ in self._threads:  # after the queued requests: they are in flight too
             self._ready.put(None)
         deadline = time.monotonic() + grace
         for thread in self._threads:
@@ -522,6 +577,13 @@ class RestServer(socketserver.TCPServer):
                 pass
         for thread in self._threads:
             thread.join(1.0)
+        while True:  # requests still queued when the grace ran out
+            try:
+                item = self._ready.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self._hang_up(item[0])
         self._selector.close()
         self._wake_reader.close()
         self._wake_writer.close()

@@ -76,6 +76,19 @@ def test_a_body_that_stops_arriving_gets_408(rest):
     assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive in time" in answer
 
 
+def test_a_body_sent_a_byte_at_a_time_holds_no_request_thread(rest):
+    # One request thread: a client that sent its headers and trickles its body must not
+    # keep another client's request waiting (it held the thread for the whole timeout).
+    server = rest(connection_timeout=60.0, request_threads=1)
+    trickler = connect(server)
+    half_a_body(trickler)
+    time.sleep(0.3)
+    for _ in range(3):
+        trickler.sendall(b" ")
+        assert status_request(connect(server)).endswith("404 Not Found")
+    trickler.close()
+
+
 def test_connections_beyond_the_limit_get_503(rest):
     server = rest(connection_timeout=60.0, max_connections=2)
     held = [connect(server), connect(server)]
