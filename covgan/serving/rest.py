@@ -410,8 +410,8 @@ class RestServer(socketserver.TCPServer):
         self._wake_writer.send(b"x")
 
     def _watch(self):
-        """The gatekeeper: reads headers as they arrive, hands complete ones on, and drops
-        connections past their deadline."""
+        """The gatekeeper: reads headers (and small bodies) as they arrive, hands complete
+        requests on, and drops connections past their deadline."""
         while not self._closing:
             for key, _ in self._selector.select(timeout=0.25):
                 if key.fileobj is self._wake_reader:
