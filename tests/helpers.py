@@ -31,6 +31,24 @@ def assert_keras_round_trip(model, path, inputs=None):
     return loaded
 
 
+def all_layers(model):
+    """Every layer of a Keras model, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
+
+
+def load_tool(name):
+    """A script of tools/ as a module, to call its functions in this process."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_dicom(path, pixels, photometric="MONOCHROME2"):
     """A DICOM file holding `pixels`: (rows, cols) 12-bit grey, or (frames, rows, cols, 3) RGB.
 

@@ -1,17 +1,12 @@
 """tools/change_by_region.py on the shared tiny run, in this process."""
 
-import importlib.util
 import json
 
-from helpers import ROOT
+from helpers import load_tool
 
 
 def tool():
-    spec = importlib.util.spec_from_file_location("change_by_region",
-                                                  ROOT / "tools" / "change_by_region.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("change_by_region")
 
 
 def test_change_by_region_reports_the_band_and_what_the_classifier_reads(tiny_run, capsys):

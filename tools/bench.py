@@ -58,7 +58,7 @@ def device():
 
 def cpu_bf16():
     """The CPU's bfloat16 instructions (Linux): without any, TF emulates bf16 and mixed
-    precision is slower than float32 (10x for the paper G's backward pass on one such CPU)."""
+    precision is slower than float32 (6x for the tiny train step on one such CPU)."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line.split(":", 1)[1].split() for line in f

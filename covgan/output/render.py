@@ -95,22 +95,12 @@ def figure_panels(image, reconstruction, counterpart, abs_difference, gradcam, p
     return tiles, captions
 
 
-def figure_strip(*args, **kwargs):
-    """Figure 2 as one captioned picture (`figure_panels`' arguments)."""
-    return captioned(*figure_panels(*args, **kwargs))
-
-
 def maps_panels(image, maps):
     """Every explanation map of one image over the image, as (BGR tiles, captions).
 
     maps: {title: (H, W) map in [0, 1]}, in the order to show.
     """
     return [heat_overlay(image, m) for m in maps.values()], list(maps)
-
-
-def maps_strip(image, maps):
-    """Every explanation map of one image side by side in one captioned picture."""
-    return captioned(*maps_panels(image, maps))
 
 
 FILM_LABEL_HEIGHT = 16
@@ -135,14 +125,14 @@ def traversal_strip(traversal, probabilities):
     return np.concatenate(tiles, axis=1)
 
 
-def traversal_gif(traversal, probabilities, path, *, milliseconds=250):
-    """An animated GIF of the traversal, there and back: the strip's frames, at native size."""
+def traversal_gif(strip, steps, path, *, milliseconds=250):
+    """An animated GIF of the traversal, there and back: the frames of `traversal_strip`'s
+    picture `strip` (of `steps` frames), at native size."""
     from PIL import Image
 
-    strip = traversal_strip(traversal, probabilities)
-    pitch = strip.shape[1] // len(traversal)
+    pitch = strip.shape[1] // steps
     frames = [Image.fromarray(strip[:, i * pitch:(i + 1) * pitch - FILM_GAP])
-              for i in range(len(traversal))]
+              for i in range(steps)]
     frames = frames + frames[-2:0:-1]
     frames[0].save(path, format="GIF", save_all=True, append_images=frames[1:],
                    duration=milliseconds, loop=0, optimize=True)

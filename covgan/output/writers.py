@@ -149,7 +149,7 @@ def write_explanation(
             write_bgr(files["maps"], captioned(*pictures["map_panels"]))
         pictures["strip_image"] = traversal_strip(result["traversal"][i], walks[i])
         write_bgr(files["strip"], pictures["strip_image"])
-        traversal_gif(result["traversal"][i], walks[i], files["gif"])
+        traversal_gif(pictures["strip_image"], len(walks[i]), files["gif"])
         trust = "" if row["trusted"] else " (NOT trusted)"
         probability_plot(
             walks[i],
@@ -197,8 +197,9 @@ def write_traversals(
     folder = pathlib.Path(folder)
     rows = []
     for i, stem in enumerate(stems(sources)):
-        write_bgr(folder / f"{stem}_traversal.png", traversal_strip(frames[i], probabilities[i]))
-        traversal_gif(frames[i], probabilities[i], folder / f"{stem}_traversal.gif")
+        strip = traversal_strip(frames[i], probabilities[i])
+        write_bgr(folder / f"{stem}_traversal.png", strip)
+        traversal_gif(strip, len(probabilities[i]), folder / f"{stem}_traversal.gif")
         probability_plot(
             probabilities[i],
             folder / f"{stem}_probability.png",

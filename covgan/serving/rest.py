@@ -34,6 +34,7 @@ from covgan.serving.status import ServingError
 
 log = logging.getLogger("covgan.serve")
 
+BODY_LATE_MESSAGE = "The request body did not arrive in time."
 PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?"
                   r"(?:(?P<metadata>/metadata)|:(?P<verb>[a-z]+))?/?$")
 
@@ -221,7 +222,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except TimeoutError:
             # The body stopped arriving: say so and hang up (the rest of it is never read).
             self.close_connection = True
-            self._respond(408, {"error": "The request body did not arrive in time."}, started)
+            self._respond(408, {"error": BODY_LATE_MESSAGE}, started)
         except Exception as error:  # a bug of ours: say so, keep serving
             log.exception("rest %s failed", self.path)
             self._respond(500, {"error": f"{type(error).__name__}: {error}"}, started)
@@ -237,7 +238,7 @@ def canned(status, message):
 BUSY = canned("503 Service Unavailable", "Too many connections; try again.")
 HEADERS_TOO_LARGE = canned("431 Request Header Fields Too Large",
                            "The request headers are too large.")
-BODY_LATE = canned("408 Request Timeout", "The request body did not arrive in time.")
+BODY_LATE = canned("408 Request Timeout", BODY_LATE_MESSAGE)
 MAX_HEADER_BYTES = 16 * 1024
 # Bodies up to this size are received by the gatekeeper too, within a budget for all of
 # them, so a client that trickles its body holds no request thread; larger ones are read

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from helpers import assert_keras_round_trip
+from helpers import all_layers, assert_keras_round_trip
 
 from covgan.errors import CovganError
 from covgan.models.classifier import (
@@ -131,7 +131,7 @@ def test_a_float32_classifier_file_computes_in_the_global_mixed_policy(tmp_path)
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         loaded = load_classifier(tmp_path / "c.keras")
-        convolutions = [layer for layer in _all_layers(loaded)
+        convolutions = [layer for layer in all_layers(loaded)
                         if isinstance(layer, keras.layers.Conv2D)]
         assert len(convolutions) == 13
         assert {layer.compute_dtype for layer in convolutions} == {"bfloat16"}
@@ -140,10 +140,3 @@ def test_a_float32_classifier_file_computes_in_the_global_mixed_policy(tmp_path)
         np.testing.assert_allclose(got, expected, atol=0.05)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)

@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ROOT, ServerProcess
+from helpers import ROOT, ServerProcess, load_tool
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
@@ -351,11 +351,7 @@ def _loadgen(*args):
 
 def _loadgen_here(capsys, *args):
     """tools/loadgen.py's main in this process (no TensorFlow start per call)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("loadgen", ROOT / "tools" / "loadgen.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool("loadgen")
     capsys.readouterr()
     module.main(list(args))
     return json.loads(capsys.readouterr().out)

@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from helpers import all_layers
 
 from covgan.models.classifier import build_classifier
 from covgan.models.discriminator import build_discriminator
@@ -147,12 +148,8 @@ class ClassifierDtypes(keras.callbacks.Callback):
         self.seen = set()
 
     def on_train_batch_end(self, batch, logs=None):
-        stack = [self.model.classifier]
-        while stack:
-            layer = stack.pop()
-            stack.extend(getattr(layer, "layers", []))
-            if isinstance(layer, keras.layers.Conv2D):
-                self.seen.add(layer.compute_dtype)
+        self.seen |= {layer.compute_dtype for layer in all_layers(self.model.classifier)
+                      if isinstance(layer, keras.layers.Conv2D)}
 
 
 def test_mixed_precision_run_computes_the_loaded_classifier_in_bfloat16(phantom_dir, tmp_path):
