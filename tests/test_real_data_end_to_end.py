@@ -36,9 +36,12 @@ def test_explain_a_real_radiograph_after_a_tiny_run(shared_dataset, tmp_path):
     assert result.exit_code == 0, result.output
     result = run("train", "--data", data, "--classifier", tmp_path / "clf" / "classifier.keras",
                  "--out", tmp_path / "gan", "--epochs", 1, "--augment", "--z1-dim", 16,
-                 "--z2-dim", 4)
+                 "--z2-dim", 4, "--gated-residual", "--upsampling", "bilinear",
+                 "--padding", "reflect")
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "gan" / "config.json").read_text())["augment"] is True
+    config = json.loads((tmp_path / "gan" / "config.json").read_text())
+    assert config["augment"] is True
+    assert (config["upsampling"], config["padding"]) == ("bilinear", "reflect")
     image = next((shared_dataset / "val" / "Covid").iterdir())  # a 640x640 original
     result = run("explain", image, "--run", tmp_path / "gan", "--out", tmp_path / "explain",
                  "--invert-steps", 10, "--restarts", 1)

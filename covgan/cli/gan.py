@@ -7,6 +7,7 @@ import click
 
 from covgan.cli.common import emit, seed_everything
 from covgan.explain.settings import InversionSettings
+from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
 
 INVERSION = InversionSettings()
@@ -46,6 +47,13 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
               help="G draws a base image from z1 and a masked change from z2, so G(z1, 0) is "
                    "the base exactly and a traversal only turns up that change (off: the "
                    "paper's G of [z1, z2]).")
+@click.option("--upsampling", type=click.Choice(UPSAMPLING), default=GAN.upsampling,
+              show_default=True,
+              help="How G doubles its feature maps: nearest (the paper's; each 3x3 convolution "
+                   "after it draws a period-2 pattern, the stripes) or bilinear.")
+@click.option("--padding", type=click.Choice(PADDING), default=GAN.padding, show_default=True,
+              help="How G's convolutions pad: zeros (the paper's; the edge is visible to every "
+                   "layer and G draws artefacts there) or reflect.")
 @click.option("--g-ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
               help="Momentum of a moving average of G's weights, saved as the generator "
                    f"(0: off) {preset_help('g_ema')}.")
@@ -72,8 +80,9 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
                    "and train on to --epochs with this command's settings: fine-tuning, e.g. "
                    "with --lambda-locality. The architecture options must match that run's.")
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
-          lambda_locality, class_critic, gated_residual, g_ema, z1_dim, z2_dim, inject_z2,
-          positive_rate, augment, mixed_precision, strategy, summary_every, seed, init_from):
+          lambda_locality, class_critic, gated_residual, upsampling, padding, g_ema, z1_dim,
+          z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy, summary_every,
+          seed, init_from):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
     Writes RUN/config.json, classifier.keras (a copy), generator.keras,
@@ -96,9 +105,8 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
         preset, data=str(data_dir), classifier=str(classifier_file), out=str(out),
         epochs=epochs, batch_size=batch_size, g_learning_rate=g_lr, d_learning_rate=d_lr,
         lambda_cls=lambda_cls, lambda_locality=lambda_locality, class_critic=class_critic,
-        gated_residual=gated_residual, g_ema=g_ema, z1_dim=z1_dim,
-        z2_dim=z2_dim, inject_z2=inject_z2,
-        positive_rate=positive_rate,
+        gated_residual=gated_residual, upsampling=upsampling, padding=padding, g_ema=g_ema,
+        z1_dim=z1_dim, z2_dim=z2_dim, inject_z2=inject_z2, positive_rate=positive_rate,
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,
         summary_every=summary_every, seed=seed, init_from=str(init_from or ""),
     )

@@ -19,12 +19,26 @@ and a gate m in [0, 1] from it and from z2's direction:
 with amount = tanh(|z2| / sqrt(d2)), exactly 0 at z2 = 0. The counterpart G(z1, 0) is the base
 image exactly, and a walk t * z2 only turns up one masked change: the difference map
 is that change, not a side effect of moving the whole image.
+
+Two drawing choices decide G's artefacts. Nearest-neighbour upsampling followed by a 3x3
+convolution gives even and odd output pixels different views of the duplicated input, so
+every image carries a period-2 pattern, the stripes and cross-hatch of the trained runs
+(2-4x the real radiographs' period-2 energy); `upsampling="bilinear"` interpolates instead.
+Zero padding tells each convolution where the image edge is, and the trained runs drew
+bright alternating columns there, which the gated branch then changed along the walk: the
+traversal map's maximum sat on the image border for 84-90% of random codes;
+`padding="reflect"` pads every convolution of G by reflection, so the edge looks like more
+image.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import ops
+
+from covgan.models.options import PADDING, UPSAMPLING
 
 Z1_DIM = 100
 Z2_DIM = 10
@@ -68,12 +82,36 @@ class CodeAmountAndDirection(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale}
 
 
+@keras.saving.register_keras_serializable(package="covgan")
+class ReflectPadding2D(keras.layers.Layer):
+    """Pads height and width by `size` pixels, mirroring the image (no repeated edge row)."""
+
+    def __init__(self, size=1, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, x):
+        k = self.size
+        return ops.pad(x, [[0, 0], [k, k], [k, k], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        def grown(n):
+            return None if n is None else n + 2 * self.size
+
+        return batch, grown(height), grown(width), channels
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
 # The residual branch leaves the trunk after this stage (32 x 32 pixels).
 BRANCH_FROM_STAGE = 3
 
 
 def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int = Z2_DIM,
                     inject_z2: bool = False, gated_residual: bool = False,
+                    upsampling: str = "nearest", padding: str = "zeros",
                     seed: int | None = None) -> keras.Model:
     """Builds G with named inputs "z1" (B, z1_dim), "z2" (B, z2_dim) and output "images".
 
@@ -85,12 +123,20 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
             with gated_residual, z2's direction enters every residual stage instead of only
             the first.
         gated_residual: base image from z1, masked change from z2 (module docstring).
+        upsampling: "nearest" (the paper's) or "bilinear" (no period-2 stripes).
+        padding: "zeros" ("same" convolutions) or "reflect" (no edge signal).
         seed: initialiser seed.
     """
     if preset not in PRESETS:
         raise ValueError(f"Unknown generator preset {preset!r}; one of {sorted(PRESETS)}.")
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"Unknown upsampling {upsampling!r}; one of {UPSAMPLING}.")
+    if padding not in PADDING:
+        raise ValueError(f"Unknown padding {padding!r}; one of {PADDING}.")
+    draw = Drawing(init=keras.initializers.HeNormal(seed=seed), upsampling=upsampling,
+                    padding=padding)
     base, stages = PRESETS[preset]
-    init = keras.initializers.HeNormal(seed=seed)
+    init = draw.init
     z1 = keras.Input((z1_dim,), name="z1")
     z2 = keras.Input((z2_dim,), name="z2")
     if gated_residual:
@@ -107,23 +153,20 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
     x = keras.layers.ReLU()(x)
     branch = None
     for stage, width in enumerate(stages, start=1):
-        x = _stage(x, width, f"up{stage}", init, z2 if inject_z2 and not gated_residual else None)
+        x = draw.stage(x, width, f"up{stage}", z2 if inject_z2 and not gated_residual else None)
         if gated_residual and stage == BRANCH_FROM_STAGE:
             branch = x
         elif branch is not None:
             first = stage == BRANCH_FROM_STAGE + 1
-            branch = _stage(branch, width, f"residual{stage}", init,
-                            direction if inject_z2 or first else None)
+            branch = draw.stage(branch, width, f"residual{stage}",
+                                direction if inject_z2 or first else None)
     if not gated_residual:
-        x = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init, name="to_image")(x)
+        x = draw.conv(x, 1, "to_image")
         images = keras.layers.Activation("sigmoid", dtype="float32", name="images")(x)
         return keras.Model([z1, z2], images, name=f"generator_{preset}")
-    base_logit = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init,
-                                     name="to_image")(x)
-    change = keras.layers.Conv2D(1, 3, padding="same", kernel_initializer=init,
-                                 name="residual")(branch)
-    gate = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid",
-                               kernel_initializer=init, name="gate")(branch)
+    base_logit = draw.conv(x, 1, "to_image")
+    change = draw.conv(branch, 1, "residual")
+    gate = draw.conv(branch, 1, "gate", activation="sigmoid")
     masked = keras.layers.Multiply(name="masked_change")([change, gate])
     masked = keras.layers.Multiply(name="scaled_change")(
         [masked, keras.layers.Reshape((1, 1, 1))(amount)])
@@ -132,16 +175,34 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
     return keras.Model([z1, z2], images, name=f"generator_{preset}_gated")
 
 
-def _stage(x, width, name, init, code=None):
-    """Upsample 2x, 3x3 conv, batch norm, an optional shift by a bias-free map of `code`,
-    ReLU."""
-    # The trunk's upsampling layers keep the names earlier runs were saved with ("up1"...).
-    x = keras.layers.UpSampling2D(2, name=f"{name}_up" if name.startswith("residual") else name)(x)
-    x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, kernel_initializer=init,
-                            name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True, name=f"{name}_bn")(x)
-    if code is not None:
-        shift = keras.layers.Dense(width, use_bias=False, kernel_initializer="zeros",
-                                   name=f"{name}_z2")(code)
-        x = keras.layers.Add()([x, keras.layers.Reshape((1, 1, width))(shift)])
-    return keras.layers.ReLU()(x)
+@dataclasses.dataclass(frozen=True)
+class Drawing:
+    """How G's layers draw: the initialiser, the upsampling and the convolutions' padding."""
+
+    init: keras.initializers.Initializer
+    upsampling: str
+    padding: str
+
+    def conv(self, x, width, name, **kwargs):
+        """A 3x3 convolution that keeps the size, zero- or reflection-padded."""
+        if self.padding == "reflect":
+            x = ReflectPadding2D(1, name=f"{name}_pad")(x)
+        return keras.layers.Conv2D(width, 3, padding="valid" if self.padding == "reflect"
+                                   else "same", kernel_initializer=self.init, name=name,
+                                   **kwargs)(x)
+
+    def stage(self, x, width, name, code=None):
+        """Upsample 2x, 3x3 conv, batch norm, an optional shift by a bias-free map of
+        `code`, ReLU."""
+        # The trunk's upsampling layers keep the names earlier runs were saved with ("up1"...).
+        x = keras.layers.UpSampling2D(
+            2, interpolation=self.upsampling,
+            name=f"{name}_up" if name.startswith("residual") else name)(x)
+        x = self.conv(x, width, f"{name}_conv", use_bias=False)
+        x = keras.layers.BatchNormalization(momentum=0.9, synchronized=True,
+                                            name=f"{name}_bn")(x)
+        if code is not None:
+            shift = keras.layers.Dense(width, use_bias=False, kernel_initializer="zeros",
+                                       name=f"{name}_z2")(code)
+            x = keras.layers.Add()([x, keras.layers.Reshape((1, 1, width))(shift)])
+        return keras.layers.ReLU()(x)

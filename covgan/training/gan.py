@@ -136,7 +136,9 @@ def _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks):
 def _build_gan(config, classifier, train_records):
     generator = build_generator(config.preset, z1_dim=config.z1_dim, z2_dim=config.z2_dim,
                                 inject_z2=config.inject_z2,
-                                gated_residual=config.gated_residual, seed=config.seed)
+                                gated_residual=config.gated_residual,
+                                upsampling=config.upsampling, padding=config.padding,
+                                seed=config.seed)
     discriminator = build_discriminator(config.preset, class_aware=config.class_critic,
                                         seed=config.seed + 1)
     if config.positive_rate == "balanced":

@@ -46,6 +46,10 @@ class GANTrainingConfig:
     class_critic: bool = False
     # G(z1, z2) = base(z1) + a masked change drawn from z2, exactly the base at z2 = 0.
     gated_residual: bool = False
+    # How G upsamples ("nearest", the paper's, or "bilinear") and pads its convolutions
+    # ("zeros" or "reflect"): the stripes and the border artefacts (models/generator.py).
+    upsampling: str = "nearest"
+    padding: str = "zeros"
     g_ema: float = _TINY["g_ema"]  # momentum of a moving average of G's weights; 0 = off
     z1_dim: int = 100
     z2_dim: int = 10

@@ -1,12 +1,13 @@
 """G and D: their contracts (named inputs, image range, float32 logits) and .keras round trips."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import assert_keras_round_trip
 
 from covgan.models.discriminator import build_discriminator
-from covgan.models.generator import build_generator, code_sizes
+from covgan.models.generator import Drawing, build_generator, code_sizes
 from covgan.shapes import IMAGE_SHAPE
 
 
@@ -95,3 +96,51 @@ def test_gated_residual_gradients_are_finite_at_zero_and_it_round_trips(tmp_path
         total = tf.reduce_sum(generator([tf.constant(z1), tf.convert_to_tensor(z2)]))
     assert np.all(np.isfinite(tape.gradient(total, z2).numpy()))
     assert_keras_round_trip(generator, tmp_path / "g.keras", codes(2))
+
+
+def _drawn(upsampling, padding, image):
+    """One trunk stage without its norm and ReLU: upsample 2x, then a fixed 3x3 convolution."""
+    draw = Drawing(init=keras.initializers.Constant(0.0), upsampling=upsampling,
+                   padding=padding)
+    inputs = keras.Input(image.shape[1:])
+    upsampled = keras.layers.UpSampling2D(2, interpolation=upsampling)(inputs)
+    model = keras.Model(inputs, draw.conv(upsampled, 1, "conv", use_bias=False))
+    # An off-centre kernel, as training leaves them: it weighs the left neighbour more.
+    model.get_layer("conv").set_weights([np.array(
+        [[0, 0, 0], [0.6, 0.3, 0.1], [0, 0, 0]], "float32").reshape(3, 3, 1, 1)])
+    return model(image).numpy()[0, :, :, 0]
+
+
+def test_bilinear_upsampling_draws_no_stripes_on_a_smooth_image():
+    # A horizontal ramp: after nearest upsampling it is a staircase, and the convolution
+    # turns the stairs into a period-2 pattern, the stripes of the trained runs.
+    ramp = np.tile(np.linspace(0, 1, 16, dtype="float32"), (16, 1))[None, :, :, None]
+    def stripes(drawn):
+        interior = drawn[4:-4, 4:-4]
+        return np.abs(interior[:, 1:-1] - (interior[:, :-2] + interior[:, 2:]) / 2).max()
+
+    assert stripes(_drawn("nearest", "reflect", ramp)) > 0.005
+    assert stripes(_drawn("bilinear", "reflect", ramp)) < 1e-5
+
+
+def test_reflect_padding_hides_the_image_edge():
+    # On a flat image a zero-padded convolution darkens the edge; a reflection-padded one
+    # cannot tell the edge from the middle.
+    flat = np.full((1, 8, 8, 1), 0.5, "float32")
+    zeros, reflect = _drawn("bilinear", "zeros", flat), _drawn("bilinear", "reflect", flat)
+    assert abs(zeros[:, 0].mean() - zeros[:, 8].mean()) > 0.1
+    np.testing.assert_allclose(reflect, 0.5, atol=1e-6)
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_a_bilinear_reflect_generator_round_trips_and_keeps_its_counterpart(tmp_path, gated):
+    generator = build_generator("tiny", z1_dim=16, z2_dim=4, gated_residual=gated,
+                                inject_z2=True, upsampling="bilinear", padding="reflect",
+                                seed=0)
+    z1, z2 = codes(2)
+    images = generator([z1, z2]).numpy()
+    assert images.shape == (2, *IMAGE_SHAPE)
+    loaded = assert_keras_round_trip(generator, tmp_path / "g.keras", [z1, z2])
+    assert any(type(layer).__name__ == "ReflectPadding2D" for layer in loaded.layers)
+    with pytest.raises(ValueError, match="padding"):
+        build_generator("tiny", padding="wrap")

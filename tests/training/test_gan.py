@@ -130,14 +130,14 @@ def test_sigkill_mid_run_then_rerun_continues_at_the_right_epoch(phantom_dir, cl
 
 
 def test_a_gated_run_opens_in_a_fresh_process(tmp_path):
-    # The gated generator has a layer of ours; load_run must register it itself, not rely on
-    # the caller having imported covgan.models.generator first.
+    # The gated, reflection-padded generator has layers of ours; load_run must register them
+    # itself, not rely on the caller having imported covgan.models.generator first.
     from covgan.models.generator import build_generator
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0).save(
-        run_dir / "generator.keras")
+    build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, padding="reflect",
+                    seed=0).save(run_dir / "generator.keras")
     build_classifier("tiny", seed=0).save(run_dir / "classifier.keras")
     (run_dir / "config.json").write_text("{}")
     code = ("import sys; from covgan.training.runs import load_run; "
