@@ -74,8 +74,9 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, ima
               type=click.Path(dir_okay=False), help="A .keras classifier (loaded in safe mode).")
 @click.option("--data", "data_spec", required=True, metavar="DATA",
               help="A prepared data folder, or `phantom`.")
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default=None,
-              help="Split to score (default: test, else val).")
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=None,
+              help="Split to score (default: test, else val); all: every image of the folder, "
+                   "for an external set that was not split for this classifier.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
 @click.option(
     "--out",
@@ -92,6 +93,8 @@ def evaluate(classifier_file, data_spec, split, threshold, out):
     \b
     Example:
       covgan classifier evaluate --classifier runs/clf/classifier.keras --data phantom
+      covgan classifier evaluate --classifier runs/clf/classifier.keras \\
+        --data prepared/other-hospital --split all --out other-hospital.json
     """
     from covgan.data.catalog import resolve_data
     from covgan.io import write_json

@@ -124,7 +124,10 @@ def read_manifest(data_dir: str | os.PathLike) -> list[Record]:
 
 
 def select(records: Iterable[Record], split: str) -> list[Record]:
-    """The records of one split ('train', 'val', 'test')."""
+    """The records of one split ('train', 'val', 'test'), or every record ('all': an external
+    set scored as a whole, whatever split its preparation gave each image)."""
+    if split == "all":
+        return list(records)
     return [r for r in records if r.split == split]
 
 

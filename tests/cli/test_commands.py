@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from helpers import build_messy_tree
 
 from covgan.cli import main
+from covgan.data import layout
 
 
 def run(*args):
@@ -129,6 +130,12 @@ def test_train_then_evaluate(tmp_path, phantom_dir):
         assert key in scores
     assert scores["accuracy"] == pytest.approx(trained["accuracy"])
     assert json.loads((run_dir / "classifier_evaluation.json").read_text()) == scores
+    result = run("classifier", "evaluate", "--classifier", run_dir / "classifier.keras",
+                 "--data", phantom_dir, "--split", "all", "--out", tmp_path / "all.json")
+    assert result.exit_code == 0, result.output
+    every = json.loads(result.stdout)
+    assert every["split"] == "all" and every["n"] == len(layout.read_manifest(phantom_dir))
+    assert every["n"] > scores["n"]
 
 
 def test_phantom_data_is_generated_once_and_cached(monkeypatch):
