@@ -7,17 +7,24 @@ p(positive) when only the band's change, or only the interior's, is put on the c
 A map whose maximum sits in the band while the classifier reads the interior scores badly
 on the pointing game for a reason of G's, not of the classifier's.
 
+It also measures G's stripes: the period-2 energy of the drawn images (the mean
+|x[i] - (x[i-1] + x[i+1]) / 2| along rows and along columns) against the same of the run's
+real training images.
+
     python tools/change_by_region.py --run runs/gan_cg10 --count 256 --band 4
 """
 
 import argparse
 import json
 import os
+import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from covgan.data import layout  # noqa: E402
+from covgan.data.images import load_inputs  # noqa: E402
 from covgan.models.classifier import positive_probability  # noqa: E402
 from covgan.models.generator import code_sizes  # noqa: E402
 from covgan.training.runs import load_run  # noqa: E402
@@ -35,6 +42,22 @@ def edge_profile(mean_change, band):
         "top_rows": rounded(rows[:band]), "bottom_rows": rounded(rows[-band:]),
         "interior_median": round(interior, 4),
     }
+
+
+def period2_energy(images):
+    """{"along_rows": vertical stripes, "along_columns": horizontal ones}: the mean distance of
+    each pixel from the mean of its two neighbours, for (N, H, W) images."""
+    along_rows = np.abs(images[:, :, 1:-1] - (images[:, :, :-2] + images[:, :, 2:]) / 2)
+    along_columns = np.abs(images[:, 1:-1] - (images[:, :-2] + images[:, 2:]) / 2)
+    return {"along_rows": round(float(along_rows.mean()), 4),
+            "along_columns": round(float(along_columns.mean()), 4)}
+
+
+def real_images(data_dir, count):
+    """Up to `count` training images of a prepared folder, (N, H, W)."""
+    records = layout.select(layout.read_manifest(data_dir), "train")[:count]
+    images, _ = load_inputs([pathlib.Path(data_dir) / r.path for r in records])
+    return images[..., 0]
 
 
 def main(argv=None):
@@ -69,6 +92,10 @@ def main(argv=None):
         "mean_abs_change": edge_profile(np.abs(change[..., 0]).mean(axis=0), args.band),
         "share_of_largest_changes_in_band": round(float(in_band.reshape(-1)[peaks].mean()), 3),
         "band_share_of_area": round(float(in_band.mean()), 3),
+        "period2_energy": {
+            "drawn": period2_energy(drawn[..., 0]),
+            "real": period2_energy(real_images(run.config["data"], args.count)),
+        },
         "p_positive": {
             "counterpart": p(counterpart),
             "drawn": p(drawn),
