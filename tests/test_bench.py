@@ -29,7 +29,10 @@ def test_bench_quick_parts_report_figures_and_targets():
         assert "error" not in report[part], (part, report[part])
     # The ratio compares like with like: both solvers reach the same losses (float32 sums in
     # another order differ in the last digits, more so over more steps).
-    assert report["inversion_ratio"]["final_loss_max_relative_difference"] < 0.01
+    ratio = report["inversion_ratio"]
+    assert ratio["final_loss_max_relative_difference"] < 0.01
+    assert ratio["final_loss_max_relative_difference_batch1"] < 0.01
+    assert ratio["ratio_to_compiled_batch1"] > 0
     for name in ("inversion_batched_vs_eager", "gradcam_batched_vs_keras_io"):
         check_target(report, name)
 
