@@ -7,8 +7,8 @@
 #    through sudo, after apt-get update). Where neither is possible the browser tests are
 #    skipped with one line saying why; every other test still runs.
 # 2. tools/install.sh test: .venv with the package and its test extra.
-# 3. ruff check (the lint, configured in pyproject.toml), then pytest -q -n 2 (two workers)
-#    with the arguments given.
+# 3. ruff check (the lint, configured in pyproject.toml), then pytest -q -n 2 (two workers;
+#    loadgroup keeps a module marked xdist_group on one worker) with the arguments given.
 # COVGAN_TEST_PLAN=1 prints the decisions and stops (the tests use it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +26,9 @@ fi
 
 bash tools/install.sh test
 if [ -n "${COVGAN_TEST_PLAN:-}" ]; then
-    echo "would run: ruff check . && pytest -q -n 2 $*"
+    echo "would run: ruff check . && pytest -q -n 2 --dist loadgroup $*"
     exit 0
 fi
 .venv/bin/ruff check .
 # Two workers: most of the suite's time is single-threaded (process starts, tracing).
-exec .venv/bin/pytest -q -n 2 "$@"
+exec .venv/bin/pytest -q -n 2 --dist loadgroup "$@"

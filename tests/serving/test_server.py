@@ -28,6 +28,10 @@ from tensorflow_serving.apis import (
 from covgan.errors import CovganError
 from covgan.serving.client import Client, predict_request
 
+# One worker runs this module: its server and in-process models are started once per worker
+# that needs them, and two workers would start them twice (tools/test.sh: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("server")
+
 
 @pytest.fixture(scope="module")
 def local(exported):
