@@ -89,55 +89,71 @@ def one_batch_of(data_dir, out):
     return out
 
 
-def test_mirrored_and_multiworker_compute_the_same_step_as_one_device(phantom_dir, tmp_path):
-    """One step under each strategy with the latents fixed (strategy_run.py) must compute
-    what one device computes: the same losses (per-replica BatchNorm statistics, a
-    mis-sharded batch or a wrong global-batch scaling of the reported losses all change them)
-    and the same updated weights. D's agree to float32 rounding. Adam's first step is
-    lr * sign(gradient) wherever the gradient is not tiny, so the few G weights whose
-    gradient is near zero may step either way: G's must agree within 1e-5 for 98% of the
-    weights and within two steps (2 lr) for all."""
-    import os
+def same_step_as_one_device(results, tmp_path, strategy):
+    """One step under `strategy` with the latents fixed (strategy_run.py) must compute what
+    one device computes: the same losses (per-replica BatchNorm statistics, a mis-sharded
+    batch or a wrong global-batch scaling of the reported losses all change them) and the
+    same updated weights. D's agree to float32 rounding. Adam's first step is
+    lr * sign(gradient) wherever the gradient is not tiny, so the few G weights whose gradient
+    is near zero may step either way: G's must agree within 1e-5 for 98% of the weights and
+    within two steps (2 lr) for all."""
+    single, summary = results["default"], results[strategy]
+    reference, folder = tmp_path / "default", tmp_path / strategy
+    assert summary["epochs_this_call"] == 1
+    for key in ("d_loss", "g_loss", "cls_loss", "cls_acc"):
+        assert summary["final"][key] == pytest.approx(single["final"][key], abs=2e-4), (
+            strategy, key, summary["final"], single["final"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        p.name for p in reference.iterdir())
+    for ours, theirs in zip(weights(folder / "discriminator.keras"),
+                            weights(reference / "discriminator.keras")):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5, err_msg=strategy)
+    generator = list(zip(weights(folder / "generator.keras"),
+                         weights(reference / "generator.keras")))
+    gaps = np.concatenate([np.abs(a - b).ravel() for a, b in generator])
+    assert np.mean(gaps <= 1e-5) >= 0.98, (strategy, np.mean(gaps <= 1e-5))
+    assert gaps.max() <= 2.05 * GANTrainingConfig.g_learning_rate, (strategy, gaps.max())
 
+
+def strategy_command(phantom_dir, tmp_path):
     data = one_batch_of(phantom_dir, tmp_path / "data")
     classifier = tmp_path / "classifier.keras"
     build_classifier("tiny", seed=0).save(classifier)
-    common = [sys.executable, str(STRATEGY_RUN), str(data), str(classifier), str(tmp_path)]
-    local = subprocess.Popen([*common, "default", "mirrored"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return [sys.executable, str(STRATEGY_RUN), str(data), str(classifier), str(tmp_path)]
+
+
+def finished(process):
+    stdout, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_mirrored_computes_the_same_step_as_one_device(phantom_dir, tmp_path):
+    command = strategy_command(phantom_dir, tmp_path)
+    results = finished(subprocess.Popen([*command, "default", "mirrored"], text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    assert results["cpu_devices"] == 2
+    same_step_as_one_device(results, tmp_path, "mirrored")
+
+
+@pytest.mark.slow  # three TensorFlow processes at once; the mirrored test above runs by default
+def test_multiworker_computes_the_same_step_as_one_device(phantom_dir, tmp_path):
+    import os
+
+    command = strategy_command(phantom_dir, tmp_path)
+    local = subprocess.Popen([*command, "default"], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     cluster = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
     workers = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}}))
-        workers.append(subprocess.Popen([*common, "multiworker"], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True))
-    outputs = [p.communicate(timeout=600) for p in (local, *workers)]
-    for process, (_, stderr) in zip((local, *workers), outputs):
-        assert process.returncode == 0, stderr[-3000:]
-    results = json.loads(outputs[0][0].strip().splitlines()[-1])
-    assert results["cpu_devices"] == 2
-    results["multiworker"] = json.loads(outputs[1][0].strip().splitlines()[-1])["multiworker"]
-    single = results["default"]
-    reference = tmp_path / "default"
-    learning_rate = GANTrainingConfig.g_learning_rate
-    for strategy in ("mirrored", "multiworker"):
-        summary, folder = results[strategy], tmp_path / strategy
-        assert summary["epochs_this_call"] == 1
-        for key in ("d_loss", "g_loss", "cls_loss", "cls_acc"):
-            assert summary["final"][key] == pytest.approx(single["final"][key], abs=2e-4), (
-                strategy, key, summary["final"], single["final"])
-        assert sorted(p.name for p in folder.iterdir()) == sorted(
-            p.name for p in reference.iterdir())
-        for ours, theirs in zip(weights(folder / "discriminator.keras"),
-                                weights(reference / "discriminator.keras")):
-            np.testing.assert_allclose(ours, theirs, atol=1e-5, err_msg=strategy)
-        generator = list(zip(weights(folder / "generator.keras"),
-                             weights(reference / "generator.keras")))
-        gaps = np.concatenate([np.abs(a - b).ravel() for a, b in generator])
-        assert np.mean(gaps <= 1e-5) >= 0.98, (strategy, np.mean(gaps <= 1e-5))
-        assert gaps.max() <= 2.05 * learning_rate, (strategy, gaps.max())
+        workers.append(subprocess.Popen([*command, "multiworker"], env=env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    results = finished(local)
+    outputs = [finished(worker) for worker in workers]
+    results["multiworker"] = outputs[0]["multiworker"]
+    same_step_as_one_device(results, tmp_path, "multiworker")
 
 
 class ClassifierDtypes(keras.callbacks.Callback):
