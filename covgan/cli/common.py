@@ -43,3 +43,19 @@ def seed_everything(seed):
     import keras
 
     keras.utils.set_random_seed(seed)
+
+
+def mixed_precision_for_this_command(enabled):
+    """Under --mixed-precision, Keras' global policy is mixed (bfloat16 on CPU, float16 on
+    GPU) for the rest of the command, so models loaded after this compute in it; the previous
+    policy comes back when the command ends (commands also run in-process, in tests)."""
+    if not enabled:
+        return
+    import keras
+
+    from covgan.models.precision import mixed_policy_name
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(mixed_policy_name())
+    click.get_current_context().call_on_close(
+        lambda: keras.mixed_precision.set_global_policy(previous))

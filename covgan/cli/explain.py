@@ -4,14 +4,15 @@ import functools
 
 import click
 
-from covgan.cli.common import emit, seed_everything
+from covgan.cli.common import emit, mixed_precision_for_this_command, seed_everything
 from covgan.explain.settings import DEFAULT_STEPS, InversionSettings
 
 INVERSION = InversionSettings()
 
 
 def inversion_options(command):
-    """The Eq. 2 options shared by invert, traverse and explain (defaults: InversionSettings)."""
+    """The Eq. 2 options shared by invert, traverse, gradcam and explain (defaults:
+    InversionSettings), and --mixed-precision."""
     options = [
         click.option("--invert-steps", type=click.IntRange(min=1), default=INVERSION.steps,
                      show_default=True, help="Maximum Adam steps of the inversion."),
@@ -29,6 +30,10 @@ def inversion_options(command):
                      help="Weight of a term keeping z on the Gaussian shell, where G was "
                           "trained (keeps counterparts negative and traversals monotone)."),
         click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--mixed-precision", is_flag=True,
+                     help="G and C compute in bfloat16 (CPU) or float16 (GPU); the codes, the "
+                          "loss and Adam's state stay float32. Fast where the hardware has "
+                          "those units; emulated (slower) on CPUs without them."),
     ]
     return functools.reduce(lambda f, option: option(f), reversed(options), command)
 
@@ -79,6 +84,7 @@ def invert(images, run_dir, out, overwrite, **options):
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
+    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = load_run(run_dir)
     pixels, warnings = load_images(images)
     seed = options.pop("seed")
@@ -136,6 +142,7 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
     if bool(images) == bool(latents):
         raise CovganError("Give either IMAGES or --latents FILE.")
     check_new_directory(out, overwrite=overwrite)
+    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = load_run(run_dir)
     seed = options.pop("seed")
     seed_everything(seed)
@@ -226,6 +233,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     if not classifier_file and not run_dir:
         raise CovganError("Give --classifier FILE, or --run RUN to use the run's classifier.")
     check_new_directory(out, overwrite=overwrite)
+    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = None
     if run_dir:
         from covgan.training.runs import load_run
@@ -292,6 +300,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
+    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = load_run(run_dir)
     pixels, warnings = load_images(images)
     seed = options.pop("seed")

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from covgan.cli.common import emit, seed_everything
+from covgan.cli.common import emit, mixed_precision_for_this_command, seed_everything
 from covgan.explain.settings import InversionSettings
 from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
@@ -180,7 +180,11 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
               show_default=True, help="Weight of the inversion's Gaussian-shell term.")
 @click.option("--no-curves", is_flag=True, help="Skip the deletion and insertion curves.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def localise(run_dir, data_spec, count, seeds, invert_steps, restarts, prior, no_curves, seed):
+@click.option("--mixed-precision", is_flag=True,
+              help="G and C compute in bfloat16 (CPU) or float16 (GPU); codes, losses and the "
+                   "scores stay float32.")
+def localise(run_dir, data_spec, count, seeds, invert_steps, restarts, prior, no_curves, seed,
+             mixed_precision):
     """Score every explanation map against lesion masks, each against Grad-CAM.
 
     Maps: the traversal's |difference| and its classifier-weighted form (latent
@@ -203,6 +207,7 @@ def localise(run_dir, data_spec, count, seeds, invert_steps, restarts, prior, no
     from covgan.io import write_json
     from covgan.training.runs import load_run
 
+    mixed_precision_for_this_command(mixed_precision)  # before any model loads
     run = load_run(run_dir)
     data_dir = resolve_data(data_spec or run.config["data"])
     records = layout.read_manifest(data_dir)

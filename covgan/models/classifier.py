@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from covgan.errors import CovganError
+from covgan.models.precision import in_global_policy
 from covgan.shapes import IMAGE_SHAPE
 
 # Convolution widths of the five VGG16 blocks, per preset.
@@ -172,37 +173,6 @@ def load_classifier(path: str | os.PathLike) -> keras.Model:
     if not isinstance(model, keras.Model):
         raise CovganError(f"{path} holds a {type(model).__name__}, not a Keras model.")
     return adapt_classifier(in_global_policy(model))
-
-
-def in_global_policy(model: keras.Model) -> keras.Model:
-    """`model` computing in Keras' global dtype policy, with the same weights.
-
-    A .keras file records each layer's policy (float32 when it was trained so), and loading
-    restores it whatever the global policy says; under a mixed policy the classifier, half a
-    GAN step's work, would then still compute in float32. So its architecture is rebuilt with
-    every layer in the global policy (inputs keep their dtype) and its weights copied over.
-    """
-    policy = keras.mixed_precision.global_policy().name
-    if policy == "float32":
-        return model
-    config = keras.saving.serialize_keras_object(model)
-    _set_layer_policies(config, policy)
-    rebuilt = keras.saving.deserialize_keras_object(config, safe_mode=True)
-    rebuilt.set_weights(model.get_weights())
-    return rebuilt
-
-
-def _set_layer_policies(node, policy):
-    """Replaces every layer's serialized DTypePolicy in a Keras config, in place."""
-    if isinstance(node, dict):
-        dtype = node.get("dtype")
-        if isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy":
-            node["dtype"] = policy
-        for value in node.values():
-            _set_layer_policies(value, policy)
-    elif isinstance(node, list):
-        for value in node:
-            _set_layer_policies(value, policy)
 
 
 def freeze(model: keras.Model) -> keras.Model:

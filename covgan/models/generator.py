@@ -71,6 +71,9 @@ class CodeAmountAndDirection(keras.layers.Layer):
         self.scale = float(scale)
 
     def call(self, z2):
+        # In float32 under any policy: the norm of a small code needs more than bfloat16's
+        # three digits, and the constants below are float32.
+        z2 = ops.cast(z2, "float32")
         squared = ops.sum(ops.square(z2), axis=-1, keepdims=True)
         norm = ops.sqrt(squared + self.EPS) - ops.sqrt(self.EPS)
         return ops.tanh(self.scale * norm), z2 / (norm + ops.sqrt(self.EPS))

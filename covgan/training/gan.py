@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 
 import keras
-import tensorflow as tf
 
 from covgan.data import layout
 from covgan.data.pipeline import default_cache, make_dataset
@@ -26,6 +25,7 @@ from covgan.io import atomic_path, write_json
 from covgan.models.classifier import load_classifier
 from covgan.models.discriminator import build_discriminator
 from covgan.models.generator import build_generator
+from covgan.models.precision import mixed_policy_name
 from covgan.training.callbacks import EpochCheckpoint, TraversalSummary
 from covgan.training.conditional_gan import ConditionalGAN
 from covgan.training.distribute import fit_distributed, is_chief, make_strategy, writable_dir
@@ -53,10 +53,8 @@ def train_gan(config: GANTrainingConfig, *, verbose: int = 1,
     previous_policy = keras.mixed_precision.global_policy()
     if config.mixed_precision:
         # Every model built or loaded below computes in it, the classifier included
-        # (covgan.models.classifier.in_global_policy); restored when training ends.
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
-        )
+        # (covgan.models.precision.in_global_policy); restored when training ends.
+        keras.mixed_precision.set_global_policy(mixed_policy_name())
     try:
         return _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks)
     finally:

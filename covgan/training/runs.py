@@ -12,6 +12,7 @@ import keras
 from covgan.errors import CovganError
 from covgan.models import generator as _registers_generator_layers  # noqa: F401
 from covgan.models.classifier import load_classifier
+from covgan.models.precision import in_global_policy
 from covgan.shapes import IMAGE_SHAPE
 
 
@@ -45,6 +46,7 @@ def load_run(path: str | os.PathLike) -> Run:
         raise CovganError(
             f"{generator_file} is not a covgan generator ({type(error).__name__})."
         ) from None
+    generator = in_global_policy(generator)  # under a mixed policy, computes in it
     names = [t.name for t in generator.inputs]
     if len(generator.inputs) != 2 or tuple(generator.outputs[0].shape[1:]) != IMAGE_SHAPE:
         raise CovganError(f"{generator_file} is not a covgan generator (inputs {names}).")

@@ -144,3 +144,22 @@ def test_a_bilinear_reflect_generator_round_trips_and_keeps_its_counterpart(tmp_
     assert any(type(layer).__name__ == "ReflectPadding2D" for layer in loaded.layers)
     with pytest.raises(ValueError, match="padding"):
         build_generator("tiny", padding="wrap")
+
+
+def test_a_saved_float32_generator_computes_in_a_mixed_policy_with_float32_images():
+    from covgan.models.precision import in_global_policy
+
+    generator = build_generator("tiny", z1_dim=16, z2_dim=4, gated_residual=True,
+                                upsampling="bilinear", seed=0)
+    z1, z2 = codes(2)
+    try:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        mixed = in_global_policy(generator)
+        images = mixed([z1, z2]).numpy()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert {layer.compute_dtype for layer in mixed.layers
+            if isinstance(layer, keras.layers.Conv2D)} == {"bfloat16"}
+    # The output layer keeps float32, and the code's norm (a custom layer) works in it too.
+    assert images.dtype == np.float32
+    np.testing.assert_allclose(images, generator([z1, z2]).numpy(), atol=0.05)
