@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from covgan.cli.common import emit
+from covgan.cli.common import emit, mixed_precision_for_this_command
 from covgan.export.settings import ServingSettings
 
 EXPORT = ServingSettings()
@@ -27,7 +27,11 @@ EXPORT = ServingSettings()
 @click.option("--seed", type=int, default=EXPORT.seed, show_default=True,
               help="Seed of the exported inversion's random starts.")
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
-def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, layer):
+@click.option("--mixed-precision", is_flag=True,
+              help="The exported G and C compute in bfloat16 (CPU) or float16 (GPU); every "
+                   "signature's inputs and outputs stay float32.")
+def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, layer,
+           mixed_precision):
     """Export the run as SavedModels for TF Serving (covgan_generator, covgan_classifier).
 
     Signatures: generate (serving_default), traverse, invert and explain on the
@@ -44,6 +48,7 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, 
     from covgan.export.savedmodel import export_run
     from covgan.training.runs import load_run
 
+    mixed_precision_for_this_command(mixed_precision)  # before any model loads
     run = load_run(run_dir)
     inversion = dataclasses.replace(EXPORT.inversion, steps=invert_steps, restarts=restarts)
     settings = ServingSettings(traverse_steps=traverse_steps, inversion=inversion, seed=seed,
