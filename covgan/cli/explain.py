@@ -35,7 +35,13 @@ def inversion_options(command):
                           "loss and Adam's state stay float32. Fast where the hardware has "
                           "those units; emulated (slower) on CPUs without them."),
     ]
-    return functools.reduce(lambda f, option: option(f), reversed(options), command)
+
+    @functools.wraps(command)
+    def in_chosen_precision(*args, mixed_precision, **kwargs):
+        mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
+        return command(*args, **kwargs)
+
+    return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
 
 
 def _settings(invert_steps, restarts, invert_lr, mse_weight, bce_weight, prior):
@@ -84,7 +90,6 @@ def invert(images, run_dir, out, overwrite, **options):
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
-    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = load_run(run_dir)
     pixels, warnings = load_images(images)
     seed = options.pop("seed")
@@ -142,7 +147,6 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
     if bool(images) == bool(latents):
         raise CovganError("Give either IMAGES or --latents FILE.")
     check_new_directory(out, overwrite=overwrite)
-    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = load_run(run_dir)
     seed = options.pop("seed")
     seed_everything(seed)
@@ -233,7 +237,6 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     if not classifier_file and not run_dir:
         raise CovganError("Give --classifier FILE, or --run RUN to use the run's classifier.")
     check_new_directory(out, overwrite=overwrite)
-    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = None
     if run_dir:
         from covgan.training.runs import load_run
@@ -300,7 +303,6 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
-    mixed_precision_for_this_command(options.pop("mixed_precision"))  # before any model loads
     run = load_run(run_dir)
     pixels, warnings = load_images(images)
     seed = options.pop("seed")

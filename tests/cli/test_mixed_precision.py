@@ -7,6 +7,7 @@ import shutil
 import keras
 import numpy as np
 from click.testing import CliRunner
+from helpers import all_layers
 
 from covgan.cli import main
 
@@ -18,23 +19,21 @@ def run(*args):
 
 
 def conv_dtypes(model):
-    found, stack = set(), [model]
-    while stack:
-        layer = stack.pop()
-        if isinstance(layer, keras.Model):
-            stack.extend(layer.layers)
-        elif isinstance(layer, keras.layers.Conv2D):
-            found.add(layer.compute_dtype)
-    return found
+    return {layer.compute_dtype for layer in all_layers(model)
+            if isinstance(layer, keras.layers.Conv2D)}
 
 
 def test_invert_and_explain_compute_in_bfloat16_and_agree_with_float32(
         tiny_run, phantom_positives, tmp_path, monkeypatch):
     from covgan.training import runs
 
-    loaded = []
-    original = runs.load_run
-    monkeypatch.setattr(runs, "load_run", lambda path: loaded.append(original(path)) or loaded[-1])
+    loaded, original = [], runs.load_run
+
+    def recording_load_run(path):
+        loaded.append(original(path))
+        return loaded[-1]
+
+    monkeypatch.setattr(runs, "load_run", recording_load_run)
     result = run("invert", *phantom_positives, "--run", tiny_run, "--out", tmp_path / "fp32",
                  *QUICK)
     assert result.exit_code == 0, result.output
