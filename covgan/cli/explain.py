@@ -1,34 +1,45 @@
 """`covgan invert`, `traverse`, `gradcam` and `explain`: explanations of single radiographs."""
 
+import dataclasses
 import functools
 
 import click
 
 from covgan.cli.common import emit, mixed_precision_for_this_command, seed_everything
-from covgan.explain.settings import DEFAULT_STEPS, InversionSettings
+from covgan.explain.settings import DEFAULT_STEPS, INVERSION_PRESETS, inversion_settings
 
-INVERSION = InversionSettings()
+
+def preset_default(field):
+    """Help text naming each inversion preset's value of `field`."""
+    values = ", ".join(f"{name}: {getattr(settings, field)}"
+                       for name, settings in INVERSION_PRESETS.items())
+    return f"[default: the preset's; {values}]"
 
 
 def inversion_options(command):
-    """The Eq. 2 options shared by invert, traverse, gradcam and explain (defaults:
-    InversionSettings), and --mixed-precision."""
+    """The Eq. 2 options shared by invert, traverse, gradcam and explain: --preset, then any
+    field of it given on the command line (defaults: INVERSION_PRESETS), and
+    --mixed-precision. The command receives the settings as `settings`."""
     options = [
-        click.option("--invert-steps", type=click.IntRange(min=1), default=INVERSION.steps,
-                     show_default=True, help="Maximum Adam steps of the inversion."),
-        click.option("--restarts", type=click.IntRange(min=1), default=INVERSION.restarts,
-                     show_default=True, help="Random starts per image; the best is kept."),
-        click.option("--invert-lr", type=click.FloatRange(min=0, min_open=True),
-                     default=INVERSION.learning_rate, show_default=True,
-                     help="Inversion Adam learning rate."),
-        click.option("--mse-weight", type=click.FloatRange(min=0), default=INVERSION.mse_weight,
-                     show_default=True, help="a in Eq. 2 (pixel fidelity)."),
-        click.option("--bce-weight", type=click.FloatRange(min=0), default=INVERSION.bce_weight,
-                     show_default=True, help="b in Eq. 2 (classifier agreement)."),
-        click.option("--prior", type=click.FloatRange(min=0), default=INVERSION.prior_weight,
+        click.option("--preset", type=click.Choice(sorted(INVERSION_PRESETS)), default="covgan",
                      show_default=True,
+                     help="Inversion procedure: covgan's (restarts, prior, early stop) or the "
+                          "authors' (one start at z1 = 0, Adam 0.01 / beta_1 0.5, 5000 steps)."),
+        click.option("--invert-steps", type=click.IntRange(min=1),
+                     help="Maximum Adam steps of the inversion. " + preset_default("steps")),
+        click.option("--restarts", type=click.IntRange(min=1),
+                     help="Random starts per image; the best is kept. "
+                          + preset_default("restarts")),
+        click.option("--invert-lr", type=click.FloatRange(min=0, min_open=True),
+                     help="Inversion Adam learning rate. " + preset_default("learning_rate")),
+        click.option("--mse-weight", type=click.FloatRange(min=0),
+                     help="a in Eq. 2 (pixel fidelity). " + preset_default("mse_weight")),
+        click.option("--bce-weight", type=click.FloatRange(min=0),
+                     help="b in Eq. 2 (classifier agreement). " + preset_default("bce_weight")),
+        click.option("--prior", type=click.FloatRange(min=0),
                      help="Weight of a term keeping z on the Gaussian shell, where G was "
-                          "trained (keeps counterparts negative and traversals monotone)."),
+                          "trained (keeps counterparts negative and traversals monotone). "
+                          + preset_default("prior_weight")),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--mixed-precision", is_flag=True,
                      help="G and C compute in bfloat16 (CPU) or float16 (GPU); the codes, the "
@@ -37,16 +48,15 @@ def inversion_options(command):
     ]
 
     @functools.wraps(command)
-    def in_chosen_precision(*args, mixed_precision, **kwargs):
+    def in_chosen_precision(*args, mixed_precision, preset, invert_steps, restarts, invert_lr,
+                            mse_weight, bce_weight, prior, **kwargs):
         mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
-        return command(*args, **kwargs)
+        settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
+                                      learning_rate=invert_lr, mse_weight=mse_weight,
+                                      bce_weight=bce_weight, prior_weight=prior)
+        return command(*args, settings=settings, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
-
-
-def _settings(invert_steps, restarts, invert_lr, mse_weight, bce_weight, prior):
-    return InversionSettings(steps=invert_steps, learning_rate=invert_lr, restarts=restarts,
-                             mse_weight=mse_weight, bce_weight=bce_weight, prior_weight=prior)
 
 
 def load_images(paths):
@@ -70,7 +80,7 @@ def load_images(paths):
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
-def invert(images, run_dir, out, overwrite, **options):
+def invert(images, run_dir, out, overwrite, settings, seed):
     """Find the GAN codes (z1, z2) of radiographs (Eq. 2); write reconstructions.
 
     Writes OUT/invert.json, OUT/latents.npz (z1, z2, sources; input to `covgan
@@ -92,9 +102,8 @@ def invert(images, run_dir, out, overwrite, **options):
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
     pixels, warnings = load_images(images)
-    seed = options.pop("seed")
     seed_everything(seed)
-    result = solve(run.generator, run.classifier, pixels, settings=_settings(**options), seed=seed)
+    result = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed)
     rows = inversion_rows(images, result, warnings)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for stem, reconstruction, counterpart in zip(stems(images), result["reconstructions"],
@@ -103,7 +112,8 @@ def invert(images, run_dir, out, overwrite, **options):
             write_png(tmp / f"{stem}_counterpart.png", counterpart[..., 0])
         np.savez(tmp / "latents.npz", z1=result["z1"], z2=result["z2"],
                  sources=np.array([str(p) for p in images]))
-        payload = {"images": rows, "run": str(run_dir), "settings": options}
+        payload = {"images": rows, "run": str(run_dir),
+                   "settings": {**dataclasses.asdict(settings), "seed": seed}}
         write_json(tmp / "invert.json", payload)
     emit(payload)
 
@@ -122,7 +132,8 @@ def invert(images, run_dir, out, overwrite, **options):
               help="Also render the same z1 with this many random z2 draws (class variety).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
-def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite, **options):
+def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite, settings,
+             seed):
     """Walk the disease code from the negative counterpart to the image and beyond.
 
     Give radiographs (inverted first) or --latents from `covgan invert`. Writes,
@@ -148,7 +159,6 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
         raise CovganError("Give either IMAGES or --latents FILE.")
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
-    seed = options.pop("seed")
     seed_everything(seed)
     if latents:
         codes = np.load(latents, allow_pickle=False)
@@ -165,8 +175,7 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
         from covgan.explain.invert import invert as solve
 
         pixels, _ = load_images(images)
-        inverted = solve(run.generator, run.classifier, pixels, settings=_settings(**options),
-                         seed=seed)
+        inverted = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed)
         z1, z2, sources = inverted["z1"], inverted["z2"], list(images)
     frames, probabilities = traverse_to_image(run.generator, run.classifier, z1, z2,
                                               steps=steps, extrapolate=extrapolate)
@@ -214,7 +223,7 @@ def _write_sweep(path, run, z1, count, seed):
 @click.option("--layer", default=None, help="Convolution layer (default: the last one).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
-def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
+def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, seed):
     """Grad-CAM and input-gradient saliency for the positive class.
 
     With --run, each image also gets the paper's Figure 2: image |
@@ -251,9 +260,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
     if run:
         from covgan.explain.invert import invert as solve
 
-        seed = options.pop("seed")
         seed_everything(seed)
-        settings = _settings(**options)
         inverted = solve(run.generator, classifier, pixels, settings=settings, seed=seed)
         rows_of_inversion = inversion_rows(images, inverted, warnings)
     rows = []
@@ -285,7 +292,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, **options):
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
-def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **options):
+def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings, seed):
     """Explain radiographs: inversion, traversal, difference map and Grad-CAM, in one report.
 
     Writes OUT/report.html (self-contained: open it in any browser), OUT/explain.json
@@ -305,9 +312,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, **option
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
     pixels, warnings = load_images(images)
-    seed = options.pop("seed")
     seed_everything(seed)
-    settings = _settings(**options)
     result = run_explanation(
         run.generator,
         run.classifier,

@@ -1,16 +1,16 @@
 """`covgan train` and `covgan evaluate`: the conditional GAN and the paper's evaluation."""
 
+import dataclasses
 import pathlib
 import sys
 
 import click
 
-from covgan.cli.common import emit, mixed_precision_for_this_command, seed_everything
-from covgan.explain.settings import InversionSettings
+from covgan.cli.common import emit, seed_everything
+from covgan.cli.explain import inversion_options
 from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
 
-INVERSION = InversionSettings()
 GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 
 
@@ -172,19 +172,9 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Inversion start seeds (--seed, --seed + 1, ...); maps that depend on the "
                    "inversion are averaged over them per image.")
-@click.option("--invert-steps", type=click.IntRange(min=1), default=INVERSION.steps,
-              show_default=True)
-@click.option("--restarts", type=click.IntRange(min=1), default=INVERSION.restarts,
-              show_default=True)
-@click.option("--prior", type=click.FloatRange(min=0), default=INVERSION.prior_weight,
-              show_default=True, help="Weight of the inversion's Gaussian-shell term.")
 @click.option("--no-curves", is_flag=True, help="Skip the deletion and insertion curves.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--mixed-precision", is_flag=True,
-              help="G and C compute in bfloat16 (CPU) or float16 (GPU); codes, losses and the "
-                   "scores stay float32.")
-def localise(run_dir, data_spec, count, seeds, invert_steps, restarts, prior, no_curves, seed,
-             mixed_precision):
+@inversion_options
+def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed):
     """Score every explanation map against lesion masks, each against Grad-CAM.
 
     Maps: the traversal's |difference| and its classifier-weighted form (latent
@@ -207,7 +197,6 @@ def localise(run_dir, data_spec, count, seeds, invert_steps, restarts, prior, no
     from covgan.io import write_json
     from covgan.training.runs import load_run
 
-    mixed_precision_for_this_command(mixed_precision)  # before any model loads
     run = load_run(run_dir)
     data_dir = resolve_data(data_spec or run.config["data"])
     records = layout.read_manifest(data_dir)
@@ -219,13 +208,11 @@ def localise(run_dir, data_spec, count, seeds, invert_steps, restarts, prior, no
                                 cache=None))
     images, _, masks = (t.numpy() for t in batches[0])
     seed_everything(seed)
-    settings = InversionSettings(steps=invert_steps, restarts=restarts, prior_weight=prior)
     scores = score_localisation(run.generator, run.classifier, images, masks[..., 0] > 0.5,
                                 settings=settings, seeds=tuple(range(seed, seed + seeds)),
                                 curves=not no_curves, tie_seed=seed)
     scores.update({"run": str(run_dir), "data": str(data_dir), "split": split,
-                   "settings": {"invert_steps": invert_steps, "restarts": restarts,
-                                "prior": prior}})
+                   "settings": dataclasses.asdict(settings)})
     write_json(pathlib.Path(run_dir) / "localisation.json", scores)
     click.echo(table(scores), err=True)
     emit(scores)

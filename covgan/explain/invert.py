@@ -37,22 +37,26 @@ from covgan.models.generator import code_sizes
 # Re-exported: the settings and thresholds live in settings.py (no TensorFlow there).
 __all__ = ["InversionSettings", "PROBABILITY_TRUST_GAP", "SSIM_TRUST_THRESHOLD", "IMAGE",
            "RECONSTRUCTION", "COUNTERPART", "PROBABILITY_COLUMNS", "make_inversion_fn",
-           "best_restarts", "is_trusted", "score_inversion", "invert"]
+           "start_codes", "best_restarts", "is_trusted", "score_inversion", "invert"]
 
 
 def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
-                      settings: InversionSettings = InversionSettings()) -> Callable:
+                      settings: InversionSettings = InversionSettings(), *,
+                      record: bool = False) -> Callable:
     """Compiles the batched solver: (images, z1_start, z2_start) -> (z1, z2, loss, steps).
 
     Args:
         generator: G, [z1, z2] -> images.
         classifier: C, images -> probabilities (B, 2).
         settings: `InversionSettings`.
+        record: also return every step's iterate and loss (for fidelity-against-time
+            curves; the benchmark uses it).
 
     Returns:
         A tf.function. Inputs: images (N, 128, 128, 1), z1_start (N, d1),
         z2_start (N, d2). Outputs: best z1, z2, their per-image loss, and the
-        number of steps each image ran.
+        number of steps each image ran; with `record`, then the iterates (S, N, d1 + d2)
+        and their losses (S, N) of the S steps the loop ran (row t: before update t + 1).
     """
     s = settings
     d1, _ = code_sizes(generator)
@@ -84,14 +88,19 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
             tf.zeros([count], tf.int32),  # steps since the last improvement
             tf.zeros([count], tf.int32),  # steps run
         )
+        if record:
+            state += (tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+                      tf.TensorArray(tf.float32, size=0, dynamic_size=True))
 
-        def running(step, z, m, v, best_z, best, stale, ran):
+        def running(step, z, m, v, best_z, best, stale, ran, *history):
             return tf.logical_and(step < s.steps, tf.reduce_any(stale < s.patience))
 
-        def adam_step(step, z, m, v, best_z, best, stale, ran):
+        def adam_step(step, z, m, v, best_z, best, stale, ran, *history):
             with tf.GradientTape() as tape:
                 tape.watch(z)
                 loss = objective(z, images, target)
+            if record:
+                history = (history[0].write(step, z), history[1].write(step, loss))
             gradient = tape.gradient(loss, z)
             moving = tf.cast(stale < s.patience, tf.float32)[:, None]
             t = tf.cast(step + 1, tf.float32)
@@ -105,17 +114,30 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
             best = tf.where(improved, loss, best)
             stale = tf.where(improved, 0, stale + 1)
             ran = ran + tf.cast(moving[:, 0] > 0, tf.int32)
-            return step + 1, z - moving * update, m, v, best_z, best, stale, ran
+            return (step + 1, z - moving * update, m, v, best_z, best, stale, ran, *history)
 
-        _, z, _, _, best_z, best, _, ran = tf.while_loop(running, adam_step, state)
+        _, z, _, _, best_z, best, _, ran, *history = tf.while_loop(running, adam_step, state)
         # The loop keeps the best iterate seen; score the final one too.
         final = objective(z, images, target)
         better = final < best
         best_z = tf.where(better[:, None], z, best_z)
         best = tf.minimum(final, best)
+        if record:
+            return best_z[:, :d1], best_z[:, d1:], best, ran, history[0].stack(), history[1].stack()
         return best_z[:, :d1], best_z[:, d1:], best, ran
 
     return solve
+
+
+def start_codes(rng: np.random.Generator, rows: int, d1: int, d2: int,
+                settings: InversionSettings) -> tuple[np.ndarray, np.ndarray]:
+    """The starts of `rows` solver rows: z2 ~ N(0, I); z1 ~ N(0, I), or 0 where
+    `settings.z1_start` is "zeros" (the authors' start)."""
+    z1 = rng.standard_normal((rows, d1)).astype(np.float32)
+    z2 = rng.standard_normal((rows, d2)).astype(np.float32)
+    if settings.z1_start == "zeros":
+        z1[:] = 0.0
+    return z1, z2
 
 
 def best_restarts(loss: tf.Tensor, restarts: int) -> tf.Tensor:
@@ -201,9 +223,7 @@ def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
         repeated = np.repeat(chunk, restarts, axis=0)
-        z1_start = rng.standard_normal((len(repeated), d1)).astype(np.float32)
-        z2_start = rng.standard_normal((len(repeated), d2)).astype(np.float32)
-        z1, z2, loss, ran = solver(repeated, z1_start, z2_start)
+        z1, z2, loss, ran = solver(repeated, *start_codes(rng, len(repeated), d1, d2, settings))
         pick = best_restarts(loss, restarts)
         parts.append([tf.gather(t, pick).numpy() for t in (z1, z2, loss, ran)])
     z1, z2, loss, ran = (np.concatenate(p) for p in zip(*parts))

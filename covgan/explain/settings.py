@@ -18,6 +18,10 @@ DEFAULT_STEPS = 10
 DEFAULT_STEP_SIZE = 0.1
 
 
+# Where each inversion start's z1 is drawn.
+Z1_STARTS = ("normal", "zeros")
+
+
 @dataclasses.dataclass(frozen=True)
 class InversionSettings:
     """Eq. 2's weights and its Adam solver.
@@ -26,7 +30,8 @@ class InversionSettings:
     5000 steps from one start; covgan caps each image at `steps` (early stop after `patience`
     steps without a relative improvement of `tolerance`) from `restarts` starts, at a larger
     rate of 0.05, and adds `prior_weight` * (mean(z^2) - 1)^2 to hold z1 and z2 on the Gaussian
-    shell where G was trained.
+    shell where G was trained. `z1_start` is where each start's z1 is drawn: "normal" (N(0, I),
+    like z2) or "zeros" (the authors' start). INVERSION_PRESETS names both procedures.
     """
 
     steps: int = 200
@@ -40,3 +45,25 @@ class InversionSettings:
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
+    z1_start: str = "normal"
+
+    def __post_init__(self):
+        if self.z1_start not in Z1_STARTS:
+            raise ValueError(f"z1_start must be one of {Z1_STARTS}, not {self.z1_start!r}")
+
+# `--preset` of the inversion commands. "authors" is the paper's own procedure, run by covgan's
+# solver: one start with z1 = 0 and z2 ~ N(0, I), Adam at 0.01 with beta_1 = 0.5, no prior, all
+# 5000 steps (patience = steps: early stopping never fires). covgan's solver keeps the best
+# iterate where the authors keep the last; on a descent that runs all its steps they coincide.
+INVERSION_PRESETS = {
+    "covgan": InversionSettings(),
+    "authors": InversionSettings(steps=5000, learning_rate=0.01, restarts=1, prior_weight=0.0,
+                                 patience=5000, beta_1=0.5, z1_start="zeros"),
+}
+
+
+def inversion_settings(preset: str = "covgan", **overrides) -> InversionSettings:
+    """The preset's settings with the given fields replaced; None leaves a field as the preset
+    has it (the command line passes None for an option the user did not give)."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return dataclasses.replace(INVERSION_PRESETS[preset], **given)

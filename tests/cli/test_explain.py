@@ -51,6 +51,7 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
 def test_invert_then_traverse_from_latents(tiny_run, phantom_positives, tmp_path):
     result = run("invert", *phantom_positives, "--run", tiny_run, "--out", tmp_path / "inv", *QUICK)
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["z1_start"] == "normal"
     latents = np.load(tmp_path / "inv" / "latents.npz")
     assert latents["z1"].shape == (2, 8) and latents["z2"].shape == (2, 2)
     assert (tmp_path / "inv" / "00_phantom_00001_counterpart.png").is_file()
@@ -63,6 +64,20 @@ def test_invert_then_traverse_from_latents(tiny_run, phantom_positives, tmp_path
     for suffix in ("traversal.png", "traversal.gif", "probability.png", "difference.png",
                    "sweep.png"):
         assert list((tmp_path / "trav").glob(f"*_{suffix}")), suffix
+
+
+def test_the_authors_preset_with_a_shorter_run(tiny_run, phantom_positives, tmp_path):
+    result = run("invert", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "inv",
+                 "--preset", "authors", "--invert-steps", 5)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    settings = payload["settings"]
+    assert (settings["steps"], settings["learning_rate"], settings["beta_1"],
+            settings["restarts"], settings["z1_start"]) == (5, 0.01, 0.5, 1, "zeros")
+    assert payload["images"][0]["inversion_steps"] == 5  # no early stop
+    result = run("invert", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "bad",
+                 "--preset", "theirs")
+    assert result.exit_code == 2 and "theirs" in result.output
 
 
 def test_gradcam_alone_and_with_the_papers_figure(tiny_run, phantom_positives, tmp_path):

@@ -130,3 +130,45 @@ def test_the_classifier_term_targets_the_classifier_on_the_real_image(models):
     np.testing.assert_allclose(loss, expected, rtol=1e-3, atol=1e-5)
     against_one = -np.log(p)
     assert np.abs(loss - against_one).max() > 0.05
+
+
+def test_a_recording_solver_returns_every_iterate_and_solves_the_same(models):
+    # The history the benchmark's fidelity curves come from: row t is the iterate before
+    # update t + 1, its loss is the objective there, and recording changes nothing.
+    generator, classifier = models
+    images = targets(generator, count=2)
+    settings = InversionSettings(steps=12, patience=13, prior_weight=0.0)
+    rng = np.random.default_rng(5)
+    z1 = rng.standard_normal((2, 8)).astype("f4")
+    z2 = rng.standard_normal((2, 2)).astype("f4")
+    plain = make_inversion_fn(generator, classifier, settings)(images, z1, z2)
+    *solved, codes, losses = make_inversion_fn(generator, classifier, settings, record=True)(
+        images, z1, z2)
+    for ours, theirs in zip(solved, plain):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+    assert codes.shape == (12, 2, 10) and losses.shape == (12, 2)
+    np.testing.assert_allclose(codes[0].numpy(), np.concatenate([z1, z2], 1))
+    one_step = InversionSettings(steps=1, patience=2, learning_rate=0.0, prior_weight=0.0)
+    at_step_5 = make_inversion_fn(generator, classifier, one_step)(
+        images, codes[5, :, :8], codes[5, :, 8:])[2]
+    np.testing.assert_allclose(losses[5].numpy(), at_step_5.numpy(), rtol=1e-5)
+    assert losses[-1].numpy().mean() < losses[0].numpy().mean()
+
+
+def test_the_authors_preset_starts_at_z1_zero_and_runs_every_step():
+    from covgan.explain.invert import start_codes
+    from covgan.explain.settings import INVERSION_PRESETS, inversion_settings
+
+    authors = INVERSION_PRESETS["authors"]
+    assert (authors.steps, authors.learning_rate, authors.beta_1, authors.restarts,
+            authors.prior_weight) == (5000, 0.01, 0.5, 1, 0.0)
+    assert authors.patience >= authors.steps  # early stopping can never fire
+    z1, z2 = start_codes(np.random.default_rng(0), 4, 8, 2, authors)
+    assert not z1.any() and z2.std() > 0.5
+    z1, _ = start_codes(np.random.default_rng(0), 4, 8, 2, INVERSION_PRESETS["covgan"])
+    assert z1.std() > 0.5
+    # A command-line value replaces the preset's; None keeps it.
+    chosen = inversion_settings("authors", steps=20, learning_rate=None)
+    assert (chosen.steps, chosen.learning_rate, chosen.z1_start) == (20, 0.01, "zeros")
+    with pytest.raises(ValueError, match="z1_start"):
+        InversionSettings(z1_start="uniform")
