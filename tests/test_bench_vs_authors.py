@@ -1,0 +1,52 @@
+"""tools/bench_vs_authors.py: both procedures on the same images, curves against time, and a
+ratio only where the authors' final SSIM is known."""
+
+import numpy as np
+import pytest
+from helpers import load_tool
+
+from covgan.models.classifier import build_classifier
+from covgan.models.generator import build_generator
+
+
+@pytest.fixture(scope="module")
+def tool():
+    return load_tool("bench_vs_authors")
+
+
+def test_compare_runs_both_procedures_on_the_same_images(tool):
+    generator = build_generator("tiny", z1_dim=8, z2_dim=2, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    rng = np.random.default_rng(1)
+    images = generator([rng.standard_normal((2, 8)).astype("f4"),
+                        rng.standard_normal((2, 2)).astype("f4")], training=False).numpy()
+    result = tool.compare(generator, classifier, images, authors_steps=12, covgan_steps=8)
+    authors, covgan = result["authors"], result["covgan"]
+    assert authors["shortened"] and authors["steps_run"] == 12 and authors["full_steps"] == 5000
+    assert authors["seconds_per_image_to_final"] == pytest.approx(
+        authors["seconds_per_step"] * 5000)
+    assert covgan["restarts"] == 2 and covgan["images_in_batch"] == 2
+    for run in (authors, covgan):
+        points = run["curve_per_image"]
+        steps = [p["step"] for p in points]
+        seconds = [p["seconds"] for p in points]
+        assert steps[0] == 1 and steps == sorted(steps) and seconds == sorted(seconds)
+        assert all(-1 <= p["ssim"] <= 1 for p in points)
+    assert result["target_ssim"] == authors["final_ssim"]
+    if result["ratio"] is None:
+        assert not result["ratio_valid"] and covgan["final_ssim"] < result["target_ssim"]
+    else:
+        reached = result["covgan_seconds_per_image_to_target"]
+        assert result["ratio"] == pytest.approx(authors["seconds_per_image_to_final"] / reached)
+        first = next(p for p in covgan["curve_per_image"] if p["ssim"] >= result["target_ssim"])
+        assert first["seconds"] == reached
+    assert "shortened to 12 of 5000" in result["note"]
+
+
+def test_a_curve_is_flat_only_once_it_stops_rising(tool):
+    def points(values):
+        return [{"step": 10 * (i + 1), "ssim": v} for i, v in enumerate(values)]
+
+    assert tool.flattened(points([0.2, 0.5, 0.6, 0.61, 0.612]))
+    assert tool.flattened(points([0.5, 0.45, 0.42, 0.40, 0.38]))  # falling: ends lower still
+    assert not tool.flattened(points([0.2, 0.3, 0.4, 0.5, 0.6]))

@@ -1,0 +1,155 @@
+"""Inversion against the authors' procedure: time per image to the same fidelity.
+
+Both procedures run through covgan's own solver on the same G, C and images:
+
+- the authors' (INVERSION_PRESETS["authors"]): one image at a time, one start at z1 = 0,
+  Adam 0.01 / beta_1 0.5, no prior, all 5000 steps;
+- covgan's default (INVERSION_PRESETS["covgan"]): the images in one batch, restarts, the prior
+  and early stopping.
+
+The solver records every iterate, so each run gives mean SSIM against wall time. The ratio is
+the authors' wall time per image to their final SSIM divided by covgan's wall time per image
+to first reach that SSIM. Where the authors' run is shortened (the paper preset: 5000 steps per
+image take too long here), its per-step cost is measured and the time to 5000 steps
+extrapolated; its final SSIM is taken as the last one measured only if the curve has stopped
+rising (a falling curve ends lower still, so the last value is the harder target), which the
+result says. Used by tools/bench.py (part inversion_vs_authors).
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from covgan.explain.invert import best_restarts, make_inversion_fn, start_codes
+from covgan.explain.settings import INVERSION_PRESETS
+from covgan.models.generator import code_sizes
+
+CURVE_POINTS = 40
+# The authors' SSIM curve counts as flat when its last fifth gained less than this (a loss
+# lower in MSE + BCE can come with a lower SSIM, so the curve may also fall).
+FLAT_GAIN = 0.005
+
+
+def mean_ssim(generator, images, codes, d1):
+    reconstructions = generator([codes[:, :d1], codes[:, d1:]], training=False)
+    return float(tf.reduce_mean(tf.image.ssim(reconstructions, images, max_val=1.0)))
+
+
+def curve(generator, images, codes, losses, restarts, seconds, d1):
+    """Mean SSIM at about CURVE_POINTS recorded steps, each image at its best start there;
+    the time of step t is the run's time prorated by steps (t + 1) / S."""
+    steps = int(codes.shape[0])
+    points = []
+    for t in np.unique(np.linspace(0, steps - 1, CURVE_POINTS).round().astype(int)):
+        pick = best_restarts(losses[t], restarts)
+        chosen = tf.gather(codes[t], pick)
+        points.append({"step": int(t + 1), "seconds": seconds * (t + 1) / steps,
+                       "loss": float(tf.reduce_mean(tf.gather(losses[t], pick))),
+                       "ssim": mean_ssim(generator, images, chosen, d1)})
+    return points
+
+
+def traced(generator, classifier, settings, *arrays):
+    """The recording solver, traced for these arrays' shapes without running it, so that a
+    timed call measures the solve alone."""
+    solve = make_inversion_fn(generator, classifier, settings, record=True)
+    solve.get_concrete_function(*(tf.TensorSpec(a.shape, tf.float32) for a in arrays))
+    return solve
+
+
+def run_covgan(generator, classifier, images, settings, seed):
+    """covgan's default: all images in one batch, as `covgan invert` solves them."""
+    d1, d2 = code_sizes(generator)
+    restarts = max(1, settings.restarts)
+    repeated = np.repeat(images, restarts, axis=0)
+    z1, z2 = start_codes(np.random.default_rng(seed), len(repeated), d1, d2, settings)
+    solve = traced(generator, classifier, settings, repeated, z1, z2)
+    started = time.perf_counter()
+    z1_best, z2_best, loss, ran, codes, losses = solve(repeated, z1, z2)
+    seconds = time.perf_counter() - started
+    points = curve(generator, images, codes, losses, restarts, seconds, d1)
+    pick = best_restarts(loss, restarts)
+    final = tf.concat([tf.gather(z1_best, pick), tf.gather(z2_best, pick)], axis=1)
+    points.append({"step": int(codes.shape[0]), "seconds": seconds,
+                   "loss": float(tf.reduce_mean(tf.gather(loss, pick))),
+                   "ssim": mean_ssim(generator, images, final, d1)})
+    count = len(images)
+    return {"images_in_batch": count, "restarts": restarts, "steps_run": int(codes.shape[0]),
+            "seconds_per_image": seconds / count, "final_ssim": points[-1]["ssim"],
+            "curve_per_image": [{**p, "seconds": p["seconds"] / count} for p in points]}
+
+
+def run_authors(generator, classifier, images, settings, seed):
+    """The authors' procedure, one image at a time: the median time per image, the mean
+    curve."""
+    d1, d2 = code_sizes(generator)
+    rng = np.random.default_rng(seed)
+    z1, z2 = start_codes(rng, 1, d1, d2, settings)
+    solve = traced(generator, classifier, settings, images[:1], z1, z2)
+    rng = np.random.default_rng(seed)
+    seconds, ssim_rows, final = [], [], []
+    for i in range(len(images)):
+        z1, z2 = start_codes(rng, 1, d1, d2, settings)
+        started = time.perf_counter()
+        z1_best, z2_best, _, _, codes, losses = solve(images[i:i + 1], z1, z2)
+        seconds.append(time.perf_counter() - started)
+        ssim_rows.append(curve(generator, images[i:i + 1], codes, losses, 1, 1.0, d1))
+        final.append(mean_ssim(generator, images[i:i + 1],
+                               tf.concat([z1_best, z2_best], axis=1), d1))
+    per_image = float(np.median(seconds))
+    steps = int(settings.steps)
+    points = [{"step": p["step"], "seconds": per_image * p["step"] / steps,
+               "ssim": float(np.mean([row[k]["ssim"] for row in ssim_rows])),
+               "loss": float(np.mean([row[k]["loss"] for row in ssim_rows]))}
+              for k, p in enumerate(ssim_rows[0])]
+    return {"images": len(images), "steps_run": steps, "seconds_per_image": per_image,
+            "seconds_per_step": per_image / steps, "final_ssim": float(np.mean(final)),
+            "curve_per_image": points}
+
+
+def flattened(points):
+    """Whether the curve's last fifth (by step) gained less than FLAT_GAIN SSIM: it has stopped
+    rising."""
+    last = points[-1]
+    earlier = [p for p in points if p["step"] <= 0.8 * last["step"]]
+    return bool(earlier) and last["ssim"] - earlier[-1]["ssim"] < FLAT_GAIN
+
+
+def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=None, seed=0):
+    """Both procedures on `images`; `authors_steps` shortens the authors' run (extrapolated to
+    their 5000 steps), `covgan_steps` caps covgan's (only to keep a smoke test short)."""
+    authors = INVERSION_PRESETS["authors"]
+    full_steps = authors.steps
+    if authors_steps:
+        authors = dataclasses.replace(authors, steps=authors_steps, patience=authors_steps)
+    ours = INVERSION_PRESETS["covgan"]
+    if covgan_steps:
+        ours = dataclasses.replace(ours, steps=covgan_steps)
+    theirs = run_authors(generator, classifier, images, authors, seed)
+    covgan = run_covgan(generator, classifier, images, ours, seed)
+    shortened = theirs["steps_run"] < full_steps
+    flat = flattened(theirs["curve_per_image"])
+    seconds_authors = theirs["seconds_per_step"] * full_steps
+    target_ssim = theirs["final_ssim"]
+    reached = next((p for p in covgan["curve_per_image"] if p["ssim"] >= target_ssim), None)
+    result = {
+        "images": len(images),
+        "authors": {**theirs, "full_steps": full_steps, "shortened": shortened,
+                    "curve_flattened": flat,
+                    "seconds_per_image_to_final": seconds_authors},
+        "covgan": covgan,
+        "target_ssim": target_ssim,
+        "covgan_seconds_per_image_to_target": reached and reached["seconds"],
+        "ratio": reached and seconds_authors / max(reached["seconds"], 1e-9),
+        # A shortened run's final SSIM is only known where its curve has flattened.
+        "ratio_valid": reached is not None and (flat or not shortened),
+    }
+    if shortened:
+        result["note"] = (f"authors' run shortened to {theirs['steps_run']} of {full_steps} "
+                          f"steps: time to {full_steps} extrapolated from the per-step cost; "
+                          + ("its SSIM curve had flattened, so its last SSIM is the target"
+                             if flat else "its SSIM curve was still rising, so its final SSIM "
+                             "is unknown and the ratio is not valid"))
+    return result
