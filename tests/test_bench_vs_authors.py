@@ -40,6 +40,13 @@ def test_compare_runs_both_procedures_on_the_same_images(tool):
         assert result["ratio"] == pytest.approx(authors["seconds_per_image_to_final"] / reached)
         first = next(p for p in covgan["curve_per_image"] if p["ssim"] >= result["target_ssim"])
         assert first["seconds"] == reached
+    back = result["authors_seconds_per_image_to_covgan_final"]
+    if back is None:
+        assert result["ratio_at_covgan_final"] is None
+        assert max(p["ssim"] for p in authors["curve_per_image"]) < covgan["final_ssim"]
+    else:
+        assert result["ratio_at_covgan_final"] == pytest.approx(
+            back / covgan["seconds_per_image"])
     assert "shortened to 12 of 5000" in result["note"]
 
 
