@@ -57,3 +57,11 @@ def test_a_curve_is_flat_only_once_it_stops_rising(tool):
     assert tool.flattened(points([0.2, 0.5, 0.6, 0.61, 0.612]))
     assert tool.flattened(points([0.5, 0.45, 0.42, 0.40, 0.38]))  # falling: ends lower still
     assert not tool.flattened(points([0.2, 0.3, 0.4, 0.5, 0.6]))
+
+
+def test_variants_replace_fields_of_the_covgan_preset_with_their_types(tool):
+    settings = tool.parse_variant("steps=1000,learning_rate=0.1,z1_start=zeros")
+    assert (settings.steps, settings.learning_rate, settings.z1_start) == (1000, 0.1, "zeros")
+    assert isinstance(settings.steps, int) and settings.restarts == 2  # the rest: the preset's
+    with pytest.raises(SystemExit, match="unknown inversion setting 'step'"):
+        tool.parse_variant("step=3")

@@ -20,6 +20,7 @@ result says. Used by tools/bench.py (part inversion_vs_authors).
 """
 
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -162,3 +163,53 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
                              if flat else "its SSIM curve was still rising, so its final SSIM "
                              "is unknown and the ratio is not valid"))
     return result
+
+
+def parse_variant(text):
+    """'steps=1000,learning_rate=0.1' -> the covgan preset with those fields replaced."""
+    preset = INVERSION_PRESETS["covgan"]
+    names = [f.name for f in dataclasses.fields(preset)]
+    changes = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        if name not in names:
+            raise SystemExit(f"unknown inversion setting {name!r}; choose from {names}")
+        changes[name] = type(getattr(preset, name))(value)  # the field's own type
+    return dataclasses.replace(INVERSION_PRESETS["covgan"], **changes)
+
+
+def main():
+    """covgan's solver under other settings on a run's held-out images: final SSIM, time per
+    image and when each first reaches `--target` SSIM (e.g. the authors' final from the
+    benchmark's JSON)."""
+    import argparse
+    import json
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench import authors_models_and_images
+
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True, help="a trained tiny-preset run")
+    parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--target", type=float, default=None, help="an SSIM to time")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="settings replaced in the covgan preset, e.g. steps=1000,"
+                             "learning_rate=0.1 (repeatable; the preset itself always runs)")
+    args = parser.parse_args()
+    generator, classifier, images, models = authors_models_and_images(
+        argparse.Namespace(run=args.run), "tiny", args.images)
+    for variant in ["", *args.variant]:
+        result = run_covgan(generator, classifier, images, parse_variant(variant), seed=0)
+        reached = next((p["seconds"] for p in result["curve_per_image"]
+                        if args.target is not None and p["ssim"] >= args.target), None)
+        print(json.dumps({"variant": variant or "covgan preset", "models": models,
+                          "steps_run": result["steps_run"],
+                          "seconds_per_image": round(result["seconds_per_image"], 1),
+                          "final_ssim": round(result["final_ssim"], 3),
+                          "seconds_per_image_to_target": reached and round(reached, 1)}),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
