@@ -18,7 +18,9 @@ from covgan.errors import CovganError
 PHANTOM = "phantom"
 PHANTOM_COUNT = 2000
 PHANTOM_SEED = 0
-_PHANTOM_VERSION = 1  # bump when the renderer changes, so stale caches are not reused
+# Bump when the renderer or the files written change, so stale caches are not reused
+# (2: lung-field masks).
+_PHANTOM_VERSION = 2
 
 
 def cache_dir() -> pathlib.Path:

@@ -4,7 +4,8 @@
 DATA/
   images/<name>.png      8-bit grayscale, 128x128
   masks/<name>.png       lesion masks (0/255), where known
-  manifest.csv           path,label,patient_id,split[,mask_path,...]
+  lungs/<name>.png       lung-field masks (0/255), where known (phantoms)
+  manifest.csv           path,label,patient_id,split[,mask_path,...][,lung_mask_path]
   report.json            what was imported, skipped and why
 ```
 
@@ -29,6 +30,8 @@ MANIFEST = "manifest.csv"
 REQUIRED_COLUMNS = ("path", "label", "patient_id", "split")
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+# The optional manifest column naming an image's lung-field mask.
+LUNG_MASK_COLUMN = "lung_mask_path"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +44,11 @@ class Record:
     split: str
     mask_path: str = ""
     extra: tuple = ()  # (column, value) pairs beyond the standard ones
+
+
+def lung_mask_path(record: Record) -> str:
+    """The record's lung-field mask, relative to DATA, or "" where the data set has none."""
+    return dict(record.extra).get(LUNG_MASK_COLUMN, "")
 
 
 def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS):

@@ -57,11 +57,15 @@ def synthesize(
             if phantom.label == 1:
                 mask_path = f"masks/{name}"
                 layout.write_png(tmp / mask_path, phantom.lesion_mask)
+            # Every phantom's own lung fields: the audit's regions need no estimate here.
+            lung_path = f"lungs/{name}"
+            layout.write_png(tmp / lung_path, phantom.lung_mask)
             patient = f"phantom-{seed}-{index:05d}"
             records.append(
                 layout.Record(
                     f"images/{name}", phantom.label, patient, layout.split_for_patient(patient),
-                    mask_path, (("shortcut", int(phantom.shortcut)),),
+                    mask_path, (("shortcut", int(phantom.shortcut)),
+                                (layout.LUNG_MASK_COLUMN, lung_path)),
                 )
             )
             if progress:

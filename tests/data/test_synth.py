@@ -22,6 +22,22 @@ def test_layout_counts_and_masks(phantom_dir):
     assert {r.split for r in records} == {"train", "val", "test"}
 
 
+def test_every_phantom_has_its_own_lung_mask(phantom_dir):
+    from covgan.data.phantom import phantom_rng, render_phantom
+
+    records = layout.read_manifest(phantom_dir)
+    assert all(layout.lung_mask_path(r) for r in records)
+    for index in (0, 1):  # phantom_dir is synthesize(..., count=96, seed=3, shortcut=0.5)
+        record = records[index]
+        lungs = cv2.imread(str(phantom_dir / layout.lung_mask_path(record)),
+                           cv2.IMREAD_UNCHANGED) > 127
+        rng = phantom_rng(3, index)
+        stamped = record.label == 1 and rng.random() < 0.5
+        expected = render_phantom(rng, label=record.label, shortcut=stamped).lung_mask
+        assert 0.1 < lungs.mean() < 0.5 and np.array_equal(lungs, expected)
+    assert layout.lung_mask_path(layout.Record("a.png", 0, "p", "train")) == ""
+
+
 def test_shortcut_only_on_positives(phantom_dir):
     records = layout.read_manifest(phantom_dir)
     marked = [r for r in records if dict(r.extra)["shortcut"] == "1"]
