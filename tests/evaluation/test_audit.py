@@ -1,0 +1,62 @@
+"""The audit's aggregation: a group's region shares, its global change and the flags."""
+
+import cv2
+import numpy as np
+import pytest
+
+from covgan.data.phantom import phantom_rng, render_phantom
+from covgan.evaluation.audit import FLAG_THRESHOLDS, flags, group_summary
+from covgan.evaluation.regions import REGIONS
+
+
+@pytest.fixture(scope="module")
+def group():
+    phantoms = [render_phantom(phantom_rng(7, i), label=1) for i in range(8)]
+    return (np.stack([p.image for p in phantoms]), [p.lung_mask for p in phantoms],
+            [p.lesion_mask for p in phantoms])
+
+
+def test_a_map_on_the_lesions_raises_no_flag(group):
+    images, lungs, lesions = group
+    summary = group_summary(images, {"traversal": np.stack(lesions).astype("f4")}, lungs=lungs)
+    assert summary["n"] == 8 and summary["lungs"] == "masks"
+    regions = summary["methods"]["traversal"]["regions"]
+    assert tuple(regions) == REGIONS and regions["lungs"] == pytest.approx(1.0)
+    assert summary["methods"]["traversal"]["mean_map"].shape == (128, 128)
+    assert flags(summary, "traversal") == []
+
+
+def test_a_marker_corner_map_is_flagged_with_its_share(group):
+    images, lungs, lesions = group
+    maps = np.stack(lesions).astype("f4")
+    maps[:, 2:12, 2:12] = 0.5  # 50 against 190-520 lesion pixels: 9-21% of the mass
+    summary = group_summary(images, {"gradcam": maps}, lungs=lungs)
+    raised = {f["id"]: f for f in flags(summary, "gradcam")}
+    corner = raised["corner_upper_left"]
+    assert corner["value"] == pytest.approx(
+        summary["methods"]["gradcam"]["regions"]["corner_upper_left"], abs=1e-4)
+    assert corner["value"] > FLAG_THRESHOLDS["corner"] == corner["threshold"]
+    assert "upper-left corner carries" in corner["text"]
+    assert "outside_lungs" not in raised and "corner_lower_right" not in raised
+
+
+def test_evidence_outside_the_lungs_and_a_widening_walk_are_flagged(group):
+    images, _, _ = group
+    outside = np.zeros_like(images)
+    outside[:, 100:120, 40:90] = 1.0  # below the lungs (abdomen)
+    narrow = np.zeros_like(images)
+    for i, image in enumerate(images):  # the chest squeezed to 85% of its width
+        squeezed = cv2.resize(image, (109, 128), interpolation=cv2.INTER_AREA)
+        narrow[i, :, 9:118] = squeezed
+    summary = group_summary(images, {"traversal": outside}, counterparts=narrow,
+                            reconstructions=images)
+    assert summary["lungs"] == "approximate"
+    raised = {f["id"]: f for f in flags(summary, "traversal", group="false_positives")}
+    assert raised["outside_lungs"]["value"] > 0.9
+    assert "(lung fields estimated, not drawn)" in raised["outside_lungs"]["text"]
+    assert "false positives (8 images" in raised["outside_lungs"]["text"]
+    assert raised["narrower_counterparts"]["value"] > 0.05
+    # The same walk without the change in width raises no such flag.
+    same = group_summary(images, {"traversal": outside}, counterparts=images,
+                         reconstructions=images)
+    assert "narrower_counterparts" not in {f["id"] for f in flags(same, "traversal")}
