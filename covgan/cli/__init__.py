@@ -10,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
 
+from covgan.cli.audit import audit  # noqa: E402
 from covgan.cli.classifier import classifier  # noqa: E402
 from covgan.cli.common import CovganGroup  # noqa: E402
 from covgan.cli.data import data  # noqa: E402
@@ -37,5 +38,5 @@ main.add_command(data)
 main.add_command(classifier)
 main.add_command(train)
 main.add_command(evaluate)
-for command in (invert, traverse, gradcam, explain, localise, export, serve, query, demo):
+for command in (invert, traverse, gradcam, explain, localise, audit, export, serve, query, demo):
     main.add_command(command)

@@ -118,3 +118,72 @@ def flags(summary: dict, default_map: str, group: str = "positives") -> list[dic
                 f"intensity {intensity['mean']:+.3f}): exposure, not a finding.",
                 intensity["mean"], limit))
     return found
+
+
+GROUPS = ("positives", "false_positives", "false_negatives")
+# Images explained together: the pipeline's memory grows with the walk's frames.
+_EXPLAIN_BATCH = 32
+
+
+def choose_groups(labels, probabilities, count: int,
+                  threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Indices of up to `count` images per group, in data order: the positives, and the
+    classifier's false positives and false negatives at `threshold`."""
+    labels = np.asarray(labels)
+    predicted = np.asarray(probabilities) >= threshold
+    return {"positives": np.flatnonzero(labels == 1)[:count],
+            "false_positives": np.flatnonzero((labels == 0) & predicted)[:count],
+            "false_negatives": np.flatnonzero((labels == 1) & ~predicted)[:count]}
+
+
+def audit_images(generator, classifier, images, labels, *, lungs=None, count=200,
+                 settings=None, seed=0, threshold=0.5):
+    """Explains each group's images and aggregates them.
+
+    Args:
+        generator, classifier: the run's G and C.
+        images: (N, 128, 128, 1); labels: (N,) 0/1.
+        lungs: per image a lung mask or None (see `group_summary`), or None for all.
+        count: images per group at most.
+        settings: inversion settings (default: InversionSettings()).
+
+    Returns:
+        (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
+        {n, lungs, trusted, methods: {METHOD: {regions}}, global_change}}, flags: [{id, text,
+        value, threshold, group}]}; pictures: {GROUP: {mean_image, maps: {METHOD: mean map},
+        indices}} for the report.
+    """
+    from covgan.explain.pipeline import DEFAULT_MAP, MAPS, explain
+    from covgan.explain.settings import InversionSettings
+    from covgan.models.classifier import positive_probability
+
+    images = np.asarray(images, np.float32)
+    settings = settings or InversionSettings()
+    probabilities = np.concatenate([
+        positive_probability(classifier, images[i:i + 64]).numpy()
+        for i in range(0, len(images), 64)]) if len(images) else np.zeros(0)
+    result = {"default_map": DEFAULT_MAP, "threshold": threshold, "groups": {}, "flags": []}
+    pictures = {}
+    for group, index in choose_groups(labels, probabilities, count, threshold).items():
+        if not len(index):
+            result["groups"][group] = {"n": 0}
+            continue
+        parts = [explain(generator, classifier, images[index[i:i + _EXPLAIN_BATCH]],
+                         settings=settings, seed=seed)
+                 for i in range(0, len(index), _EXPLAIN_BATCH)]
+        joined = {key: np.concatenate([part[key] for part in parts])
+                  for key in (*MAPS.values(), "counterparts", "reconstructions", "trusted")}
+        summary = group_summary(
+            images[index], {method: joined[key] for method, key in MAPS.items()},
+            lungs=None if lungs is None else [lungs[i] for i in index],
+            counterparts=joined["counterparts"], reconstructions=joined["reconstructions"],
+            seed=seed)
+        pictures[group] = {
+            "mean_image": images[index].mean(axis=0)[..., 0],
+            "maps": {m: values.pop("mean_map") for m, values in summary["methods"].items()},
+            "indices": index,
+        }
+        result["groups"][group] = {**summary, "trusted": float(np.mean(joined["trusted"]))}
+        result["flags"] += [{**flag, "group": group}
+                            for flag in flags(summary, DEFAULT_MAP, group)]
+    return result, pictures

@@ -1,0 +1,127 @@
+"""`covgan audit`: a whole data set's evidence, to catch a classifier that relies on shortcuts."""
+
+import pathlib
+
+import click
+
+from covgan.cli.common import emit, seed_everything
+from covgan.cli.explain import inversion_options
+
+
+def _lung_mask(data_dir, record, lung_dir):
+    """The record's lung mask: the data set's own, else DIR/<image stem>.png from --lung-masks,
+    else None (the approximate estimate)."""
+    import cv2
+
+    from covgan.data import layout
+    from covgan.errors import CovganError
+    from covgan.shapes import IMAGE_SIZE
+
+    candidates = []
+    if layout.lung_mask_path(record):
+        candidates.append(pathlib.Path(data_dir) / layout.lung_mask_path(record))
+    if lung_dir:
+        candidates += sorted(pathlib.Path(lung_dir).glob(f"{pathlib.Path(record.path).stem}.*"))
+    for path in candidates:
+        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise CovganError(f"{path} is not a readable lung mask image.")
+        return cv2.resize(mask, (IMAGE_SIZE, IMAGE_SIZE),
+                          interpolation=cv2.INTER_NEAREST) > 127
+    return None
+
+
+def load_split(data_spec, split, lung_dir):
+    """(data folder, split, images, labels, lung masks) of one split ('all': every image)."""
+    import numpy as np
+
+    from covgan.data import layout
+    from covgan.data.catalog import resolve_data
+    from covgan.data.pipeline import make_dataset
+    from covgan.errors import CovganError
+
+    data_dir = resolve_data(data_spec)
+    records = layout.read_manifest(data_dir)
+    split = split or layout.evaluation_split(records)
+    chosen = layout.select(records, split)
+    if not chosen:
+        raise CovganError(f"{data_dir} has no {split!r} split.")
+    batches = list(make_dataset(data_dir, chosen, batch_size=64, cache=None))
+    images = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    lungs = [_lung_mask(data_dir, r, lung_dir) for r in chosen]
+    return data_dir, split, images, labels, lungs
+
+
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--data", "data_spec", default=None, metavar="DATA",
+              help="The data to audit (default: the run's data).")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=None,
+              help="Split of DATA (default: test, else val).")
+@click.option("--count", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Images explained per group at most.")
+@click.option("--external", "external_spec", default=None, metavar="DATA2",
+              help="A second prepared folder (every image): the classifier's metrics beside "
+                   "its own split's, and the same audit on it.")
+@click.option("--lung-masks", "lung_dir", type=click.Path(exists=True, file_okay=False),
+              default=None, help="Lung masks named by image stem, where DATA has none of its "
+                                 "own (else an approximate estimate, flagged as such).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
+@inversion_options
+def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwrite, settings,
+          seed):
+    """Audit a classifier's evidence over a data set: where every map's mass lies, what the
+    walk changes about the whole chest, and flags in plain language.
+
+    Groups: the positives, and the classifier's false positives and false
+    negatives (each up to --count images). Per group and map (the traversal's,
+    latent gradients, Grad-CAM, input gradient, Integrated Gradients): the mean
+    map and its mass by region (lungs, the rest of the thorax, outside the body,
+    the border band, the four corners); from negative counterpart to
+    reconstruction: mean intensity, contrast, thorax width and height, lung
+    area and border brightness with 95% intervals. Writes OUT/audit.html (self-
+    contained) and OUT/audit.json, and prints the JSON.
+
+    \b
+    Example:
+      covgan audit --run runs/gan --out out/audit --external data/other_hospital
+    """
+    from covgan.evaluation.audit import audit_images
+    from covgan.evaluation.metrics import classification_scores
+    from covgan.io import atomic_directory, check_new_directory, write_json
+    from covgan.models.classifier import positive_probability
+    from covgan.output.audit_report import write_audit_report
+    from covgan.training.runs import load_run
+
+    check_new_directory(out, overwrite=overwrite)
+    run = load_run(run_dir)
+    seed_everything(seed)
+    data_dir, split, images, labels, lungs = load_split(data_spec or run.config["data"], split,
+                                                        lung_dir)
+    result, pictures = audit_images(run.generator, run.classifier, images, labels, lungs=lungs,
+                                    count=count, settings=settings, seed=seed)
+    result.update({"run": str(run_dir), "data": str(data_dir), "split": split})
+    external_pictures = None
+    if external_spec:
+        import numpy as np
+
+        def scores(pixels, truth, data, chosen_split):
+            p = np.concatenate([positive_probability(run.classifier, pixels[i:i + 64]).numpy()
+                                for i in range(0, len(pixels), 64)])
+            return {**classification_scores(truth, p, 0.5), "data": str(data),
+                    "split": chosen_split}
+
+        other_dir, _, other_images, other_labels, other_lungs = load_split(external_spec, "all",
+                                                                           lung_dir)
+        other, external_pictures = audit_images(run.generator, run.classifier, other_images,
+                                                other_labels, lungs=other_lungs, count=count,
+                                                settings=settings, seed=seed)
+        result["external"] = {"own": scores(images, labels, data_dir, split),
+                              "external": scores(other_images, other_labels, other_dir, "all"),
+                              "audit": other}
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        write_json(tmp / "audit.json", result)
+        write_audit_report(tmp / "audit.html", result, pictures, external_pictures)
+    emit(result)

@@ -1,0 +1,105 @@
+"""audit.html: one self-contained page with a data set's audit, flags first."""
+
+from __future__ import annotations
+
+import html
+import os
+import pathlib
+
+import cv2
+
+from covgan.evaluation.regions import MEASURES, REGIONS
+from covgan.output.render import heat_overlay
+from covgan.output.report import image_uri
+
+STYLE = """body{font-family:sans-serif;margin:2em;max-width:75em}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:.2em .5em;
+text-align:right}th:first-child,td:first-child{text-align:left}.flag{background:#fde8e8;
+border-left:4px solid #c62828;padding:.4em .8em;margin:.4em 0}.none{background:#e8f5e9;
+border-left:4px solid #2e7d32;padding:.4em .8em}figure{display:inline-block;margin:0 .6em .6em 0}
+figure img{width:256px;image-rendering:pixelated}figcaption{font-size:.85em}"""
+
+
+def _table(header, rows):
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _mean_maps(picture):
+    figures = []
+    for method, mean_map in picture["maps"].items():
+        peak = float(mean_map.max())
+        scaled = mean_map / peak if peak > 0 else mean_map
+        tile = heat_overlay(picture["mean_image"], scaled)
+        tile = cv2.resize(tile, None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        figures.append(f"<figure><img alt='mean {html.escape(method)} map' "
+                       f"src='{image_uri(tile)}'><figcaption>{html.escape(method)}"
+                       "</figcaption></figure>")
+    return "<div>" + "".join(figures) + "</div>"
+
+
+def _metrics(external):
+    def number(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    rows = []
+    for name in ("own", "external"):
+        scores = external[name]
+        rows.append([f"{name}: {scores['data']} ({scores['split']})", scores["n"],
+                     *(number(scores[k]) for k in ("accuracy", "auc", "sensitivity",
+                                                   "specificity"))])
+    return _table(["data", "n", "accuracy", "AUC", "sensitivity", "specificity"], rows)
+
+
+def _section(title, audit, pictures):
+    parts = [f"<h2>{html.escape(title)}</h2>"]
+    flags = audit["flags"]
+    if flags:
+        parts += [f"<div class='flag'>{html.escape(f['text'])} <small>({f['id']}: "
+                  f"{f['value']:.3f} against {f['threshold']})</small></div>" for f in flags]
+    else:
+        parts.append("<div class='none'>No flag raised: the default map's mass lies in the "
+                     "lungs and the walk changes no global property beyond the thresholds."
+                     "</div>")
+    for group, summary in audit["groups"].items():
+        parts.append(f"<h3>{html.escape(group.replace('_', ' '))}: {summary['n']} images</h3>")
+        if not summary["n"]:
+            continue
+        parts.append(f"<p>Inversions trusted: {summary['trusted']:.0%}. Lung fields: "
+                     f"{summary['lungs']}.</p>")
+        parts.append(_mean_maps(pictures[group]))
+        rows = [[method] + [f"{values['regions'][r]:.3f}" for r in REGIONS]
+                for method, values in summary["methods"].items()]
+        parts.append("<p>Share of each map's mass by region (lungs, thorax and outside the "
+                     "body partition the film; the border and corners overlap them):</p>")
+        parts.append(_table(["map", *REGIONS], rows))
+        change = summary.get("global_change", {})
+        if change:
+            parts.append("<p>What the walk changes, reconstruction minus negative "
+                         "counterpart (mean and 95% interval over the group):</p>")
+            parts.append(_table(["measure", "mean", "low", "high"],
+                                [[m, f"{change[m]['mean']:+.4f}", f"{change[m]['low']:+.4f}",
+                                  f"{change[m]['high']:+.4f}"] for m in MEASURES]))
+    return "".join(parts)
+
+
+def write_audit_report(path: str | os.PathLike, result: dict, pictures: dict,
+                       external_pictures: dict | None = None) -> None:
+    """Writes the page (into the command's atomic output folder): flags, classifier metrics
+    (with --external), then per group the mean maps, the region table and the global change."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>covgan audit</title>"
+             f"<style>{STYLE}</style></head><body><h1>covgan audit</h1>",
+             f"<p>Run {html.escape(str(result['run']))}, data {html.escape(str(result['data']))}"
+             f" ({html.escape(result['split'])}); default map: {result['default_map']}. "
+             "Flags and their thresholds are listed in the README.</p>"]
+    if "external" in result:
+        parts.append("<h2>The classifier on its own data and on the external set</h2>")
+        parts.append(_metrics(result["external"]))
+    parts.append(_section("Flags and evidence", result, pictures))
+    if "external" in result:
+        parts.append(_section(f"External set: {result['external']['external']['data']}",
+                              result["external"]["audit"], external_pictures))
+    parts.append("</body></html>")
+    pathlib.Path(path).write_text("".join(parts), encoding="utf-8")

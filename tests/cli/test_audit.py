@@ -1,0 +1,49 @@
+"""covgan audit through the command line, on the tiny run and its phantoms."""
+
+import json
+
+from click.testing import CliRunner
+
+from covgan.cli import main
+from covgan.evaluation.regions import MEASURES, REGIONS
+
+QUICK = ["--invert-steps", "5", "--restarts", "1", "--count", "2"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_audit_writes_groups_flags_and_a_self_contained_page(tiny_run, phantom_dir, tmp_path):
+    out = tmp_path / "audit"
+    result = run("audit", "--run", tiny_run, "--out", out, "--external", phantom_dir, *QUICK)
+    assert result.exit_code == 0, result.output
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit == json.loads(result.stdout)
+    assert audit["default_map"] == "traversal" and audit["split"] in ("test", "val")
+    assert set(audit["groups"]) == {"positives", "false_positives", "false_negatives"}
+    positives = audit["groups"]["positives"]
+    assert positives["n"] == 2 and positives["lungs"] == "masks"  # phantoms carry their own
+    for method in ("traversal", "latent_gradients", "gradcam", "gradient",
+                   "integrated_gradients"):
+        regions = positives["methods"][method]["regions"]
+        assert tuple(regions) == REGIONS
+        partition = regions["lungs"] + regions["thorax"] + regions["outside_body"]
+        assert abs(partition - 1.0) < 1e-6 or partition == 0.0, (method, regions)
+    assert set(positives["global_change"]) == set(MEASURES)
+    for flag in audit["flags"]:
+        assert set(flag) == {"id", "text", "value", "threshold", "group"}
+    external = audit["external"]
+    assert external["external"]["split"] == "all" and external["external"]["n"] == 96
+    assert external["own"]["n"] < 96 and external["audit"]["groups"]["positives"]["n"] == 2
+    page = (out / "audit.html").read_text()
+    assert "covgan audit" in page and "External set" in page
+    assert page.count("src='data:image/") >= 2 * 5  # a mean map per method and audited group
+    assert "http" not in page.replace("http-equiv", "")  # nothing fetched from anywhere
+
+
+def test_audit_refuses_a_missing_run_in_one_line(tmp_path):
+    result = run("audit", "--run", tmp_path / "nothing", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("Error:")
+    assert not (tmp_path / "out").exists()
