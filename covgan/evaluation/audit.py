@@ -22,7 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from covgan.evaluation.regions import REGIONS, global_change, mass_by_region, region_masks
+from covgan.evaluation.regions import (
+    REGIONS,
+    change_intervals,
+    mass_by_region,
+    measure_changes,
+    region_masks,
+)
 
 FLAG_THRESHOLDS = {
     "outside_lungs": 0.5,
@@ -50,8 +56,9 @@ def group_summary(images, maps, *, lungs=None, counterparts=None, reconstruction
 
     Returns:
         {n, lungs: "masks" | "approximate", methods: {method: {regions: {REGION: mean share},
-        mean_map: (H, W) array}}, global_change: {MEASURE: {mean, low, high}}}; mean_map is
-        for pictures and is not JSON.
+        mean_map: (H, W) array, per_image: {REGION: (N,) shares}}}, global_change: {MEASURE:
+        {mean, low, high}}, changes: {MEASURE: (N,) per-image changes}}; mean_map, per_image
+        and changes are for pictures and rankings, not JSON.
     """
     images = np.asarray(images, np.float32)
     count = len(images)
@@ -62,15 +69,33 @@ def group_summary(images, maps, *, lungs=None, counterparts=None, reconstruction
     for method, values in maps.items():
         values = np.asarray(values, np.float32).reshape(count, *images.shape[1:3])
         shares = [mass_by_region(value, mask) for value, mask in zip(values, masks)]
+        per_image = {name: np.array([s[name] for s in shares]) for name in REGIONS}
         methods[method] = {
-            "regions": {name: float(np.mean([s[name] for s in shares])) if shares else 0.0
+            "regions": {name: float(per_image[name].mean()) if count else 0.0
                         for name in REGIONS},
             "mean_map": values.mean(axis=0) if count else np.zeros(images.shape[1:3]),
+            "per_image": per_image,
         }
     summary = {"n": count, "lungs": "masks" if known else "approximate", "methods": methods}
     if counterparts is not None and reconstructions is not None:
-        summary["global_change"] = global_change(counterparts, reconstructions, seed=seed)
+        summary["changes"] = measure_changes(counterparts, reconstructions)
+        summary["global_change"] = change_intervals(summary["changes"], seed=seed)
     return summary
+
+
+def strongest(summary: dict, flag_id: str, default_map: str, count: int = 10) -> np.ndarray:
+    """Positions (in the group) of the `count` images that carry a flag most strongly."""
+    shares = summary["methods"][default_map]["per_image"]
+    if flag_id == "outside_lungs":
+        strength = 1.0 - shares["lungs"]
+    elif flag_id in shares:
+        strength = shares[flag_id]
+    elif flag_id == "narrower_counterparts":
+        strength = summary["changes"]["thorax_width"]
+    else:  # brighter or darker
+        intensity = summary["changes"]["mean_intensity"]
+        strength = intensity if flag_id == "brighter" else -intensity
+    return np.argsort(-np.asarray(strength), kind="stable")[:count]
 
 
 def _flag(id_, text, value, threshold):
@@ -121,6 +146,9 @@ def flags(summary: dict, default_map: str, group: str = "positives") -> list[dic
 
 
 GROUPS = ("positives", "false_positives", "false_negatives")
+# What the report's Figure 2 strips need of each explained image.
+FIGURE_KEYS = ("reconstructions", "counterparts", "probabilities", "add_backs",
+               "add_back_probabilities", "gradcam")
 # Images explained together: the pipeline's memory grows with the walk's frames.
 _EXPLAIN_BATCH = 32
 
@@ -151,7 +179,8 @@ def audit_images(generator, classifier, images, labels, *, lungs=None, count=200
         (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
         {n, lungs, trusted, methods: {METHOD: {regions}}, global_change}}, flags: [{id, text,
         value, threshold, group}]}; pictures: {GROUP: {mean_image, maps: {METHOD: mean map},
-        indices}} for the report.
+        indices (into `images`), images, rows (FIGURE_KEYS of each image), strongest: {FLAG:
+        positions of the images that carry it most}}} for the report.
     """
     from covgan.explain.pipeline import DEFAULT_MAP, MAPS, explain
     from covgan.explain.settings import InversionSettings
@@ -172,18 +201,25 @@ def audit_images(generator, classifier, images, labels, *, lungs=None, count=200
                          settings=settings, seed=seed)
                  for i in range(0, len(index), _EXPLAIN_BATCH)]
         joined = {key: np.concatenate([part[key] for part in parts])
-                  for key in (*MAPS.values(), "counterparts", "reconstructions", "trusted")}
+                  for key in (*MAPS.values(), *FIGURE_KEYS, "trusted")}
         summary = group_summary(
             images[index], {method: joined[key] for method, key in MAPS.items()},
             lungs=None if lungs is None else [lungs[i] for i in index],
             counterparts=joined["counterparts"], reconstructions=joined["reconstructions"],
             seed=seed)
+        raised = flags(summary, DEFAULT_MAP, group)
         pictures[group] = {
             "mean_image": images[index].mean(axis=0)[..., 0],
             "maps": {m: values.pop("mean_map") for m, values in summary["methods"].items()},
             "indices": index,
+            "images": images[index],
+            "rows": {key: joined[key] for key in FIGURE_KEYS},
+            "strongest": {flag["id"]: strongest(summary, flag["id"], DEFAULT_MAP)
+                          for flag in raised},
         }
+        for values in summary["methods"].values():
+            values.pop("per_image")
+        summary.pop("changes")
         result["groups"][group] = {**summary, "trusted": float(np.mean(joined["trusted"]))}
-        result["flags"] += [{**flag, "group": group}
-                            for flag in flags(summary, DEFAULT_MAP, group)]
+        result["flags"] += [{**flag, "group": group} for flag in raised]
     return result, pictures

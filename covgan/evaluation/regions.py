@@ -146,15 +146,26 @@ def global_measures(image, lungs=None) -> dict[str, float]:
     }
 
 
-def global_change(counterparts, reconstructions, *, seed=0,
-                  resamples=1000) -> dict[str, dict[str, float]]:
-    """Per measure, reconstruction minus counterpart over a group: {mean, low, high}, the
-    bounds a bootstrap 95% interval of the mean over images (seeded)."""
+def measure_changes(counterparts, reconstructions) -> dict[str, np.ndarray]:
+    """Per measure, reconstruction minus counterpart, one value per image."""
     changes = {name: [] for name in MEASURES}
     for counterpart, reconstruction in zip(counterparts, reconstructions):
         before, after = global_measures(counterpart), global_measures(reconstruction)
         for name in MEASURES:
             changes[name].append(after[name] - before[name])
+    return {name: np.asarray(values, np.float64) for name, values in changes.items()}
+
+
+def global_change(counterparts, reconstructions, *, seed=0,
+                  resamples=1000) -> dict[str, dict[str, float]]:
+    """Per measure, reconstruction minus counterpart over a group: {mean, low, high}, the
+    bounds a bootstrap 95% interval of the mean over images (seeded)."""
+    return change_intervals(measure_changes(counterparts, reconstructions), seed=seed,
+                            resamples=resamples)
+
+
+def change_intervals(changes, *, seed=0, resamples=1000) -> dict[str, dict[str, float]]:
+    """{mean, low, high} of each measure's per-image changes (`measure_changes`)."""
     rng = np.random.default_rng(seed)
     result = {}
     for name, values in changes.items():

@@ -8,9 +8,9 @@ import pathlib
 
 import cv2
 
-from covgan.evaluation.regions import MEASURES, REGIONS
-from covgan.output.render import heat_overlay
+from covgan.output.render import captioned, heat_overlay
 from covgan.output.report import image_uri
+from covgan.output.writers import figure
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:75em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #bbb;padding:.2em .5em;
@@ -53,12 +53,27 @@ def _metrics(external):
     return _table(["data", "n", "accuracy", "AUC", "sensitivity", "specificity"], rows)
 
 
+def _strongest(flag, picture):
+    """Figure 2 of the images that carry a flag most strongly."""
+    rows, images = picture["rows"], picture["images"]
+    strips = []
+    for position in picture["strongest"].get(flag["id"], []):
+        tiles, captions = figure(images[position], rows, position, rows["gradcam"][position])
+        number = int(picture["indices"][position])
+        strips.append(f"<figure><img style='width:auto' alt='Figure 2 of image {number}' "
+                      f"src='{image_uri(captioned(tiles, captions))}'><figcaption>image "
+                      f"{number} of the split</figcaption></figure>")
+    return ("<details><summary>The images that carry it most, Figure 2 of each</summary>"
+            + "".join(strips) + "</details>") if strips else ""
+
+
 def _section(title, audit, pictures):
     parts = [f"<h2>{html.escape(title)}</h2>"]
     flags = audit["flags"]
     if flags:
         parts += [f"<div class='flag'>{html.escape(f['text'])} <small>({f['id']}: "
-                  f"{f['value']:.3f} against {f['threshold']})</small></div>" for f in flags]
+                  f"{f['value']:.3f} against {f['threshold']})</small>"
+                  f"{_strongest(f, pictures[f['group']])}</div>" for f in flags]
     else:
         parts.append("<div class='none'>No flag raised: the default map's mass lies in the "
                      "lungs and the walk changes no global property beyond the thresholds."
@@ -70,18 +85,20 @@ def _section(title, audit, pictures):
         parts.append(f"<p>Inversions trusted: {summary['trusted']:.0%}. Lung fields: "
                      f"{summary['lungs']}.</p>")
         parts.append(_mean_maps(pictures[group]))
-        rows = [[method] + [f"{values['regions'][r]:.3f}" for r in REGIONS]
+        # Names from the result itself: output sits beside evaluation, not above it.
+        regions = list(next(iter(summary["methods"].values()))["regions"])
+        rows = [[method] + [f"{values['regions'][r]:.3f}" for r in regions]
                 for method, values in summary["methods"].items()]
         parts.append("<p>Share of each map's mass by region (lungs, thorax and outside the "
                      "body partition the film; the border and corners overlap them):</p>")
-        parts.append(_table(["map", *REGIONS], rows))
+        parts.append(_table(["map", *regions], rows))
         change = summary.get("global_change", {})
         if change:
             parts.append("<p>What the walk changes, reconstruction minus negative "
                          "counterpart (mean and 95% interval over the group):</p>")
             parts.append(_table(["measure", "mean", "low", "high"],
-                                [[m, f"{change[m]['mean']:+.4f}", f"{change[m]['low']:+.4f}",
-                                  f"{change[m]['high']:+.4f}"] for m in MEASURES]))
+                                [[m, f"{c['mean']:+.4f}", f"{c['low']:+.4f}",
+                                  f"{c['high']:+.4f}"] for m, c in change.items()]))
     return "".join(parts)
 
 

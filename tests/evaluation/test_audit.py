@@ -60,3 +60,40 @@ def test_evidence_outside_the_lungs_and_a_widening_walk_are_flagged(group):
     same = group_summary(images, {"traversal": outside}, counterparts=images,
                          reconstructions=images)
     assert "narrower_counterparts" not in {f["id"] for f in flags(same, "traversal")}
+
+
+def test_the_strongest_images_of_a_flag_come_first_and_reach_the_page(group, tmp_path):
+    from covgan.evaluation.audit import strongest
+    from covgan.output.audit_report import write_audit_report
+
+    images, lungs, _ = group
+    maps = np.zeros(images.shape, "f4")
+    maps[:, 60:70, 30:40] = 1.0  # the same spot in every lung, so only the corner differs
+    weights = np.linspace(0.2, 1.0, len(images))  # image 7 has the brightest corner
+    maps[:, 2:12, 2:12] = weights[:, None, None]
+    summary = group_summary(images, {"traversal": maps}, lungs=lungs,
+                            counterparts=images, reconstructions=images)
+    order = strongest(summary, "corner_upper_left", "traversal", count=3)
+    assert list(order) == [7, 6, 5]
+    raised = [{**f, "group": "positives"} for f in flags(summary, "traversal")]
+    assert any(f["id"] == "corner_upper_left" for f in raised)
+    count = len(images)
+    rows = {"reconstructions": images, "counterparts": images * 0.9,
+            "probabilities": np.full((count, 3), 0.5, "f4"), "add_backs": images,
+            "add_back_probabilities": np.full(count, 0.5, "f4"),
+            "gradcam": np.zeros((count, 128, 128), "f4")}
+    pictures = {"positives": {
+        "mean_image": images.mean(0), "maps": {"traversal": summary["methods"]["traversal"]
+                                               .pop("mean_map")},
+        "indices": np.arange(count), "images": images[..., None], "rows": rows,
+        "strongest": {f["id"]: strongest(summary, f["id"], "traversal") for f in raised}}}
+    for values in summary["methods"].values():
+        values.pop("per_image")
+    summary.pop("changes")
+    result = {"run": "r", "data": "d", "split": "test", "default_map": "traversal",
+              "groups": {"positives": {**summary, "trusted": 1.0}}, "flags": raised}
+    write_audit_report(tmp_path / "audit.html", result, pictures)
+    page = (tmp_path / "audit.html").read_text()
+    assert "upper-left corner carries" in page
+    first = page.index("alt='Figure 2 of image 7'")
+    assert first < page.index("alt='Figure 2 of image 6'") < page.index("alt='Figure 2 of image 0'")
