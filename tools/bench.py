@@ -288,55 +288,23 @@ def part_inversion_paper(args):
     }
 
 
-def authors_models_and_images(args, preset, count):
-    """G, C and target images for the comparison with the authors: a trained run and its
-    held-out images where --run names one (tiny preset), else untrained models of `preset` and
-    images G draws from random codes (an exact solution exists)."""
-    import numpy as np
-
-    from covgan.models.classifier import build_classifier
-    from covgan.models.generator import build_generator, code_sizes
-    from covgan.training.presets import PRESET_TRAINING
-
-    if args.run and preset == "tiny":
-        from covgan.data import layout
-        from covgan.data.catalog import resolve_data
-        from covgan.data.images import load_inputs
-        from covgan.training.runs import load_run
-
-        run = load_run(args.run)
-        data = resolve_data(run.config["data"])
-        records = layout.read_manifest(data)
-        chosen = layout.select(records, layout.evaluation_split(records))[:count]
-        images, _ = load_inputs([data / r.path for r in chosen])
-        models = f"run {args.run}, {len(images)} held-out images"
-        return run.generator, run.classifier, images, models
-    generator = build_generator(preset, inject_z2=PRESET_TRAINING[preset]["inject_z2"], seed=0)
-    classifier = build_classifier("tiny" if preset == "tiny" else "vgg16", seed=0)
-    d1, d2 = code_sizes(generator)
-    rng = np.random.default_rng(1)
-    codes = [rng.standard_normal((count, d)).astype("f4") for d in (d1, d2)]
-    images = generator(codes, training=False).numpy()
-    return generator, classifier, images, f"untrained {preset} G and C; images drawn by G"
-
-
 def part_inversion_vs_authors(args):
     """Time per image to the authors' final SSIM: their procedure (one image at a time, 5000
     steps) against covgan's default, same G, C and images (tools/bench_vs_authors.py). The
     tiny preset in full; the paper preset from a shortened authors' run (--quick: tiny only,
     both runs short)."""
-    from bench_vs_authors import compare
+    from bench_vs_authors import compare, models_and_images
 
     result = {}
     if args.quick:
-        generator, classifier, images, models = authors_models_and_images(args, "tiny", 2)
+        generator, classifier, images, models = models_and_images(args.run, "tiny", 2)
         result["tiny"] = {"models": models, **compare(generator, classifier, images,
                                                       authors_steps=20, covgan_steps=10)}
         return result
     # Two images each: 5000 steps at batch 1 take minutes even at the tiny preset.
-    generator, classifier, images, models = authors_models_and_images(args, "tiny", 2)
+    generator, classifier, images, models = models_and_images(args.run, "tiny", 2)
     result["tiny"] = {"models": models, **compare(generator, classifier, images)}
-    generator, classifier, images, models = authors_models_and_images(args, "paper", 2)
+    generator, classifier, images, models = models_and_images(args.run, "paper", 2)
     result["paper"] = {"models": models, **compare(generator, classifier, images,
                                                    authors_steps=args.authors_steps)}
     return result

@@ -20,7 +20,6 @@ result says. Used by tools/bench.py (part inversion_vs_authors).
 """
 
 import dataclasses
-import os
 import time
 
 import numpy as np
@@ -89,9 +88,8 @@ def run_authors(generator, classifier, images, settings, seed):
     """The authors' procedure, one image at a time: the median time per image, the mean
     curve."""
     d1, d2 = code_sizes(generator)
-    rng = np.random.default_rng(seed)
-    z1, z2 = start_codes(rng, 1, d1, d2, settings)
-    solve = traced(generator, classifier, settings, images[:1], z1, z2)
+    solve = traced(generator, classifier, settings, images[:1], np.zeros((1, d1)),
+                   np.zeros((1, d2)))
     rng = np.random.default_rng(seed)
     seconds, ssim_rows, final = [], [], []
     for i in range(len(images)):
@@ -165,6 +163,36 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
     return result
 
 
+def models_and_images(run_dir, preset, count):
+    """G, C and target images for the comparison: a trained run and its held-out images where
+    `run_dir` names one (tiny preset), else untrained models of `preset` and images G draws
+    from random codes (an exact solution exists)."""
+    from covgan.models.classifier import build_classifier
+    from covgan.models.generator import build_generator, code_sizes
+    from covgan.training.presets import PRESET_TRAINING
+
+    if run_dir and preset == "tiny":
+        from covgan.data import layout
+        from covgan.data.catalog import resolve_data
+        from covgan.data.images import load_inputs
+        from covgan.training.runs import load_run
+
+        run = load_run(run_dir)
+        data = resolve_data(run.config["data"])
+        records = layout.read_manifest(data)
+        chosen = layout.select(records, layout.evaluation_split(records))[:count]
+        images, _ = load_inputs([data / r.path for r in chosen])
+        models = f"run {run_dir}, {len(images)} held-out images"
+        return run.generator, run.classifier, images, models
+    generator = build_generator(preset, inject_z2=PRESET_TRAINING[preset]["inject_z2"], seed=0)
+    classifier = build_classifier("tiny" if preset == "tiny" else "vgg16", seed=0)
+    d1, d2 = code_sizes(generator)
+    rng = np.random.default_rng(1)
+    codes = [rng.standard_normal((count, d)).astype("f4") for d in (d1, d2)]
+    images = generator(codes, training=False).numpy()
+    return generator, classifier, images, f"untrained {preset} G and C; images drawn by G"
+
+
 def parse_variant(text):
     """'steps=1000,learning_rate=0.1' -> the covgan preset with those fields replaced."""
     preset = INVERSION_PRESETS["covgan"]
@@ -184,10 +212,6 @@ def main():
     benchmark's JSON)."""
     import argparse
     import json
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench import authors_models_and_images
 
     parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
     parser.add_argument("--run", required=True, help="a trained tiny-preset run")
@@ -197,8 +221,7 @@ def main():
                         help="settings replaced in the covgan preset, e.g. steps=1000,"
                              "learning_rate=0.1 (repeatable; the preset itself always runs)")
     args = parser.parse_args()
-    generator, classifier, images, models = authors_models_and_images(
-        argparse.Namespace(run=args.run), "tiny", args.images)
+    generator, classifier, images, models = models_and_images(args.run, "tiny", args.images)
     for variant in ["", *args.variant]:
         result = run_covgan(generator, classifier, images, parse_variant(variant), seed=0)
         reached = next((p["seconds"] for p in result["curve_per_image"]

@@ -88,39 +88,32 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
     Example:
       covgan audit --run runs/gan --out out/audit --external data/other_hospital
     """
-    from covgan.evaluation.audit import audit_images
+    from covgan.evaluation.audit import audit_images, probabilities_of
     from covgan.evaluation.metrics import classification_scores
     from covgan.io import atomic_directory, check_new_directory, write_json
-    from covgan.models.classifier import positive_probability
     from covgan.output.audit_report import write_audit_report
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
     seed_everything(seed)
-    data_dir, split, images, labels, lungs = load_split(data_spec or run.config["data"], split,
-                                                        lung_dir)
-    result, pictures = audit_images(run.generator, run.classifier, images, labels, lungs=lungs,
-                                    count=count, settings=settings, seed=seed)
+
+    def audited(spec, chosen_split):
+        """One data set's audit, and the classifier's scores on it (C read once per image)."""
+        folder, chosen_split, images, labels, lungs = load_split(spec, chosen_split, lung_dir)
+        p = probabilities_of(run.classifier, images)
+        result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
+                                        lungs=lungs, count=count, settings=settings, seed=seed)
+        scores = {**classification_scores(labels, p, 0.5), "data": str(folder),
+                  "split": chosen_split}
+        return folder, chosen_split, result, pictures, scores
+
+    data_dir, split, result, pictures, own = audited(data_spec or run.config["data"], split)
     result.update({"run": str(run_dir), "data": str(data_dir), "split": split})
     external_pictures = None
     if external_spec:
-        import numpy as np
-
-        def scores(pixels, truth, data, chosen_split):
-            p = np.concatenate([positive_probability(run.classifier, pixels[i:i + 64]).numpy()
-                                for i in range(0, len(pixels), 64)])
-            return {**classification_scores(truth, p, 0.5), "data": str(data),
-                    "split": chosen_split}
-
-        other_dir, _, other_images, other_labels, other_lungs = load_split(external_spec, "all",
-                                                                           lung_dir)
-        other, external_pictures = audit_images(run.generator, run.classifier, other_images,
-                                                other_labels, lungs=other_lungs, count=count,
-                                                settings=settings, seed=seed)
-        result["external"] = {"own": scores(images, labels, data_dir, split),
-                              "external": scores(other_images, other_labels, other_dir, "all"),
-                              "audit": other}
+        _, _, other, external_pictures, theirs = audited(external_spec, "all")
+        result["external"] = {"own": own, "external": theirs, "audit": other}
     with atomic_directory(out, overwrite=overwrite) as tmp:
         write_json(tmp / "audit.json", result)
         write_audit_report(tmp / "audit.html", result, pictures, external_pictures)

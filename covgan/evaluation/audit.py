@@ -164,13 +164,24 @@ def choose_groups(labels, probabilities, count: int,
             "false_negatives": np.flatnonzero((labels == 1) & ~predicted)[:count]}
 
 
-def audit_images(generator, classifier, images, labels, *, lungs=None, count=200,
-                 settings=None, seed=0, threshold=0.5):
+def probabilities_of(classifier, images, batch=64) -> np.ndarray:
+    """p(positive) of every image, `batch` at a time."""
+    from covgan.models.classifier import positive_probability
+
+    if not len(images):
+        return np.zeros(0, np.float32)
+    return np.concatenate([positive_probability(classifier, images[i:i + batch]).numpy()
+                           for i in range(0, len(images), batch)])
+
+
+def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
+                 count=200, settings=None, seed=0, threshold=0.5):
     """Explains each group's images and aggregates them.
 
     Args:
         generator, classifier: the run's G and C.
-        images: (N, 128, 128, 1); labels: (N,) 0/1.
+        images: (N, 128, 128, 1); labels: (N,) 0/1; probabilities: (N,) C's p(positive) of
+            them (`probabilities_of`; the command also scores the classifier with them).
         lungs: per image a lung mask or None (see `group_summary`), or None for all.
         count: images per group at most.
         settings: inversion settings (default: InversionSettings()).
@@ -184,13 +195,9 @@ def audit_images(generator, classifier, images, labels, *, lungs=None, count=200
     """
     from covgan.explain.pipeline import DEFAULT_MAP, MAPS, explain
     from covgan.explain.settings import InversionSettings
-    from covgan.models.classifier import positive_probability
 
     images = np.asarray(images, np.float32)
     settings = settings or InversionSettings()
-    probabilities = np.concatenate([
-        positive_probability(classifier, images[i:i + 64]).numpy()
-        for i in range(0, len(images), 64)]) if len(images) else np.zeros(0)
     result = {"default_map": DEFAULT_MAP, "threshold": threshold, "groups": {}, "flags": []}
     pictures = {}
     for group, index in choose_groups(labels, probabilities, count, threshold).items():

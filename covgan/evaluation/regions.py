@@ -95,6 +95,14 @@ def approximate_lung_mask(image, body=None) -> np.ndarray:
                                            min_pixels=int(MIN_LUNG_SHARE * dark.size)))
 
 
+def _border_band(size):
+    """The outer BORDER_FRACTION band of a (size, size) film."""
+    band = max(1, round(BORDER_FRACTION * size))
+    border = np.ones((size, size), bool)
+    border[band:-band, band:-band] = False
+    return border
+
+
 def region_masks(image, lungs=None) -> dict[str, np.ndarray]:
     """REGIONS as boolean masks. lungs, thorax and outside_body partition the image; border
     and the corners overlap them. `lungs`: a true lung mask, else the approximate estimate."""
@@ -103,11 +111,8 @@ def region_masks(image, lungs=None) -> dict[str, np.ndarray]:
     body = body_mask(image)
     lungs = approximate_lung_mask(image, body) if lungs is None else np.asarray(lungs, bool)
     lungs = lungs & body
-    masks = {"lungs": lungs, "thorax": body & ~lungs, "outside_body": ~body}
-    band = max(1, round(BORDER_FRACTION * size))
-    border = np.ones_like(body)
-    border[band:-band, band:-band] = False
-    masks["border"] = border
+    masks = {"lungs": lungs, "thorax": body & ~lungs, "outside_body": ~body,
+             "border": _border_band(size)}
     corner = max(1, round(CORNER_FRACTION * size))
     for name, rows, columns in (("corner_upper_left", slice(0, corner), slice(0, corner)),
                                 ("corner_upper_right", slice(0, corner), slice(-corner, None)),
@@ -135,14 +140,13 @@ def global_measures(image, lungs=None) -> dict[str, float]:
     body = body_mask(image)
     lungs = approximate_lung_mask(image, body) if lungs is None else np.asarray(lungs, bool)
     rows, columns = np.nonzero(body)
-    masks = region_masks(image, lungs)
     return {
         "mean_intensity": float(image.mean()),
         "contrast": float(image[body].std()) if body.any() else 0.0,
         "thorax_width": float(np.ptp(columns) + 1) / size if body.any() else 0.0,
         "thorax_height": float(np.ptp(rows) + 1) / size if body.any() else 0.0,
         "lung_area": float(lungs.mean()),
-        "border_brightness": float(image[masks["border"]].mean()),
+        "border_brightness": float(image[_border_band(size)].mean()),
     }
 
 

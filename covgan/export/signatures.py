@@ -66,9 +66,10 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
         count = tf.shape(images)[0]
         repeated = tf.repeat(images, restarts, axis=0)
         seed = tf.constant([settings.seed, 0], tf.int64)
-        z1_start = tf.random.stateless_normal([count * restarts, d1], seed=seed)
         if settings.inversion.z1_start == "zeros":
-            z1_start = tf.zeros_like(z1_start)
+            z1_start = tf.zeros([count * restarts, d1])
+        else:
+            z1_start = tf.random.stateless_normal([count * restarts, d1], seed=seed)
         z2_start = tf.random.stateless_normal([count * restarts, d2], seed=seed + [0, 1])
         z1, z2, loss, _ = solve(repeated, z1_start, z2_start)
         pick = best_restarts(loss, restarts)
