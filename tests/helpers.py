@@ -151,6 +151,13 @@ window.addEventListener('load', async () => {
 """
 
 
+def external_references(page):
+    """URLs a page would fetch: src, href and CSS url() values that are not inline data.
+    (A plain search for "http" also hits base64 image data, which may spell it by chance.)"""
+    links = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]+)|url\(\s*["']?([^"')]+)""", page)
+    return [url for pair in links for url in pair if url and not url.startswith(("data:", "#"))]
+
+
 def chromium():
     """Chromium's path; a skip only where tools/test.sh could not install it and said why."""
     path = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,5 +1,6 @@
 """covgan export: SavedModel layout, documented signatures, TF tools run them, equal outputs."""
 
+import functools
 import json
 import pathlib
 import subprocess
@@ -36,7 +37,9 @@ CLASSIFIER_KEYS = {
 }
 
 
+@functools.cache
 def _show(path):
+    """`saved_model_cli show --all` of one SavedModel (a TensorFlow start each: read once)."""
     result = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", str(path), "--all"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -32,14 +32,17 @@ from covgan.serving.client import Client, predict_request
 # that needs them, and two workers would start them twice (tools/test.sh: --dist loadgroup).
 pytestmark = pytest.mark.xdist_group("server")
 
+# The fixtures below are session-scoped, not module-scoped: a worker may run other modules'
+# tests between this module's, and a module fixture would be torn down and built again.
 
-@pytest.fixture(scope="module")
+
+@pytest.fixture(scope="session")
 def local(exported):
     """The same SavedModels loaded in this process: the reference outputs."""
     return tf.saved_model.load(str(exported / "covgan_generator" / "1")).signatures
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def client(server):
     client = Client(server.grpc, timeout=120)
     client.wait_until_available("covgan_generator")
