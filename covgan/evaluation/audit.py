@@ -193,8 +193,8 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         indices (into `images`), images, rows (FIGURE_KEYS of each image), strongest: {FLAG:
         positions of the images that carry it most}}} for the report.
     """
-    from covgan.explain.pipeline import DEFAULT_MAP, MAPS, explain
-    from covgan.explain.settings import InversionSettings
+    from covgan.explain.pipeline import explain
+    from covgan.explain.settings import DEFAULT_MAP, MAPS, InversionSettings
 
     images = np.asarray(images, np.float32)
     settings = settings or InversionSettings()

@@ -19,7 +19,8 @@ import numpy as np
 from covgan.evaluation import localisation
 from covgan.evaluation.metrics import monotone
 from covgan.explain.invert import COUNTERPART, IMAGE, InversionSettings
-from covgan.explain.pipeline import DEFAULT_MAP, MAPS, explain
+from covgan.explain.pipeline import explain
+from covgan.explain.settings import DEFAULT_MAP, MAPS
 from covgan.models.classifier import positive_probability
 
 # The maps, named as localisation.json names them; the first depend on the inversion.

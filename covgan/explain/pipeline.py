@@ -15,16 +15,6 @@ from covgan.explain.invert import InversionSettings, invert
 from covgan.explain.latent_gradients import make_latent_gradients_fn
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
-# Every map the pipeline returns, by the name reports and localisation.json use, with its key
-# in the result; the report leads with DEFAULT_MAP.
-MAPS = {
-    "traversal": "traversal_map",
-    "latent_gradients": "latent_gradients",
-    "gradcam": "gradcam",
-    "gradient": "saliency",
-    "integrated_gradients": "integrated_gradients",
-}
-DEFAULT_MAP = "traversal"
 # Images per Integrated Gradients or latent-gradients call (each becomes many classifier
 # inputs: IG's steps, the walk's frames).
 _CHUNK = 8
@@ -50,7 +40,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     Returns:
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
         crossing_step (N,), difference (signed, last minus first step, N, 128, 128, 1),
-        and the maps (N, 128, 128) in [0, 1] named in MAPS: traversal_map (|difference|),
+        and the maps (N, 128, 128) in [0, 1] named in settings.MAPS: traversal_map (|difference|),
         latent_gradients, gradcam, saliency (the input gradient), integrated_gradients. The
         names shared with the exported explain signature are its output names, so a server's
         answer reads the same.

@@ -21,6 +21,7 @@ from covgan.explain.invert import (
     RECONSTRUCTION,
     SSIM_TRUST_THRESHOLD,
 )
+from covgan.explain.settings import DEFAULT_MAP, MAPS
 from covgan.explain.traverse import crossing_step
 from covgan.io import write_json
 from covgan.output.render import (
@@ -34,14 +35,16 @@ from covgan.output.render import (
 )
 from covgan.output.report import write_report
 
-# The maps a local explanation adds beside Figure 2, by result key, with their titles.
-MAP_TITLES = {
+# The maps a local explanation adds beside Figure 2, by result key, with their titles; the
+# default map first (explain.settings.DEFAULT_MAP).
+_TITLES = {
     "traversal_map": "|difference|\n(traversal)",
     "latent_gradients": "latent gradients\n(change x grad)",
     "gradcam": "Grad-CAM",
     "saliency": "input gradient",
     "integrated_gradients": "Integrated\nGradients",
 }
+MAP_TITLES = {key: _TITLES[key] for key in sorted(_TITLES, key=lambda k: k != MAPS[DEFAULT_MAP])}
 
 
 def write_bgr(path: str | os.PathLike, image: np.ndarray) -> None:

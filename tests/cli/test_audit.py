@@ -21,7 +21,7 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(tiny_run, phantom_d
     assert result.exit_code == 0, result.output
     audit = json.loads((out / "audit.json").read_text())
     assert audit == json.loads(result.stdout)
-    assert audit["default_map"] == "traversal" and audit["split"] in ("test", "val")
+    assert audit["default_map"] == "latent_gradients" and audit["split"] in ("test", "val")
     assert set(audit["groups"]) == {"positives", "false_positives", "false_negatives"}
     positives = audit["groups"]["positives"]
     assert positives["n"] == 2 and positives["lungs"] == "masks"  # phantoms carry their own

@@ -1,6 +1,7 @@
 """invert, traverse, gradcam and explain through the command line."""
 
 import json
+import re
 
 import cv2
 import numpy as np
@@ -40,6 +41,11 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
     assert report.count("src='data:image/") == 12 * 2
     assert report.count("background-image: url('data:image/") == 2
     assert "src='http" not in report and "src='/" not in report and "url('http" not in report
+    # The row of maps leads with the default map (latent gradients), then the rest.
+    maps = re.findall(r"alt='explanation map: ([^']*)'", report)
+    assert len(maps) == 2 * 5 and maps[0].startswith("latent gradients"), maps
+    assert [m.split()[0] for m in maps[:5]] == ["latent", "|difference|", "Grad-CAM", "input",
+                                                "Integrated"]
     # Small enough to mail: 32 images under 8 MB.
     assert (out / "report.html").stat().st_size < 2 * 8_000_000 / 32
     with Image.open(out / entry["files"]["gif"]) as gif:
@@ -133,7 +139,7 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir):
     scores = json.loads(result.stdout)
     assert set(scores["methods"]) == {"traversal", "latent_gradients", "gradcam", "gradient",
                                       "integrated_gradients"}
-    assert scores["default_map"] == "traversal" and scores["seeds"] == [0, 1]
+    assert scores["default_map"] == "latent_gradients" and scores["seeds"] == [0, 1]
     for values in scores["methods"].values():
         for key in ("pointing_game", "relevance_mass", "iou_topk", "auroc"):
             assert 0.0 <= values[key] <= 1.0
