@@ -25,9 +25,10 @@ def assert_keras_round_trip(model, path, inputs=None):
     assert len(loaded.weights) == len(model.weights)
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    if inputs is not None:
-        np.testing.assert_allclose(np.asarray(loaded(inputs, training=False)),
-                                   np.asarray(model(inputs, training=False)), rtol=1e-5, atol=1e-6)
+    if inputs is not None:  # every output, for models with several
+        for ours, theirs in zip(keras.tree.flatten(loaded(inputs, training=False)),
+                                keras.tree.flatten(model(inputs, training=False)), strict=True):
+            np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-5, atol=1e-6)
     return loaded
 
 

@@ -65,3 +65,24 @@ def test_variants_replace_fields_of_the_covgan_preset_with_their_types(tool):
     assert isinstance(settings.steps, int) and settings.restarts == 2  # the rest: the preset's
     with pytest.raises(SystemExit, match="unknown inversion setting 'step'"):
         tool.parse_variant("step=3")
+
+
+def test_an_encoder_start_is_timed_from_before_the_encoder_and_solves_from_it(tool):
+    import dataclasses
+
+    import tensorflow as tf
+
+    from covgan.models.encoder import build_encoder
+
+    generator = build_generator("tiny", z1_dim=8, z2_dim=2, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    encoder = build_encoder("tiny", z1_dim=8, z2_dim=2, seed=2)
+    images = np.random.default_rng(3).random((2, 128, 128, 1)).astype("f4")
+    # One start, a negligible rate: every point of the curve is the encoder's reconstruction.
+    settings = dataclasses.replace(tool.parse_variant("z1_start=encoder,restarts=1,steps=3"),
+                                   learning_rate=1e-9, patience=3)
+    result = tool.run_covgan(generator, classifier, images, settings, seed=0, encoder=encoder)
+    e1, e2 = encoder(images)
+    expected = float(tf.reduce_mean(tf.image.ssim(generator([e1, e2]), images, max_val=1.0)))
+    assert all(p["ssim"] == pytest.approx(expected, abs=1e-4) for p in result["curve_per_image"])
+    assert result["curve_per_image"][0]["seconds"] > 0

@@ -40,15 +40,16 @@ def mean_ssim(generator, images, codes, d1):
     return float(tf.reduce_mean(tf.image.ssim(reconstructions, images, max_val=1.0)))
 
 
-def curve(generator, images, codes, losses, restarts, seconds, d1):
+def curve(generator, images, codes, losses, restarts, seconds, d1, offset=0.0):
     """Mean SSIM at about CURVE_POINTS recorded steps, each image at its best start there;
-    the time of step t is the run's time prorated by steps (t + 1) / S."""
+    the time of step t is `offset` (time spent before the solver: the encoder) plus the
+    solver's time prorated by steps (t + 1) / S."""
     steps = int(codes.shape[0])
     points = []
     for t in np.unique(np.linspace(0, steps - 1, CURVE_POINTS).round().astype(int)):
         pick = best_restarts(losses[t], restarts)
         chosen = tf.gather(codes[t], pick)
-        points.append({"step": int(t + 1), "seconds": seconds * (t + 1) / steps,
+        points.append({"step": int(t + 1), "seconds": offset + seconds * (t + 1) / steps,
                        "loss": float(tf.reduce_mean(tf.gather(losses[t], pick))),
                        "ssim": mean_ssim(generator, images, chosen, d1)})
     return points
@@ -62,17 +63,24 @@ def traced(generator, classifier, settings, *arrays):
     return solve
 
 
-def run_covgan(generator, classifier, images, settings, seed):
-    """covgan's default: all images in one batch, as `covgan invert` solves them."""
+def run_covgan(generator, classifier, images, settings, seed, encoder=None):
+    """covgan's default: all images in one batch, as `covgan invert` solves them. With an
+    encoder start, the encoder's time counts as part of covgan's."""
     d1, d2 = code_sizes(generator)
     restarts = max(1, settings.restarts)
     repeated = np.repeat(images, restarts, axis=0)
-    z1, z2 = start_codes(np.random.default_rng(seed), len(repeated), d1, d2, settings)
+    encoded, encoding = None, 0.0
+    if settings.z1_start == "encoder":
+        encoder(images, training=False)  # once untimed, like the solver's tracing
+        started = time.perf_counter()
+        encoded = encoder(images, training=False)
+        encoding = time.perf_counter() - started
+    z1, z2 = start_codes(np.random.default_rng(seed), len(repeated), d1, d2, settings, encoded)
     solve = traced(generator, classifier, settings, repeated, z1, z2)
     started = time.perf_counter()
     z1_best, z2_best, loss, ran, codes, losses = solve(repeated, z1, z2)
-    seconds = time.perf_counter() - started
-    points = curve(generator, images, codes, losses, restarts, seconds, d1)
+    seconds = time.perf_counter() - started + encoding
+    points = curve(generator, images, codes, losses, restarts, seconds - encoding, d1, encoding)
     pick = best_restarts(loss, restarts)
     final = tf.concat([tf.gather(z1_best, pick), tf.gather(z2_best, pick)], axis=1)
     points.append({"step": int(codes.shape[0]), "seconds": seconds,
@@ -222,8 +230,16 @@ def main():
                              "learning_rate=0.1 (repeatable; the preset itself always runs)")
     args = parser.parse_args()
     generator, classifier, images, models = models_and_images(args.run, "tiny", args.images)
+    encoder = None
+    if any("z1_start=encoder" in v for v in args.variant):
+        from covgan.training.runs import load_run
+
+        encoder = load_run(args.run).encoder  # `covgan encoder train --run RUN` made it
+        if encoder is None:
+            raise SystemExit(f"{args.run} has no encoder.keras: run covgan encoder train first")
     for variant in ["", *args.variant]:
-        result = run_covgan(generator, classifier, images, parse_variant(variant), seed=0)
+        result = run_covgan(generator, classifier, images, parse_variant(variant), seed=0,
+                            encoder=encoder)
         reached = next((p["seconds"] for p in result["curve_per_image"]
                         if args.target is not None and p["ssim"] >= args.target), None)
         print(json.dumps({"variant": variant or "covgan preset", "models": models,

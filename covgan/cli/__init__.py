@@ -15,6 +15,7 @@ from covgan.cli.classifier import classifier  # noqa: E402
 from covgan.cli.common import CovganGroup  # noqa: E402
 from covgan.cli.data import data  # noqa: E402
 from covgan.cli.demo import demo  # noqa: E402
+from covgan.cli.encoder import encoder  # noqa: E402
 from covgan.cli.explain import explain, gradcam, invert, traverse  # noqa: E402
 from covgan.cli.gan import evaluate, localise, train  # noqa: E402
 from covgan.cli.serving import export, query, serve  # noqa: E402
@@ -38,5 +39,6 @@ main.add_command(data)
 main.add_command(classifier)
 main.add_command(train)
 main.add_command(evaluate)
+main.add_command(encoder)
 for command in (invert, traverse, gradcam, explain, localise, audit, export, serve, query, demo):
     main.add_command(command)

@@ -5,7 +5,7 @@ import pathlib
 import click
 
 from covgan.cli.common import emit, seed_everything
-from covgan.cli.explain import inversion_options
+from covgan.cli.explain import encoder_of, inversion_options
 
 
 def _lung_mask(data_dir, record, lung_dir):
@@ -103,7 +103,8 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
         folder, chosen_split, images, labels, lungs = load_split(spec, chosen_split, lung_dir)
         p = probabilities_of(run.classifier, images)
         result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
-                                        lungs=lungs, count=count, settings=settings, seed=seed)
+                                        lungs=lungs, count=count, settings=settings, seed=seed,
+                                        encoder=encoder_of(run, settings))
         scores = {**classification_scores(labels, p, 0.5), "data": str(folder),
                   "split": chosen_split}
         return folder, chosen_split, result, pictures, scores

@@ -6,7 +6,15 @@ import functools
 import click
 
 from covgan.cli.common import emit, mixed_precision_for_this_command, seed_everything
-from covgan.explain.settings import DEFAULT_STEPS, INVERSION_PRESETS, inversion_settings
+from covgan.explain.settings import (
+    DEFAULT_STEPS,
+    INVERSION_PRESETS,
+    Z1_STARTS,
+    inversion_settings,
+)
+
+START_HELP = ("Where the inversion starts: normal (random codes), zeros (z1 = 0, the authors'), "
+              "encoder (each image's first start at the run's encoder, `covgan encoder train`).")
 
 
 def preset_default(field):
@@ -27,6 +35,8 @@ def inversion_options(command):
                           "authors' (one start at z1 = 0, Adam 0.01 / beta_1 0.5, 5000 steps)."),
         click.option("--invert-steps", type=click.IntRange(min=1),
                      help="Maximum Adam steps of the inversion. " + preset_default("steps")),
+        click.option("--start", type=click.Choice(Z1_STARTS),
+                     help=START_HELP + " " + preset_default("z1_start")),
         click.option("--restarts", type=click.IntRange(min=1),
                      help="Random starts per image; the best is kept. "
                           + preset_default("restarts")),
@@ -48,15 +58,31 @@ def inversion_options(command):
     ]
 
     @functools.wraps(command)
-    def in_chosen_precision(*args, mixed_precision, preset, invert_steps, restarts, invert_lr,
-                            mse_weight, bce_weight, prior, **kwargs):
+    def in_chosen_precision(*args, mixed_precision, preset, invert_steps, start, restarts,
+                            invert_lr, mse_weight, bce_weight, prior, **kwargs):
         mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
         settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
                                       learning_rate=invert_lr, mse_weight=mse_weight,
-                                      bce_weight=bce_weight, prior_weight=prior)
+                                      bce_weight=bce_weight, prior_weight=prior, z1_start=start)
         return command(*args, settings=settings, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
+
+
+def encoder_of(run, settings):
+    """The run's encoder where the inversion starts there (else None).
+
+    Raises:
+        CovganError: `--start encoder` on a run that has none.
+    """
+    if settings.z1_start != "encoder":
+        return None
+    if run.encoder is None:
+        from covgan.errors import CovganError
+
+        raise CovganError(f"{run.path} has no encoder.keras for --start encoder: run `covgan "
+                          f"encoder train --run {run.path}` first.")
+    return run.encoder
 
 
 def load_images(paths):
@@ -103,7 +129,8 @@ def invert(images, run_dir, out, overwrite, settings, seed):
     run = load_run(run_dir)
     pixels, warnings = load_images(images)
     seed_everything(seed)
-    result = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed)
+    result = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed,
+                   encoder=encoder_of(run, settings))
     rows = inversion_rows(images, result, warnings)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for stem, reconstruction, counterpart in zip(stems(images), result["reconstructions"],
@@ -175,7 +202,8 @@ def traverse(images, latents, run_dir, out, steps, extrapolate, sweep, overwrite
         from covgan.explain.invert import invert as solve
 
         pixels, _ = load_images(images)
-        inverted = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed)
+        inverted = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed,
+                         encoder=encoder_of(run, settings))
         z1, z2, sources = inverted["z1"], inverted["z2"], list(images)
     frames, probabilities = traverse_to_image(run.generator, run.classifier, z1, z2,
                                               steps=steps, extrapolate=extrapolate)
@@ -261,7 +289,8 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
         from covgan.explain.invert import invert as solve
 
         seed_everything(seed)
-        inverted = solve(run.generator, classifier, pixels, settings=settings, seed=seed)
+        inverted = solve(run.generator, classifier, pixels, settings=settings, seed=seed,
+                         encoder=encoder_of(run, settings))
         rows_of_inversion = inversion_rows(images, inverted, warnings)
     rows = []
     with atomic_directory(out, overwrite=overwrite) as tmp:
@@ -322,6 +351,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
         extrapolate=extrapolate,
         layer=layer,
         seed=seed,
+        encoder=encoder_of(run, settings),
     )
     with atomic_directory(out, overwrite=overwrite) as tmp:
         payload = write_explanation(

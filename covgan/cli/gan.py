@@ -7,7 +7,7 @@ import sys
 import click
 
 from covgan.cli.common import emit, seed_everything
-from covgan.cli.explain import inversion_options
+from covgan.cli.explain import encoder_of, inversion_options
 from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
 
@@ -210,7 +210,8 @@ def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed):
     seed_everything(seed)
     scores = score_localisation(run.generator, run.classifier, images, masks[..., 0] > 0.5,
                                 settings=settings, seeds=tuple(range(seed, seed + seeds)),
-                                curves=not no_curves, tie_seed=seed)
+                                curves=not no_curves, tie_seed=seed,
+                                encoder=encoder_of(run, settings))
     scores.update({"run": str(run_dir), "data": str(data_dir), "split": split,
                    "settings": dataclasses.asdict(settings)})
     write_json(pathlib.Path(run_dir) / "localisation.json", scores)

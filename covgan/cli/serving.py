@@ -7,6 +7,8 @@ import sys
 import click
 
 from covgan.cli.common import emit, mixed_precision_for_this_command
+from covgan.cli.explain import START_HELP
+from covgan.explain.settings import Z1_STARTS
 from covgan.export.settings import ServingSettings
 
 EXPORT = ServingSettings()
@@ -24,13 +26,15 @@ EXPORT = ServingSettings()
               show_default=True, help="Maximum Adam steps of the exported inversion.")
 @click.option("--restarts", type=click.IntRange(min=1), default=EXPORT.inversion.restarts,
               show_default=True)
+@click.option("--start", type=click.Choice(Z1_STARTS), default=EXPORT.inversion.z1_start,
+              show_default=True, help=START_HELP + " With encoder, the SavedModel holds E.")
 @click.option("--seed", type=int, default=EXPORT.seed, show_default=True,
               help="Seed of the exported inversion's random starts.")
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
 @click.option("--mixed-precision", is_flag=True,
               help="The exported G and C compute in bfloat16 (CPU) or float16 (GPU); every "
                    "signature's inputs and outputs stay float32.")
-def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, layer,
+def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start, seed, layer,
            mixed_precision):
     """Export the run as SavedModels for TF Serving (covgan_generator, covgan_classifier).
 
@@ -50,7 +54,8 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, seed, 
 
     mixed_precision_for_this_command(mixed_precision)  # before any model loads
     run = load_run(run_dir)
-    inversion = dataclasses.replace(EXPORT.inversion, steps=invert_steps, restarts=restarts)
+    inversion = dataclasses.replace(EXPORT.inversion, steps=invert_steps, restarts=restarts,
+                                    z1_start=start)
     settings = ServingSettings(traverse_steps=traverse_steps, inversion=inversion, seed=seed,
                                gradcam_layer=layer)
     emit(export_run(run, out, version=version, settings=settings))

@@ -175,7 +175,7 @@ def probabilities_of(classifier, images, batch=64) -> np.ndarray:
 
 
 def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
-                 count=200, settings=None, seed=0, threshold=0.5):
+                 count=200, settings=None, seed=0, threshold=0.5, encoder=None):
     """Explains each group's images and aggregates them.
 
     Args:
@@ -185,6 +185,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         lungs: per image a lung mask or None (see `group_summary`), or None for all.
         count: images per group at most.
         settings: inversion settings (default: InversionSettings()).
+        encoder: the run's E, for `settings.z1_start` "encoder".
 
     Returns:
         (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
@@ -205,7 +206,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
             result["groups"][group] = {"n": 0}
             continue
         parts = [explain(generator, classifier, images[index[i:i + _EXPLAIN_BATCH]],
-                         settings=settings, seed=seed)
+                         settings=settings, seed=seed, encoder=encoder)
                  for i in range(0, len(index), _EXPLAIN_BATCH)]
         joined = {key: np.concatenate([part[key] for part in parts])
                   for key in (*MAPS.values(), *FIGURE_KEYS, "trusted")}

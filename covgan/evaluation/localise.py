@@ -80,7 +80,7 @@ def _inversion_summary(result, images, masks):
 def score_localisation(generator: keras.Model, classifier: keras.Model, images: np.ndarray,
                        masks: np.ndarray, *, settings: InversionSettings = InversionSettings(),
                        seeds: tuple[int, ...] = (0,), curves: bool = True,
-                       tie_seed: int = 0) -> dict:
+                       tie_seed: int = 0, encoder: keras.Model | None = None) -> dict:
     """Scores every map of every image against its mask.
 
     Args:
@@ -90,6 +90,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         seeds: inversion start seeds; maps that depend on the inversion are averaged over them.
         curves: also compute deletion and insertion curves (slower).
         tie_seed: seed of the random order among equal map values.
+        encoder: the run's E, for `settings.z1_start` "encoder".
 
     Returns:
         {"default_map", "methods": {method: {pointing_game, relevance_mass, iou_topk, auroc[,
@@ -100,7 +101,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     images, masks = np.asarray(images, np.float32), np.asarray(masks, bool)
     # The image-only maps (Grad-CAM, gradients) come with the first seed; no inversion moves them.
     results = [explain(generator, classifier, images, settings=settings, seed=seed,
-                       image_maps=seed == seeds[0]) for seed in seeds]
+                       image_maps=seed == seeds[0], encoder=encoder) for seed in seeds]
 
     def probability(batch):
         return np.asarray(positive_probability(classifier, batch))

@@ -130,13 +130,30 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
 
 
 def start_codes(rng: np.random.Generator, rows: int, d1: int, d2: int,
-                settings: InversionSettings) -> tuple[np.ndarray, np.ndarray]:
-    """The starts of `rows` solver rows: z2 ~ N(0, I); z1 ~ N(0, I), or 0 where
-    `settings.z1_start` is "zeros" (the authors' start)."""
+                settings: InversionSettings, encoded: tuple[ArrayLike, ArrayLike] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The starts of `rows` solver rows, image-major (row i * restarts + k is image i's start
+    k): z2 ~ N(0, I); z1 ~ N(0, I), or 0 where `settings.z1_start` is "zeros" (the authors'
+    start). Where it is "encoder", `encoded` holds the encoder's (z1, z2) per image, and each
+    image's first start takes them (its other starts stay random, so the best-of-restarts
+    pick can still fall back on one).
+
+    Raises:
+        ValueError: an encoder start without `encoded`, or `encoded` not one row per image.
+    """
     z1 = rng.standard_normal((rows, d1)).astype(np.float32)
     z2 = rng.standard_normal((rows, d2)).astype(np.float32)
     if settings.z1_start == "zeros":
         z1[:] = 0.0
+    elif settings.z1_start == "encoder":
+        if encoded is None:
+            raise ValueError("An encoder start needs the encoder's codes. Received: encoded=None.")
+        e1, e2 = (np.asarray(e, np.float32) for e in encoded)
+        if len(e1) == 0 or rows % len(e1):
+            raise ValueError(f"encoded must hold one row per image. Received: {len(e1)} rows "
+                             f"for {rows} starts.")
+        restarts = rows // len(e1)
+        z1[::restarts], z2[::restarts] = e1, e2
     return z1, z2
 
 
@@ -198,7 +215,8 @@ def score_inversion(generator: keras.Model, classifier: keras.Model, images: Arr
 
 def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
            settings: InversionSettings = InversionSettings(), seed: int = 0,
-           solver: Callable | None = None, batch: int = 64) -> dict[str, np.ndarray]:
+           solver: Callable | None = None, batch: int = 64,
+           encoder: keras.Model | None = None) -> dict[str, np.ndarray]:
     """Inverts a batch of radiographs and scores each inversion.
 
     Args:
@@ -209,6 +227,7 @@ def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *
         seed: seed of the random starts.
         solver: a function from `make_inversion_fn` (compiled once, reused).
         batch: images solved together (each with `settings.restarts` starts).
+        encoder: E, images -> [z1, z2]; needed where `settings.z1_start` is "encoder".
 
     Returns:
         A dict of numpy arrays, one row per image: `score_inversion`'s keys, plus loss (the
@@ -219,11 +238,16 @@ def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *
     rng = np.random.default_rng(seed)
     d1, d2 = code_sizes(generator)
     restarts = max(1, settings.restarts)
+    if settings.z1_start == "encoder" and encoder is None:
+        raise ValueError("settings.z1_start is 'encoder' but no encoder was given. "
+                         "Received: encoder=None.")
     parts = []
     for start in range(0, len(images), batch):
         chunk = images[start : start + batch]
         repeated = np.repeat(chunk, restarts, axis=0)
-        z1, z2, loss, ran = solver(repeated, *start_codes(rng, len(repeated), d1, d2, settings))
+        encoded = encoder(chunk, training=False) if settings.z1_start == "encoder" else None
+        starts = start_codes(rng, len(repeated), d1, d2, settings, encoded)
+        z1, z2, loss, ran = solver(repeated, *starts)
         pick = best_restarts(loss, restarts)
         parts.append([tf.gather(t, pick).numpy() for t in (z1, z2, loss, ran)])
     z1, z2, loss, ran = (np.concatenate(p) for p in zip(*parts))

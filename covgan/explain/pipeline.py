@@ -23,7 +23,7 @@ _CHUNK = 8
 def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
             settings: InversionSettings = InversionSettings(), steps: int = DEFAULT_STEPS,
             extrapolate: int = 0, layer: str | None = None, seed: int = 0,
-            image_maps: bool = True) -> dict[str, np.ndarray]:
+            image_maps: bool = True, encoder: keras.Model | None = None) -> dict[str, np.ndarray]:
     """Everything the report shows, for every image.
 
     Args:
@@ -33,6 +33,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         steps, extrapolate: the walk n * z2 / steps, n = 0..steps (+ extrapolate).
         layer: Grad-CAM layer (default: the last convolution).
         seed: seed of the inversion's random starts.
+        encoder: the run's E, for `settings.z1_start` "encoder".
         image_maps: also compute the maps of the image alone (Grad-CAM, input gradient,
             Integrated Gradients), which no inversion changes; False leaves them out, for a
             caller that repeats the inversion with other seeds.
@@ -46,7 +47,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         answer reads the same.
     """
     images = np.asarray(images, np.float32)
-    result = invert(generator, classifier, images, settings=settings, seed=seed)
+    result = invert(generator, classifier, images, settings=settings, seed=seed, encoder=encoder)
     traversal, probabilities = traverse_to_image(generator, classifier, result["z1"],
                                                  result["z2"], steps=steps, extrapolate=extrapolate)
     traversal, probabilities = traversal.numpy(), probabilities.numpy()

@@ -32,8 +32,10 @@ DEFAULT_STEPS = 10
 DEFAULT_STEP_SIZE = 0.1
 
 
-# Where each inversion start's z1 is drawn.
-Z1_STARTS = ("normal", "zeros")
+# Where the inversion starts: "normal" (z1, z2 ~ N(0, I) for every start), "zeros" (z1 = 0,
+# the authors' start), "encoder" (each image's first start at the run's encoder's E(x), the
+# other starts N(0, I); covgan.models.encoder).
+Z1_STARTS = ("normal", "zeros", "encoder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +46,9 @@ class InversionSettings:
     5000 steps from one start; covgan caps each image at `steps` (early stop after `patience`
     steps without a relative improvement of `tolerance`) from `restarts` starts, at a larger
     rate of 0.05, and adds `prior_weight` * (mean(z^2) - 1)^2 to hold z1 and z2 on the Gaussian
-    shell where G was trained. `z1_start` is where each start's z1 is drawn: "normal" (N(0, I),
-    like z2) or "zeros" (the authors' start). INVERSION_PRESETS names both procedures.
+    shell where G was trained. `z1_start` is where the starts lie: "normal" (z1 ~ N(0, I),
+    like z2), "zeros" (z1 = 0, the authors' start) or "encoder" (each image's first start at
+    E(x), both codes; needs a run with an encoder). INVERSION_PRESETS names both procedures.
     """
 
     steps: int = 200

@@ -91,6 +91,9 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
     """
     if settings.traverse_steps < 2:
         raise CovganError("--traverse-steps must be at least 2 (the counterpart and the image).")
+    if settings.inversion.z1_start == "encoder" and getattr(run, "encoder", None) is None:
+        raise CovganError(f"{run.path} has no encoder to start the inversion at: run `covgan "
+                          f"encoder train --run {run.path}` first, or export with another --start.")
     out = pathlib.Path(out)
     version = version or next_version(out)
     paths = {name: out / name / str(version) for name in (GENERATOR_MODEL, CLASSIFIER_MODEL)}
@@ -106,7 +109,8 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
         "gradcam_layer": settings.gradcam_layer,
     }
     _write_model(paths[GENERATOR_MODEL], GENERATOR_MODEL,
-                 generator_signatures(run.generator, run.classifier, settings),
+                 generator_signatures(run.generator, run.classifier, settings,
+                                      getattr(run, "encoder", None)),
                  {**metadata, "model": GENERATOR_MODEL})
     _write_model(paths[CLASSIFIER_MODEL], CLASSIFIER_MODEL,
                  classifier_signatures(run.classifier, settings),

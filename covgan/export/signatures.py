@@ -41,8 +41,17 @@ def _finite(tensor, name):
 
 
 def generator_signatures(generator: keras.Model, classifier: keras.Model,
-                         settings: ServingSettings = ServingSettings()) -> dict[str, Callable]:
-    """The covgan_generator model's signatures: {name: tf.function with an input signature}."""
+                         settings: ServingSettings = ServingSettings(),
+                         encoder: keras.Model | None = None) -> dict[str, Callable]:
+    """The covgan_generator model's signatures: {name: tf.function with an input signature}.
+
+    `encoder` (E, images -> [z1, z2]) is needed, and built into invert and explain, where
+    `settings.inversion.z1_start` is "encoder".
+    """
+    from_encoder = settings.inversion.z1_start == "encoder"
+    if from_encoder and encoder is None:
+        raise ValueError("The inversion starts at the encoder but no encoder was given. "
+                         "Received: encoder=None.")
     d1, d2 = code_sizes(generator)
     steps = settings.traverse_steps
     restarts = max(1, settings.inversion.restarts)
@@ -71,6 +80,12 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
         else:
             z1_start = tf.random.stateless_normal([count * restarts, d1], seed=seed)
         z2_start = tf.random.stateless_normal([count * restarts, d2], seed=seed + [0, 1])
+        if from_encoder:
+            # Each image's first start (rows are image-major) at E(x), as invert.start_codes.
+            e1, e2 = encoder(images, training=False)
+            first = tf.equal(tf.range(count * restarts) % restarts, 0)[:, None]
+            z1_start = tf.where(first, tf.repeat(e1, restarts, axis=0), z1_start)
+            z2_start = tf.where(first, tf.repeat(e2, restarts, axis=0), z2_start)
         z1, z2, loss, _ = solve(repeated, z1_start, z2_start)
         pick = best_restarts(loss, restarts)
         return score_inversion(generator, classifier, images, tf.gather(z1, pick),

@@ -53,19 +53,20 @@ class TraversalSummary(keras.callbacks.Callback):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves G, D, both optimizers, the seed state and the epoch count after every epoch.
+    """Saves G, D, both optimizers, the seed state and the epoch count after every epoch (or,
+    given `objects` by name instead of a GAN, those: the encoder's training uses it).
 
     tf.train.CheckpointManager writes the data files first and then replaces the
     small `checkpoint` state file atomically, so a run killed at any moment
     (SIGKILL included) restores from the last finished epoch.
     """
 
-    def __init__(self, directory, gan, *, keep=2):
+    def __init__(self, directory, gan=None, *, keep=2, **objects):
         super().__init__()
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
-        self.checkpoint = tf.train.Checkpoint(
-            gan=gan, d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer, epoch=self.epoch
-        )
+        if gan is not None:
+            objects.update(gan=gan, d_optimizer=gan.d_optimizer, g_optimizer=gan.g_optimizer)
+        self.checkpoint = tf.train.Checkpoint(epoch=self.epoch, **objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=keep)
 
     def restore(self):

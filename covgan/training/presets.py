@@ -1,4 +1,5 @@
-"""A GAN run's settings and the presets that fill them, and the classifier's training settings.
+"""A GAN run's settings and the presets that fill them, and the classifier's and the
+encoder's training settings.
 
 Free of TensorFlow: the command line builds its options and help from these tables.
 """
@@ -95,3 +96,17 @@ class ClassifierTraining:
     learning_rate: float = 3e-4  # Adam; 1e-3 collapsed to all-positive in 1 run of 3
     patience: int = 5
     balance_classes: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class EncoderConfig:
+    """`covgan encoder train`'s settings (covgan.training.encoder); `steps` may grow when a
+    training is continued, nothing else may change."""
+
+    run: str
+    steps: int = 3000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    pixel_weight: float = 10.0
+    steps_per_epoch: int = 100  # a checkpoint after each
+    seed: int = 0

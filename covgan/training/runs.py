@@ -12,18 +12,22 @@ import keras
 from covgan.errors import CovganError
 from covgan.models import generator as _registers_generator_layers  # noqa: F401
 from covgan.models.classifier import load_classifier
+from covgan.models.encoder import ENCODER_FILE, load_encoder
+from covgan.models.generator import code_sizes
 from covgan.models.precision import in_global_policy
 from covgan.shapes import IMAGE_SHAPE
 
 
 @dataclasses.dataclass
 class Run:
-    """A trained run: config dict, generator G and the (adapted, frozen) classifier C."""
+    """A trained run: config dict, generator G, the (adapted, frozen) classifier C, and the
+    encoder E where `covgan encoder train` has made one (RUN/encoder.keras), else None."""
 
     path: pathlib.Path
     config: dict
     generator: keras.Model
     classifier: keras.Model
+    encoder: keras.Model | None = None
 
 
 def load_run(path: str | os.PathLike) -> Run:
@@ -52,4 +56,7 @@ def load_run(path: str | os.PathLike) -> Run:
         raise CovganError(f"{generator_file} is not a covgan generator (inputs {names}).")
     classifier = load_classifier(path / "classifier.keras")
     classifier.trainable = False
-    return Run(path, config, generator, classifier)
+    encoder = None
+    if (path / ENCODER_FILE).is_file():
+        encoder = load_encoder(path / ENCODER_FILE, *code_sizes(generator))
+    return Run(path, config, generator, classifier, encoder)

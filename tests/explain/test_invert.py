@@ -172,3 +172,35 @@ def test_the_authors_preset_starts_at_z1_zero_and_runs_every_step():
     assert (chosen.steps, chosen.learning_rate, chosen.z1_start) == (20, 0.01, "zeros")
     with pytest.raises(ValueError, match="z1_start"):
         InversionSettings(z1_start="uniform")
+
+
+def test_an_encoder_start_takes_each_images_first_row():
+    from covgan.explain.invert import start_codes
+
+    settings = InversionSettings(restarts=3, z1_start="encoder")
+    e1, e2 = np.full((2, 8), 7.0, "f4"), np.full((2, 2), -7.0, "f4")
+    z1, z2 = start_codes(np.random.default_rng(0), 6, 8, 2, settings, (e1, e2))
+    assert np.all(z1[[0, 3]] == 7.0) and np.all(z2[[0, 3]] == -7.0)
+    assert np.all(np.abs(z1[[1, 2, 4, 5]]) < 6.0)  # the other starts stay random
+    with pytest.raises(ValueError, match="encoded=None"):
+        start_codes(np.random.default_rng(0), 6, 8, 2, settings)
+    with pytest.raises(ValueError, match="one row per image"):
+        start_codes(np.random.default_rng(0), 6, 8, 2, settings, (np.zeros((4, 8), "f4"),
+                                                                  np.zeros((4, 2), "f4")))
+
+
+def test_invert_from_an_encoder_starts_at_its_codes(models):
+    from covgan.models.encoder import build_encoder
+
+    generator, classifier = models
+    encoder = build_encoder("tiny", z1_dim=8, z2_dim=2, seed=3)
+    images = targets(generator, count=2)
+    # One step at a negligible rate: the answer is the start.
+    settings = InversionSettings(steps=1, restarts=1, learning_rate=1e-9, patience=2,
+                                 z1_start="encoder")
+    result = invert(generator, classifier, images, settings=settings, encoder=encoder)
+    e1, e2 = encoder(images)
+    np.testing.assert_allclose(result["z1"], e1, atol=1e-5)
+    np.testing.assert_allclose(result["z2"], e2, atol=1e-5)
+    with pytest.raises(ValueError, match="no encoder"):
+        invert(generator, classifier, images, settings=settings)
