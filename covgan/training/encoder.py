@@ -108,7 +108,6 @@ def train_encoder(config: EncoderConfig, *, verbose: int = 1) -> dict:
     run_dir = pathlib.Path(config.run)
     _check_resumable(run_dir, config)
     d1, d2 = code_sizes(run.generator)
-    keras.utils.set_random_seed(config.seed)
     encoder = build_encoder(run.config.get("preset", "tiny"), z1_dim=d1, z2_dim=d2,
                             seed=config.seed)
     trainer = EncoderTrainer(encoder, run.generator, batch_size=config.batch_size,
