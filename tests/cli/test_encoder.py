@@ -17,7 +17,7 @@ def run(*args):
 def test_train_an_encoder_then_invert_from_it(tiny_run, phantom_positives, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(tiny_run, copy)
-    result = run("encoder", "train", "--run", copy, "--steps", 100, "--batch-size", 8)
+    result = run("encoder", "train", "--run", copy, "--steps", 100, "--batch-size", 2)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["steps"] == 100 and (copy / "encoder.keras").is_file()

@@ -26,20 +26,20 @@ def test_encoder_learns_g_codes_leaves_g_alone_and_continues(tiny_run, tmp_path)
     copy = tmp_path / "run"  # RUN gains encoder files; the shared run stays read-only
     shutil.copytree(tiny_run, copy)
     generator_before = [w.copy() for w in load_run(copy).generator.get_weights()]
-    config = EncoderConfig(run=str(copy), steps=20, batch_size=16, steps_per_epoch=10)
+    config = EncoderConfig(run=str(copy), steps=10, batch_size=8, steps_per_epoch=10)
     first = train_encoder(config, verbose=0)
-    assert first["steps"] == 20 and first["resumed_from_step"] == 0
+    assert first["steps"] == 10 and first["resumed_from_step"] == 0
     early = load_run(copy)
     assert early.encoder is not None
     for before, after in zip(generator_before, early.generator.get_weights()):
         np.testing.assert_array_equal(before, after)
     summary = json.loads((copy / "encoder.json").read_text())
-    assert summary["finished"] and summary["config"]["steps"] == 20
+    assert summary["finished"] and summary["config"]["steps"] == 10
 
-    more = train_encoder(EncoderConfig(**{**config.__dict__, "steps": 120}), verbose=0)
-    assert more["resumed_from_step"] == 20 and more["steps"] == 120
+    more = train_encoder(EncoderConfig(**{**config.__dict__, "steps": 60}), verbose=0)
+    assert more["resumed_from_step"] == 10 and more["steps"] == 60
     later = load_run(copy)
-    # 100 more steps give back G's codes better than the first 20 did.
+    # 50 more steps give back G's codes better than the first 10 did.
     assert codes_error(later) < codes_error(early)
     with pytest.raises(CovganError, match="other settings"):
         train_encoder(EncoderConfig(**{**config.__dict__, "pixel_weight": 1.0}), verbose=0)
