@@ -79,8 +79,9 @@ def run_covgan(generator, classifier, images, settings, seed, encoder=None):
     solve = traced(generator, classifier, settings, repeated, z1, z2)
     started = time.perf_counter()
     z1_best, z2_best, loss, ran, codes, losses = solve(repeated, z1, z2)
-    seconds = time.perf_counter() - started + encoding
-    points = curve(generator, images, codes, losses, restarts, seconds - encoding, d1, encoding)
+    solving = time.perf_counter() - started
+    seconds = encoding + solving
+    points = curve(generator, images, codes, losses, restarts, solving, d1, encoding)
     pick = best_restarts(loss, restarts)
     final = tf.concat([tf.gather(z1_best, pick), tf.gather(z2_best, pick)], axis=1)
     points.append({"step": int(codes.shape[0]), "seconds": seconds,

@@ -77,8 +77,8 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
     """Exports the run's generator (with C inside) and classifier as version `version`.
 
     Args:
-        run: a `covgan.training.runs.Run` (path, config, generator, classifier); the type is
-            not imported, since export sits below training.
+        run: a `covgan.training.runs.Run` (path, config, generator, classifier, encoder); the
+            type is not imported, since export sits below training.
         out: the model base folder (models.config is written there).
         version: the version number (default: one more than the highest there).
         settings: what the SavedModels fix (`ServingSettings`).
@@ -91,7 +91,7 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
     """
     if settings.traverse_steps < 2:
         raise CovganError("--traverse-steps must be at least 2 (the counterpart and the image).")
-    if settings.inversion.z1_start == "encoder" and getattr(run, "encoder", None) is None:
+    if settings.inversion.z1_start == "encoder" and run.encoder is None:
         raise CovganError(f"{run.path} has no encoder to start the inversion at: run `covgan "
                           f"encoder train --run {run.path}` first, or export with another --start.")
     out = pathlib.Path(out)
@@ -109,8 +109,7 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
         "gradcam_layer": settings.gradcam_layer,
     }
     _write_model(paths[GENERATOR_MODEL], GENERATOR_MODEL,
-                 generator_signatures(run.generator, run.classifier, settings,
-                                      getattr(run, "encoder", None)),
+                 generator_signatures(run.generator, run.classifier, settings, run.encoder),
                  {**metadata, "model": GENERATOR_MODEL})
     _write_model(paths[CLASSIFIER_MODEL], CLASSIFIER_MODEL,
                  classifier_signatures(run.classifier, settings),

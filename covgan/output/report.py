@@ -48,7 +48,8 @@ marks where the classifier's last convolution layer looked. If the difference ma
 outside the lungs (text, markers, borders, devices), the classifier may rely on a shortcut.
 Where a row of maps follows Figure 2, its first (latent gradients) weights the walk's change
 by how strongly the classifier's score responds to it along the walk; on phantom radiographs
-with known lesions it found them more often than the plain |difference|. The last panel of
+with known lesions it pointed at them at least as often as the plain |difference| and put
+more of its weight on them. The last panel of
 Figure 2 takes the walk's change out of the real image; if the classifier still calls that
 positive, the evidence lies in what the GAN could not reproduce, and the explanation is
 marked untrusted. An explanation is only as good as the reconstruction: untrusted ones are

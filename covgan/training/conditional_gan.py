@@ -21,6 +21,16 @@ from covgan.models.generator import code_sizes
 from covgan.training.augment import diff_augment
 
 
+def sample_codes(seed_generator, batch_size, z1_dim, z2_dim, positive_rate=0.5):
+    """(z1, z2, y) as G is trained on them: z1 ~ N(0, I), y ~ Bernoulli(positive_rate), and
+    z2 ~ N(0, I) where y = 1, exactly 0 where y = 0. Also the encoder's training draws."""
+    z1 = keras.random.normal((batch_size, z1_dim), seed=seed_generator)
+    y = ops.cast(keras.random.uniform((batch_size,), seed=seed_generator) < positive_rate,
+                 "int32")
+    z2 = keras.random.normal((batch_size, z2_dim), seed=seed_generator)
+    return z1, z2 * ops.cast(ops.expand_dims(y, -1), z2.dtype), y
+
+
 @keras.saving.register_keras_serializable(package="covgan")
 class ConditionalGAN(keras.Model):
     """G, D and the frozen classifier C, trained by `fit` on batches of real images.
@@ -76,15 +86,9 @@ class ConditionalGAN(keras.Model):
                 self.cls_acc_tracker, self.locality_tracker]
 
     def sample_latents(self, batch_size):
-        """(z1, z2, y) for a batch: z2 is zero exactly where y = 0."""
-        z1 = keras.random.normal((batch_size, self.z1_dim), seed=self.seed_generator)
-        y = ops.cast(
-            keras.random.uniform((batch_size,), seed=self.seed_generator) < self.positive_rate,
-            "int32",
-        )
-        z2 = keras.random.normal((batch_size, self.z2_dim), seed=self.seed_generator)
-        z2 = z2 * ops.cast(ops.expand_dims(y, -1), z2.dtype)
-        return z1, z2, y
+        """(z1, z2, y) for a batch: z2 is zero exactly where y = 0 (`sample_codes`)."""
+        return sample_codes(self.seed_generator, batch_size, self.z1_dim, self.z2_dim,
+                            self.positive_rate)
 
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)

@@ -29,6 +29,7 @@ from covgan.io import atomic_path, write_json
 from covgan.models.encoder import ENCODER_FILE, build_encoder
 from covgan.models.generator import code_sizes
 from covgan.training.callbacks import EpochCheckpoint
+from covgan.training.conditional_gan import sample_codes
 from covgan.training.presets import EncoderConfig
 from covgan.training.runs import load_run
 
@@ -70,18 +71,12 @@ class EncoderTrainer(keras.Model):
     def metrics(self):
         return [self.code_tracker, self.pixel_tracker]
 
-    def sample_codes(self):
-        """(z1, z2) as G was trained on them: z2 is 0 for about half the rows."""
-        z1 = keras.random.normal((self.batch_size, self.z1_dim), seed=self.seed_generator)
-        positive = keras.random.uniform((self.batch_size, 1), seed=self.seed_generator) < 0.5
-        z2 = keras.random.normal((self.batch_size, self.z2_dim), seed=self.seed_generator)
-        return z1, z2 * ops.cast(positive, z2.dtype)
-
     def call(self, images, training=False):
         return self.encoder(images, training=training)
 
     def train_step(self, data):
-        z1, z2 = self.sample_codes()
+        # As G was trained on them, z2 = 0 for about half the rows.
+        z1, z2, _ = sample_codes(self.seed_generator, self.batch_size, self.z1_dim, self.z2_dim)
         images = self.generator([z1, z2], training=False)
         with tf.GradientTape() as tape:
             e1, e2 = self.encoder(images, training=True)
