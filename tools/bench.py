@@ -22,6 +22,7 @@ On a GPU: train step >= 1000 images/s, 1000 images x 1000 inversion steps < 120 
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -579,18 +580,17 @@ def main():
     parser.add_argument("--mixed", action="store_true", help="with --profile: bfloat16")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(globals()[f"part_{args.child}"](args)))
+        # Each part names its device, so the parent never starts TensorFlow itself.
+        print(json.dumps({"device": device(), **globals()[f"part_{args.child}"](args)}))
         return
     if args.profile:
         args.precision = "mixed" if args.mixed else "float32"
         print(json.dumps(PROFILES[args.profile](args), indent=2))
         return
 
-    import tensorflow as tf
-
     started = time.perf_counter()
-    gpu = bool(tf.config.list_physical_devices("GPU"))
-    report = {"device": device(), "cpu_bf16": cpu_bf16(), "tensorflow": tf.__version__,
+    report = {"device": None, "cpu_bf16": cpu_bf16(),
+              "tensorflow": importlib.metadata.version("tensorflow"),
               "quick": args.quick, "repeats": args.repeats}
     for name in args.parts.split(","):
         if name not in PARTS:
@@ -601,6 +601,10 @@ def main():
             report[f"{name}_mixed"] = run_part(name, args, "mixed")
         else:
             report[name] = run_part(name, args)
+    devices = [part["device"] for part in report.values() if isinstance(part, dict)
+               and "device" in part]
+    report["device"] = devices[0] if devices else None
+    gpu = bool(devices) and not devices[0].startswith("CPU")
     report["targets"] = targets(report, gpu)
     report["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
