@@ -246,6 +246,9 @@ def main():
         print(json.dumps({"variant": variant or "covgan preset", "models": models,
                           "steps_run": result["steps_run"],
                           "seconds_per_image": round(result["seconds_per_image"], 1),
+                          # The start's SSIM (the best start by loss): with one encoder
+                          # start, that of G(E(x)).
+                          "start_ssim": round(result["curve_per_image"][0]["ssim"], 3),
                           "final_ssim": round(result["final_ssim"], 3),
                           "seconds_per_image_to_target": reached and round(reached, 1)}),
               flush=True)

@@ -100,13 +100,15 @@ class ClassifierTraining:
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
-    """`covgan encoder train`'s settings (covgan.training.encoder); `steps` may grow when a
-    training is continued, nothing else may change."""
+    """`covgan encoder train`'s settings (covgan.training.encoder); when a training is
+    continued `steps` may grow and `real_weight` may change (a refinement on real images after
+    E learnt G's samples), nothing else."""
 
     run: str
     steps: int = 3000
     batch_size: int = 32
     learning_rate: float = 1e-3
     pixel_weight: float = 10.0
+    real_weight: float = 0.0  # MSE(G(E(x)), x) on the run's real training images
     steps_per_epoch: int = 100  # a checkpoint after each
     seed: int = 0
