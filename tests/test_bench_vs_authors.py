@@ -20,8 +20,20 @@ def test_compare_runs_both_procedures_on_the_same_images(tool):
     rng = np.random.default_rng(1)
     images = generator([rng.standard_normal((2, 8)).astype("f4"),
                         rng.standard_normal((2, 2)).astype("f4")], training=False).numpy()
-    result = tool.compare(generator, classifier, images, authors_steps=12, covgan_steps=8)
+    from covgan.models.encoder import build_encoder
+
+    encoder = build_encoder("tiny", z1_dim=8, z2_dim=2, seed=0)
+    result = tool.compare(generator, classifier, images, authors_steps=12, covgan_steps=8,
+                          encoder=encoder)
     authors, covgan = result["authors"], result["covgan"]
+    # From one encoder start, against the same authors' run.
+    started = result["encoder_start"]
+    assert started["covgan"]["restarts"] == 1 and started["covgan"]["steps_run"] == 8
+    assert started["ratio_valid"] == (started["ratio"] is not None
+                                      and authors["curve_flattened"])  # shortened: flat only
+    if started["ratio"] is not None:
+        assert started["ratio"] == pytest.approx(
+            authors["seconds_per_image_to_final"] / started["covgan_seconds_per_image_to_target"])
     assert authors["shortened"] and authors["steps_run"] == 12 and authors["full_steps"] == 5000
     assert authors["seconds_per_image_to_final"] == pytest.approx(
         authors["seconds_per_step"] * 5000)

@@ -128,9 +128,12 @@ def flattened(points):
     return bool(earlier) and last["ssim"] - earlier[-1]["ssim"] < FLAT_GAIN
 
 
-def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=None, seed=0):
+def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=None, seed=0,
+            encoder=None):
     """Both procedures on `images`; `authors_steps` shortens the authors' run (extrapolated to
-    their 5000 steps), `covgan_steps` caps covgan's (only to keep a smoke test short)."""
+    their 5000 steps), `covgan_steps` caps covgan's (only to keep a smoke test short). With
+    `encoder` (the run's E), covgan also runs from one encoder start (`--start encoder
+    --restarts 1`), timed from before E, against the same authors' run: `encoder_start`."""
     authors = INVERSION_PRESETS["authors"]
     full_steps = authors.steps
     if authors_steps:
@@ -144,7 +147,17 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
     flat = flattened(theirs["curve_per_image"])
     seconds_authors = theirs["seconds_per_step"] * full_steps
     target_ssim = theirs["final_ssim"]
-    reached = next((p for p in covgan["curve_per_image"] if p["ssim"] >= target_ssim), None)
+
+    def against_authors(ours_run):
+        reached = next((p for p in ours_run["curve_per_image"] if p["ssim"] >= target_ssim),
+                       None)
+        return {
+            "covgan_seconds_per_image_to_target": reached and reached["seconds"],
+            "ratio": reached and seconds_authors / max(reached["seconds"], 1e-9),
+            # A shortened run's final SSIM is only known where its curve has flattened.
+            "ratio_valid": reached is not None and (flat or not shortened),
+        }
+
     result = {
         "images": len(images),
         "authors": {**theirs, "full_steps": full_steps, "shortened": shortened,
@@ -152,11 +165,13 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
                     "seconds_per_image_to_final": seconds_authors},
         "covgan": covgan,
         "target_ssim": target_ssim,
-        "covgan_seconds_per_image_to_target": reached and reached["seconds"],
-        "ratio": reached and seconds_authors / max(reached["seconds"], 1e-9),
-        # A shortened run's final SSIM is only known where its curve has flattened.
-        "ratio_valid": reached is not None and (flat or not shortened),
+        **against_authors(covgan),
     }
+    if encoder is not None:
+        started = run_covgan(generator, classifier, images,
+                             dataclasses.replace(ours, z1_start="encoder", restarts=1), seed,
+                             encoder=encoder)
+        result["encoder_start"] = {"covgan": started, **against_authors(started)}
     # The other way round: how long the authors take to first reach where covgan stops.
     theirs_reach = next((p for p in theirs["curve_per_image"]
                          if p["ssim"] >= covgan["final_ssim"]), None)
