@@ -7,6 +7,7 @@ performance table comes from it.
 
     python tools/bench.py                 # the whole suite (about 20 minutes on 2 CPU cores)
     python tools/bench.py --run runs/gan  # inversion_vs_authors on a trained run's images
+                                          # (also from one encoder start where RUN has E)
     python tools/bench.py --parts peak,gradcam --repeats 5
     python tools/bench.py --quick         # tiny models everywhere: checks the suite runs
     python tools/bench.py --profile inversion   # where one inversion step's time goes
