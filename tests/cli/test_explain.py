@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 
 import cv2
 import numpy as np
@@ -132,8 +133,10 @@ def test_bad_inputs_get_clear_errors_or_warnings(tiny_run, tmp_path):
     assert result.exit_code == 1 and "needs (N, 8)" in result.stderr
 
 
-def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir):
-    result = run("localise", "--run", tiny_run, "--data", phantom_dir, "--count", 3,
+def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_path):
+    copy = tmp_path / "run"  # localise writes RUN/localisation.json; the shared run stays as is
+    shutil.copytree(tiny_run, copy)
+    result = run("localise", "--run", copy, "--data", phantom_dir, "--count", 3,
                  "--seeds", 2, "--invert-steps", 10, "--restarts", 1)
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
@@ -153,4 +156,5 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir):
         residual["relevance_mass"] / residual["mask_area_share"])
     assert scores["n"] == 3
     assert "pointing_game" in result.stderr  # the table, for people
-    assert json.loads((tiny_run / "localisation.json").read_text()) == scores
+    assert json.loads((copy / "localisation.json").read_text()) == scores
+    assert not (tiny_run / "localisation.json").exists()
