@@ -140,9 +140,8 @@ def train_encoder(config: EncoderConfig, *, verbose: int = 1) -> dict:
                                  seed_generator=trainer.seed_generator.state)
     done = checkpoint.restore()
     epochs = -(-config.steps // config.steps_per_epoch)
-    if done < epochs:
-        phases = _add_phase(phases, done * config.steps_per_epoch,
-                            epochs * config.steps_per_epoch, config.real_weight)
+    phases = _add_phase(phases, done * config.steps_per_epoch,
+                        max(done, epochs) * config.steps_per_epoch, config.real_weight)
     write_json(run_dir / SUMMARY_FILE, {"config": dataclasses.asdict(config), "phases": phases,
                                         "finished": False})
     started = time.perf_counter()
@@ -188,6 +187,8 @@ def _add_phase(phases, start, end, real_weight):
     call's phase ran only that far), with steps start..end added, merged into the last phase
     where real_weight did not change."""
     kept = [{**p, "to_step": min(p["to_step"], start)} for p in phases if p["from_step"] < start]
+    if end <= start:  # nothing to run
+        return kept
     if kept and kept[-1]["real_weight"] == real_weight:
         kept[-1]["to_step"] = end
         return kept

@@ -80,6 +80,20 @@ def test_the_real_term_is_the_reconstruction_error_of_real_images(tiny_run):
     assert any(not np.allclose(a, b) for a, b in zip(steps[0.0], steps[10.0]))
 
 
+def test_phases_are_cut_where_a_killed_call_stopped():
+    from covgan.training.encoder import _add_phase
+
+    # A call asked for 0..1200 and was killed after its checkpoint at 500.
+    asked = [{"from_step": 0, "to_step": 1200, "real_weight": 10.0}]
+    assert _add_phase(asked, 500, 500, 10.0) == [
+        {"from_step": 0, "to_step": 500, "real_weight": 10.0}]
+    assert _add_phase(asked, 500, 800, 0.0) == [
+        {"from_step": 0, "to_step": 500, "real_weight": 10.0},
+        {"from_step": 500, "to_step": 800, "real_weight": 0.0}]
+    assert _add_phase(asked, 500, 800, 10.0) == [
+        {"from_step": 0, "to_step": 800, "real_weight": 10.0}]
+
+
 def test_a_summary_from_before_phases_continues_as_one_phase(tmp_path):
     from covgan.training.encoder import _check_resumable
 
