@@ -34,6 +34,7 @@ import tensorflow as tf
 from keras import ops
 
 from covgan.data import layout
+from covgan.data.catalog import resolve_data
 from covgan.data.pipeline import default_cache, make_dataset
 from covgan.errors import CovganError
 from covgan.io import atomic_path, write_json
@@ -173,7 +174,8 @@ def _real_images(run, config):
     an endless tick (train_step draws its own codes)."""
     if not config.real_weight:
         return tf.data.Dataset.from_tensors(0).repeat()
-    data_dir = pathlib.Path(run.config["data"])
+    # As evaluate and localise open it: the phantom set is made again if its cache is gone.
+    data_dir = resolve_data(run.config["data"])
     records = layout.select(layout.read_manifest(data_dir), "train")
     if not records:
         raise CovganError(f"{data_dir} has no train split to refine the encoder on.")
