@@ -5,7 +5,7 @@ import pathlib
 import click
 
 from covgan.cli.common import emit, seed_everything
-from covgan.cli.explain import encoder_of, inversion_options
+from covgan.cli.explain import encoder_of, inversion_options, tuning_options
 
 
 def _lung_mask(data_dir, record, lung_dir):
@@ -70,8 +70,9 @@ def load_split(data_spec, split, lung_dir):
                                  "own (else an approximate estimate, flagged as such).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
+@tuning_options
 def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwrite, settings,
-          seed):
+          seed, tuning):
     """Audit a classifier's evidence over a data set: where every map's mass lies, what the
     walk changes about the whole chest, and flags in plain language.
 
@@ -104,7 +105,7 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
         p = probabilities_of(run.classifier, images)
         result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
                                         lungs=lungs, count=count, settings=settings, seed=seed,
-                                        encoder=encoder_of(run, settings))
+                                        encoder=encoder_of(run, settings), tuning=tuning)
         scores = {**classification_scores(labels, p, 0.5), "data": str(folder),
                   "split": chosen_split}
         return folder, chosen_split, result, pictures, scores

@@ -10,6 +10,7 @@ from covgan.explain.settings import (
     DEFAULT_STEPS,
     INVERSION_PRESETS,
     Z1_STARTS,
+    TuningSettings,
     inversion_settings,
 )
 
@@ -67,6 +68,33 @@ def inversion_options(command):
         return command(*args, settings=settings, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
+
+
+def tuning_options(command):
+    """Pivotal tuning's options (explain, localise, audit): the command receives `tuning`, a
+    `TuningSettings` (defaults from the dataclass)."""
+    defaults = TuningSettings()
+    options = [
+        click.option("--tune-steps", type=click.IntRange(min=0), default=defaults.steps,
+                     show_default=True,
+                     help="Pivotal tuning after the inversion: Adam steps fitting a copy of G to "
+                          "each image while its counterpart G(z1, 0) stays the untuned G's, so "
+                          "what the codes cannot draw enters the walk (0: off; one image at a "
+                          "time)."),
+        click.option("--tune-lr", type=click.FloatRange(min=0, min_open=True),
+                     default=defaults.learning_rate, show_default=True,
+                     help="Pivotal tuning's Adam learning rate."),
+        click.option("--tune-anchor", type=click.FloatRange(min=0),
+                     default=defaults.anchor_weight, show_default=True,
+                     help="Weight holding the tuned counterpart G'(z1, 0) to the untuned one."),
+    ]
+
+    @functools.wraps(command)
+    def with_tuning(*args, tune_steps, tune_lr, tune_anchor, **kwargs):
+        tuning = TuningSettings(steps=tune_steps, learning_rate=tune_lr, anchor_weight=tune_anchor)
+        return command(*args, tuning=tuning, **kwargs)
+
+    return functools.reduce(lambda f, option: option(f), reversed(options), with_tuning)
 
 
 def encoder_of(run, settings):
@@ -321,7 +349,8 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
-def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings, seed):
+@tuning_options
+def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings, seed, tuning):
     """Explain radiographs: inversion, traversal, difference map and Grad-CAM, in one report.
 
     Writes OUT/report.html (self-contained: open it in any browser), OUT/explain.json
@@ -352,6 +381,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
         layer=layer,
         seed=seed,
         encoder=encoder_of(run, settings),
+        tuning=tuning,
     )
     with atomic_directory(out, overwrite=overwrite) as tmp:
         payload = write_explanation(
@@ -362,6 +392,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
             result,
             warnings,
             steps=steps,
-            settings={"run": run_dir, "extrapolate": extrapolate, **vars(settings)},
+            settings={"run": run_dir, "extrapolate": extrapolate, **vars(settings),
+                      "tuning": dataclasses.asdict(tuning)},
         )
     emit(payload)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from covgan.cli.common import emit, seed_everything
-from covgan.cli.explain import encoder_of, inversion_options
+from covgan.cli.explain import encoder_of, inversion_options, tuning_options
 from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
 
@@ -174,7 +174,8 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
                    "inversion are averaged over them per image.")
 @click.option("--no-curves", is_flag=True, help="Skip the deletion and insertion curves.")
 @inversion_options
-def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed):
+@tuning_options
+def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning):
     """Score every explanation map against lesion masks, each against Grad-CAM.
 
     Maps: the traversal's |difference| and its classifier-weighted form (latent
@@ -211,9 +212,10 @@ def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed):
     scores = score_localisation(run.generator, run.classifier, images, masks[..., 0] > 0.5,
                                 settings=settings, seeds=tuple(range(seed, seed + seeds)),
                                 curves=not no_curves, tie_seed=seed,
-                                encoder=encoder_of(run, settings))
+                                encoder=encoder_of(run, settings), tuning=tuning)
     scores.update({"run": str(run_dir), "data": str(data_dir), "split": split,
-                   "settings": dataclasses.asdict(settings)})
+                   "settings": dataclasses.asdict(settings),
+                   "tuning": dataclasses.asdict(tuning)})
     write_json(pathlib.Path(run_dir) / "localisation.json", scores)
     click.echo(table(scores), err=True)
     emit(scores)

@@ -175,7 +175,7 @@ def probabilities_of(classifier, images, batch=64) -> np.ndarray:
 
 
 def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
-                 count=200, settings=None, seed=0, threshold=0.5, encoder=None):
+                 count=200, settings=None, seed=0, threshold=0.5, encoder=None, tuning=None):
     """Explains each group's images and aggregates them.
 
     Args:
@@ -186,6 +186,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         count: images per group at most.
         settings: inversion settings (default: InversionSettings()).
         encoder: the run's E, for `settings.z1_start` "encoder".
+        tuning: pivotal tuning after each inversion (default: none).
 
     Returns:
         (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
@@ -195,10 +196,11 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         positions of the images that carry it most}}} for the report.
     """
     from covgan.explain.pipeline import explain
-    from covgan.explain.settings import DEFAULT_MAP, MAPS, InversionSettings
+    from covgan.explain.settings import DEFAULT_MAP, MAPS, InversionSettings, TuningSettings
 
     images = np.asarray(images, np.float32)
     settings = settings or InversionSettings()
+    tuning = tuning or TuningSettings()
     result = {"default_map": DEFAULT_MAP, "threshold": threshold, "groups": {}, "flags": []}
     pictures = {}
     for group, index in choose_groups(labels, probabilities, count, threshold).items():
@@ -206,7 +208,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
             result["groups"][group] = {"n": 0}
             continue
         parts = [explain(generator, classifier, images[index[i:i + _EXPLAIN_BATCH]],
-                         settings=settings, seed=seed, encoder=encoder)
+                         settings=settings, seed=seed, encoder=encoder, tuning=tuning)
                  for i in range(0, len(index), _EXPLAIN_BATCH)]
         joined = {key: np.concatenate([part[key] for part in parts])
                   for key in (*MAPS.values(), *FIGURE_KEYS, "trusted")}

@@ -20,7 +20,7 @@ from covgan.evaluation import localisation
 from covgan.evaluation.metrics import monotone
 from covgan.explain.invert import COUNTERPART, IMAGE, InversionSettings
 from covgan.explain.pipeline import explain
-from covgan.explain.settings import DEFAULT_MAP, MAPS
+from covgan.explain.settings import DEFAULT_MAP, MAPS, TuningSettings
 from covgan.models.classifier import positive_probability
 
 # The maps, named as localisation.json names them; the first depend on the inversion.
@@ -60,6 +60,10 @@ def _inversion_summary(result, images, masks):
     residual_scores = localisation.summarise(_per_image(residual, masks, 0))
     area = float(np.mean([m.mean() for m in masks]))
     change = np.abs(result["difference"][..., 0])
+    untuned = {}
+    if "ssim_untuned" in result:  # pivotal tuning ran: the inversion's own figures beside
+        untuned = {"median_ssim_untuned": float(np.median(result["ssim_untuned"])),
+                   "trusted_fraction_untuned": float(np.mean(result["trusted_untuned"]))}
     return {
         "median_ssim": float(np.median(result["ssim"])),
         "trusted_fraction": float(np.mean(result["trusted"])),
@@ -74,13 +78,15 @@ def _inversion_summary(result, images, masks):
         # How local the walk's change is: its mean inside the masks and overall.
         "difference_mean": float(change.mean()),
         "difference_mean_in_masks": float(np.mean([c[m].mean() for c, m in zip(change, masks)])),
+        **untuned,
     }
 
 
 def score_localisation(generator: keras.Model, classifier: keras.Model, images: np.ndarray,
                        masks: np.ndarray, *, settings: InversionSettings = InversionSettings(),
                        seeds: tuple[int, ...] = (0,), curves: bool = True,
-                       tie_seed: int = 0, encoder: keras.Model | None = None) -> dict:
+                       tie_seed: int = 0, encoder: keras.Model | None = None,
+                       tuning: TuningSettings = TuningSettings()) -> dict:
     """Scores every map of every image against its mask.
 
     Args:
@@ -91,6 +97,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         curves: also compute deletion and insertion curves (slower).
         tie_seed: seed of the random order among equal map values.
         encoder: the run's E, for `settings.z1_start` "encoder".
+        tuning: pivotal tuning after each inversion (`TuningSettings`; steps 0: none).
 
     Returns:
         {"default_map", "methods": {method: {pointing_game, relevance_mass, iou_topk, auroc[,
@@ -101,7 +108,8 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     images, masks = np.asarray(images, np.float32), np.asarray(masks, bool)
     # The image-only maps (Grad-CAM, gradients) come with the first seed; no inversion moves them.
     results = [explain(generator, classifier, images, settings=settings, seed=seed,
-                       image_maps=seed == seeds[0], encoder=encoder) for seed in seeds]
+                       image_maps=seed == seeds[0], encoder=encoder, tuning=tuning)
+               for seed in seeds]
 
     def probability(batch):
         return np.asarray(positive_probability(classifier, batch))

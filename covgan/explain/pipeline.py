@@ -11,8 +11,10 @@ from numpy.typing import ArrayLike
 
 from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
 from covgan.explain.integrated_gradients import make_integrated_gradients_fn
-from covgan.explain.invert import InversionSettings, invert
+from covgan.explain.invert import InversionSettings, invert, score_inversion
 from covgan.explain.latent_gradients import make_latent_gradients_fn
+from covgan.explain.pivotal_tuning import PivotalTuner
+from covgan.explain.settings import TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
 # Images per Integrated Gradients or latent-gradients call (each becomes many classifier
@@ -23,7 +25,8 @@ _CHUNK = 8
 def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
             settings: InversionSettings = InversionSettings(), steps: int = DEFAULT_STEPS,
             extrapolate: int = 0, layer: str | None = None, seed: int = 0,
-            image_maps: bool = True, encoder: keras.Model | None = None) -> dict[str, np.ndarray]:
+            image_maps: bool = True, encoder: keras.Model | None = None,
+            tuning: TuningSettings = TuningSettings()) -> dict[str, np.ndarray]:
     """Everything the report shows, for every image.
 
     Args:
@@ -37,6 +40,8 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         image_maps: also compute the maps of the image alone (Grad-CAM, input gradient,
             Integrated Gradients), which no inversion changes; False leaves them out, for a
             caller that repeats the inversion with other seeds.
+        tuning: pivotal tuning after the inversion (`TuningSettings`; steps 0: none). With it,
+            each image's scores, walk and maps come from its own tuned copy of G.
 
     Returns:
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
@@ -44,13 +49,19 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         and the maps (N, 128, 128) in [0, 1] named in settings.MAPS: traversal_map (|difference|),
         latent_gradients, gradcam, saliency (the input gradient), integrated_gradients. The
         names shared with the exported explain signature are its output names, so a server's
-        answer reads the same.
+        answer reads the same. With tuning, also ssim_untuned and trusted_untuned (the
+        inversion's own, before tuning) and tuning_loss (N, 2: the objective before, after).
     """
     images = np.asarray(images, np.float32)
     result = invert(generator, classifier, images, settings=settings, seed=seed, encoder=encoder)
-    traversal, probabilities = traverse_to_image(generator, classifier, result["z1"],
-                                                 result["z2"], steps=steps, extrapolate=extrapolate)
-    traversal, probabilities = traversal.numpy(), probabilities.numpy()
+    if tuning.steps:
+        result, traversal, probabilities = _tune_each(generator, classifier, images, result,
+                                                      tuning, steps, extrapolate)
+    else:
+        traversal, probabilities = traverse_to_image(generator, classifier, result["z1"],
+                                                     result["z2"], steps=steps,
+                                                     extrapolate=extrapolate)
+        traversal, probabilities = traversal.numpy(), probabilities.numpy()
     at_image = traversal[:, : steps + 1]
     signed, _ = difference_maps(at_image)
     explained = {
@@ -69,6 +80,28 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         explained["integrated_gradients"] = _chunked(make_integrated_gradients_fn(classifier),
                                                      images)
     return explained
+
+
+def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate):
+    """Pivotal tuning, one image at a time; then the image's scores and walk through its own
+    tuned copy of G. Returns the updated result, the walks and their probabilities."""
+    tuner = PivotalTuner(generator, tuning)
+    scores, walks, walk_probabilities, tuning_loss = [], [], [], []
+    for i in range(len(images)):
+        image, z1, z2 = (a[i : i + 1] for a in (images, result["z1"], result["z2"]))
+        tuned = tuner.tune(image, z1, z2)
+        scores.append(score_inversion(tuned, classifier, image, z1, z2))
+        walk, p = traverse_to_image(tuned, classifier, z1, z2, steps=steps,
+                                    extrapolate=extrapolate)
+        walks.append(walk.numpy())
+        walk_probabilities.append(p.numpy())
+        tuning_loss.append(tuned.tuning_loss)
+    tuned_scores = {key: np.concatenate([np.asarray(s[key]) for s in scores])
+                    for key in scores[0]}
+    result = {**result, **tuned_scores, "ssim_untuned": result["ssim"],
+              "trusted_untuned": result["trusted"],
+              "tuning_loss": np.asarray(tuning_loss, np.float32)}
+    return result, np.concatenate(walks), np.concatenate(walk_probabilities)
 
 
 def _chunked(function, inputs):

@@ -69,6 +69,28 @@ class InversionSettings:
         if self.z1_start not in Z1_STARTS:
             raise ValueError(f"z1_start must be one of {Z1_STARTS}, not {self.z1_start!r}")
 
+@dataclasses.dataclass(frozen=True)
+class TuningSettings:
+    """Pivotal tuning (Roich et al. 2021) after Eq. 2, one image at a time: a copy of G is
+    fine-tuned for `steps` Adam steps on MSE(G'(z1, z2), x) + `anchor_weight` *
+    MSE(G'(z1, 0), G(z1, 0)), so the detail the latent codes cannot reach (on the phantoms: the
+    lesions) is drawn by the tuned copy while its counterpart stays the untuned G's. The walk,
+    the maps and the trust rule then use the tuned copy. `steps` = 0 turns it off (the
+    default: it costs a G forward and backward pass per step per image, one image at a time).
+    The learning rate is the one Roich et al. tune with; larger ones moved the counterparts
+    (README, Measured).
+    """
+
+    steps: int = 0
+    learning_rate: float = 3e-4
+    anchor_weight: float = 1.0
+
+    def __post_init__(self):
+        if self.steps < 0 or self.learning_rate <= 0 or self.anchor_weight < 0:
+            raise ValueError("Tuning needs steps >= 0, learning_rate > 0 and anchor_weight >= 0. "
+                             f"Received: {self}.")
+
+
 # `--preset` of the inversion commands. "authors" is the paper's own procedure, run by covgan's
 # solver: one start with z1 = 0 and z2 ~ N(0, I), Adam at 0.01 with beta_1 = 0.5, no prior, all
 # 5000 steps (patience = steps: early stopping never fires). covgan's solver keeps the best

@@ -81,6 +81,9 @@ def inversion_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np
             row["loss"] = float(result["loss"][i])
         if "steps" in result:
             row["inversion_steps"] = int(result["steps"][i])
+        if "ssim_untuned" in result:  # pivotal tuning ran; the inversion's own figures
+            row["ssim_untuned"] = float(result["ssim_untuned"][i])
+            row["trusted_untuned"] = bool(result["trusted_untuned"][i])
         row["warnings"] = warnings[i]
         rows.append(row)
     return rows

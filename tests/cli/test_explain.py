@@ -55,6 +55,21 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
     assert report.count("NOT trusted") >= untrusted  # every untrusted image says so
 
 
+def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_positives,
+                                                            tmp_path):
+    out = tmp_path / "tuned"
+    result = run("explain", phantom_positives[0], "--run", tiny_run, "--out", out, *QUICK,
+                 "--tune-steps", "3", "--tune-lr", "1e-4")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["settings"]["tuning"] == {"steps": 3, "learning_rate": 1e-4,
+                                             "anchor_weight": 1.0}
+    entry = payload["images"][0]
+    assert 0.0 <= entry["ssim_untuned"] <= 1.0 and isinstance(entry["trusted_untuned"], bool)
+    report = (out / "report.html").read_text()
+    assert "Pivotal tuning" in report and f"{entry['ssim_untuned']:.2f} before tuning" in report
+
+
 def test_invert_then_traverse_from_latents(tiny_run, phantom_positives, tmp_path):
     result = run("invert", *phantom_positives, "--run", tiny_run, "--out", tmp_path / "inv", *QUICK)
     assert result.exit_code == 0, result.output
