@@ -77,8 +77,8 @@ class TuningSettings:
     lesions) is drawn by the tuned copy while its counterpart stays the untuned G's. The walk,
     the maps and the trust rule then use the tuned copy. `steps` = 0 turns it off (the
     default: it costs a G forward and backward pass per step per image, one image at a time).
-    The learning rate is the one Roich et al. tune with; larger ones moved the counterparts
-    (README, Measured).
+    The learning rate is the one Roich et al. tune with; on 16 held-out phantoms, 1e-3 and 3e-3
+    moved the counterparts (negative for 44-88% of them instead of 94%).
     """
 
     steps: int = 0
