@@ -165,6 +165,18 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     for intervals in scores["paired_vs_gradcam"].values():
         for low, high in intervals.values():
             assert -1.0 <= low <= high <= 1.0
+    assert set(scores["paired_vs_baselines"]) == {"traversal", "latent_gradients"}
+    for baselines in scores["paired_vs_baselines"].values():
+        assert set(baselines) == {"gradcam", "gradient", "integrated_gradients"}
+    # Against Grad-CAM, both blocks hold the same interval.
+    assert (scores["paired_vs_baselines"]["latent_gradients"]["gradcam"]
+            == scores["paired_vs_gradcam"]["latent_gradients"])
+    # Per image, the scores whose means the methods block reports.
+    for method, rows in scores["per_image"].items():
+        assert len(rows) == 3
+        assert np.mean([r["relevance_mass"] for r in rows]) == pytest.approx(
+            scores["methods"][method]["relevance_mass"])
+    assert "latent_gradients - integrated_gradients" in result.stderr
     assert len(scores["inversion_per_seed"]) == 2
     residual = scores["inversion"]["residual"]
     assert residual["mass_over_area_share"] == pytest.approx(
