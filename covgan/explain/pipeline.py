@@ -95,7 +95,7 @@ def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate
                                     extrapolate=extrapolate)
         walks.append(walk.numpy())
         walk_probabilities.append(p.numpy())
-        tuning_loss.append(tuned.tuning_loss)
+        tuning_loss.append(tuner.last_loss)
     tuned_scores = {key: np.concatenate([np.asarray(s[key]) for s in scores])
                     for key in scores[0]}
     result = {**result, **tuned_scores, "ssim_untuned": result["ssim"],

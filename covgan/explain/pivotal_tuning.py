@@ -52,6 +52,7 @@ class PivotalTuner:
                           tf.Variable(tf.zeros_like(w), trainable=False))
                          for w in self.tuned.trainable_variables]
         self._fit = tf.function(self._fit_steps, reduce_retracing=True)
+        self.last_loss: tuple[float, float] | None = None
 
     def tune(self, image: ArrayLike, z1: ArrayLike, z2: ArrayLike) -> keras.Model:
         """Resets the copy to G and fits it to one image at its inverted codes.
@@ -61,8 +62,8 @@ class PivotalTuner:
             z1, z2: (1, d1), (1, d2): the image's inversion.
 
         Returns:
-            The tuned copy (this tuner's; the next call overwrites it). Its `tuning_loss`
-            attribute holds the objective before and after tuning.
+            The tuned copy (this tuner's; the next call overwrites it). `last_loss` then holds
+            the objective before and after tuning.
         """
         image, z1, z2 = (tf.convert_to_tensor(np.asarray(a, np.float32)) for a in (image, z1, z2))
         if image.shape[0] != 1 or z1.shape[0] != 1 or z2.shape[0] != 1:
@@ -75,7 +76,7 @@ class PivotalTuner:
             v.assign(tf.zeros_like(v))
         anchor = self.generator([z1, tf.zeros_like(z2)], training=False)
         before, after = self._fit(image, z1, z2, anchor)
-        self.tuned.tuning_loss = (float(before), float(after))
+        self.last_loss = (float(before), float(after))
         return self.tuned
 
     def _objective(self, image, codes1, codes2, anchor):

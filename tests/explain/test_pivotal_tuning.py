@@ -41,7 +41,7 @@ def test_tuning_draws_what_the_codes_miss_and_holds_the_counterpart(generator):
     for anchor in (0.0, 10.0):
         tuner = PivotalTuner(generator, TuningSettings(steps=40, anchor_weight=anchor))
         tuned = tuner.tune(image, z1, z2)
-        before, after = tuned.tuning_loss
+        before, after = tuner.last_loss
         assert after < before
         drawn[anchor] = tuned([z1, z2], training=False).numpy()
         error[anchor] = mse(drawn[anchor], image)
