@@ -8,31 +8,42 @@ from covgan.cli.common import emit, seed_everything
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
 
 
+def _read_mask(path):
+    import cv2
+
+    from covgan.errors import CovganError
+    from covgan.shapes import IMAGE_SIZE
+
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise CovganError(f"{path} is not a readable mask image.")
+    return cv2.resize(mask, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_NEAREST) > 127
+
+
 def _lung_mask(data_dir, record, lung_dir):
     """The record's lung mask: the data set's own, else DIR/<image stem>.png from --lung-masks,
     else None (the approximate estimate)."""
-    import cv2
-
     from covgan.data import layout
-    from covgan.errors import CovganError
-    from covgan.shapes import IMAGE_SIZE
 
     candidates = []
     if layout.lung_mask_path(record):
         candidates.append(pathlib.Path(data_dir) / layout.lung_mask_path(record))
     if lung_dir:
         candidates += sorted(pathlib.Path(lung_dir).glob(f"{pathlib.Path(record.path).stem}.*"))
-    for path in candidates:
-        mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise CovganError(f"{path} is not a readable lung mask image.")
-        return cv2.resize(mask, (IMAGE_SIZE, IMAGE_SIZE),
-                          interpolation=cv2.INTER_NEAREST) > 127
-    return None
+    return _read_mask(candidates[0]) if candidates else None
+
+
+def _marker_mask(data_dir, record):
+    """Where the record's shortcut marker is, for phantoms stamped with one; else None."""
+    from covgan.data import layout
+
+    path = layout.marker_mask_path(record)
+    return _read_mask(pathlib.Path(data_dir) / path) if path else None
 
 
 def load_split(data_spec, split, lung_dir):
-    """(data folder, split, images, labels, lung masks) of one split ('all': every image)."""
+    """(data folder, split, images, labels, lung masks, marker masks) of one split ('all':
+    every image)."""
     import numpy as np
 
     from covgan.data import layout
@@ -50,7 +61,8 @@ def load_split(data_spec, split, lung_dir):
     images = np.concatenate([b[0].numpy() for b in batches])
     labels = np.concatenate([b[1].numpy() for b in batches])
     lungs = [_lung_mask(data_dir, r, lung_dir) for r in chosen]
-    return data_dir, split, images, labels, lungs
+    markers = [_marker_mask(data_dir, r) for r in chosen]
+    return data_dir, split, images, labels, lungs, markers
 
 
 @click.command()
@@ -101,10 +113,12 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
 
     def audited(spec, chosen_split):
         """One data set's audit, and the classifier's scores on it (C read once per image)."""
-        folder, chosen_split, images, labels, lungs = load_split(spec, chosen_split, lung_dir)
+        folder, chosen_split, images, labels, lungs, markers = load_split(
+            spec, chosen_split, lung_dir)
         p = probabilities_of(run.classifier, images)
         result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
-                                        lungs=lungs, count=count, settings=settings, seed=seed,
+                                        lungs=lungs, markers=markers, count=count,
+                                        settings=settings, seed=seed,
                                         encoder=encoder_of(run, settings), tuning=tuning)
         scores = {**classification_scores(labels, p, 0.5), "data": str(folder),
                   "split": chosen_split}

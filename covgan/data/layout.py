@@ -5,7 +5,9 @@ DATA/
   images/<name>.png      8-bit grayscale, 128x128
   masks/<name>.png       lesion masks (0/255), where known
   lungs/<name>.png       lung-field masks (0/255), where known (phantoms)
+  markers/<name>.png     the shortcut marker's box (0/255), phantoms that carry one
   manifest.csv           path,label,patient_id,split[,mask_path,...][,lung_mask_path]
+                         [,marker_mask_path]
   report.json            what was imported, skipped and why
 ```
 
@@ -32,6 +34,8 @@ SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 # The optional manifest column naming an image's lung-field mask.
 LUNG_MASK_COLUMN = "lung_mask_path"
+# Phantoms with the spurious corner marker: where it is, so an audit can check a map finds it.
+MARKER_MASK_COLUMN = "marker_mask_path"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +53,11 @@ class Record:
 def lung_mask_path(record: Record) -> str:
     """The record's lung-field mask, relative to DATA, or "" where the data set has none."""
     return dict(record.extra).get(LUNG_MASK_COLUMN, "")
+
+
+def marker_mask_path(record: Record) -> str:
+    """The record's shortcut-marker mask, relative to DATA, or "" where it has no marker."""
+    return dict(record.extra).get(MARKER_MASK_COLUMN, "")
 
 
 def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS):

@@ -40,6 +40,8 @@ class Phantom:
         lesion_mask: bool (128, 128), all False for negatives.
         lung_mask: bool (128, 128), both lung fields.
         shortcut: whether the spurious corner marker was stamped.
+        marker_mask: bool (128, 128), the marker's bounding box padded by one pixel (where a
+            map pointing at the marker has its maximum); all False without a marker.
     """
 
     image: np.ndarray
@@ -47,6 +49,7 @@ class Phantom:
     lesion_mask: np.ndarray
     lung_mask: np.ndarray
     shortcut: bool
+    marker_mask: np.ndarray
 
 
 def phantom_rng(seed, index):
@@ -101,10 +104,9 @@ def render_phantom(
     # Detector noise and a touch of blur differ between machines and exposures.
     image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 0.7))
     image = image + rng.normal(0.0, rng.uniform(0.005, 0.02), image.shape)
-    if shortcut:
-        _stamp_marker(rng, image)
+    marker_mask = _stamp_marker(rng, image) if shortcut else np.zeros(image.shape, bool)
     image = np.clip(image, 0.0, 1.0).astype(np.float32)
-    return Phantom(image, int(label), lesion_mask, lung_mask, bool(shortcut))
+    return Phantom(image, int(label), lesion_mask, lung_mask, bool(shortcut), marker_mask)
 
 
 def phantom_label(index):
@@ -314,12 +316,17 @@ def _expose(rng, density):
 
 
 def _stamp_marker(rng, image):
-    """A bright letter in the upper-left corner, like a burned-in marker."""
+    """Stamps a bright letter in the upper-left corner, like a burned-in marker; returns the
+    letter's bounding box padded by one pixel, as a mask."""
     x = int(rng.integers(4, 12))
     y = int(rng.integers(14, 22))
     marker = np.zeros(image.shape, np.uint8)  # anti-aliased text needs 8-bit
     cv2.putText(marker, "C", (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
     np.maximum(image, marker.astype(np.float32) / 255.0, out=image)
+    left, top, width, height = cv2.boundingRect(marker)
+    box = np.zeros(image.shape, bool)
+    box[max(top - 1, 0):top + height + 1, max(left - 1, 0):left + width + 1] = True
+    return box
 
 
 def _smooth_noise(rng, size, sigma):

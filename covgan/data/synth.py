@@ -60,12 +60,17 @@ def synthesize(
             # Every phantom's own lung fields: the audit's regions need no estimate here.
             lung_path = f"lungs/{name}"
             layout.write_png(tmp / lung_path, phantom.lung_mask)
+            marker_path = ""
+            if phantom.shortcut:
+                marker_path = f"markers/{name}"
+                layout.write_png(tmp / marker_path, phantom.marker_mask)
             patient = f"phantom-{seed}-{index:05d}"
             records.append(
                 layout.Record(
                     f"images/{name}", phantom.label, patient, layout.split_for_patient(patient),
                     mask_path, (("shortcut", int(phantom.shortcut)),
-                                (layout.LUNG_MASK_COLUMN, lung_path)),
+                                (layout.LUNG_MASK_COLUMN, lung_path),
+                                (layout.MARKER_MASK_COLUMN, marker_path)),
                 )
             )
             if progress:

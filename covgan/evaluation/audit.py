@@ -83,6 +83,33 @@ def group_summary(images, maps, *, lungs=None, counterparts=None, reconstruction
     return summary
 
 
+def marker_scores(maps, markers) -> dict:
+    """How each map finds a known marker: {n, methods: {METHOD: {pointing_game,
+    relevance_mass}}} over the images whose marker mask is known (phantoms stamped with the
+    shortcut marker), each score averaged over them; None where no image has one.
+
+    Pointing game and relevance mass are localisation's, with the marker's box as the mask:
+    a map whose maximum lies on the marker for most marked images shows the classifier
+    reading the marker.
+    """
+    from covgan.evaluation.localisation import pointing_game, relevance_mass
+
+    known = [k for k, mask in enumerate(markers) if mask is not None]
+    if not known:
+        return None
+    methods = {}
+    for method, values in maps.items():
+        values = np.asarray(values, np.float32)
+        values = values.reshape(len(markers), *values.shape[1:3])
+        methods[method] = {
+            "pointing_game": float(np.mean([pointing_game(values[k], markers[k])
+                                            for k in known])),
+            "relevance_mass": float(np.mean([relevance_mass(values[k], markers[k])
+                                             for k in known])),
+        }
+    return {"n": len(known), "methods": methods}
+
+
 def strongest(summary: dict, flag_id: str, default_map: str, count: int = 10) -> np.ndarray:
     """Positions (in the group) of the `count` images that carry a flag most strongly."""
     shares = summary["methods"][default_map]["per_image"]
@@ -175,7 +202,8 @@ def probabilities_of(classifier, images, batch=64) -> np.ndarray:
 
 
 def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
-                 count=200, settings=None, seed=0, threshold=0.5, encoder=None, tuning=None):
+                 markers=None, count=200, settings=None, seed=0, threshold=0.5, encoder=None,
+                 tuning=None):
     """Explains each group's images and aggregates them.
 
     Args:
@@ -183,6 +211,8 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         images: (N, 128, 128, 1); labels: (N,) 0/1; probabilities: (N,) C's p(positive) of
             them (`probabilities_of`; the command also scores the classifier with them).
         lungs: per image a lung mask or None (see `group_summary`), or None for all.
+        markers: per image the mask of a known shortcut marker or None (`marker_scores`),
+            or None for all.
         count: images per group at most.
         settings: inversion settings (default: InversionSettings()).
         encoder: the run's E, for `settings.z1_start` "encoder".
@@ -190,7 +220,8 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
 
     Returns:
         (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
-        {n, lungs, trusted, methods: {METHOD: {regions}}, global_change}}, flags: [{id, text,
+        {n, lungs, trusted, methods: {METHOD: {regions}}, global_change[, marker]}}, flags:
+        [{id, text,
         value, threshold, group}]}; pictures: {GROUP: {mean_image, maps: {METHOD: mean map},
         indices (into `images`), images, rows (FIGURE_KEYS of each image), strongest: {FLAG:
         positions of the images that carry it most}}} for the report.
@@ -218,6 +249,11 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
             counterparts=joined["counterparts"], reconstructions=joined["reconstructions"],
             seed=seed)
         raised = flags(summary, DEFAULT_MAP, group)
+        if markers is not None:
+            marker = marker_scores({method: joined[key] for method, key in MAPS.items()},
+                                   [markers[i] for i in index])
+            if marker:
+                summary["marker"] = marker
         pictures[group] = {
             "mean_image": images[index].mean(axis=0)[..., 0],
             "maps": {m: values.pop("mean_map") for m, values in summary["methods"].items()},

@@ -92,6 +92,14 @@ def _section(title, audit, pictures):
         parts.append("<p>Share of each map's mass by region (lungs, thorax and outside the "
                      "body partition the film; the border and corners overlap them):</p>")
         parts.append(_table(["map", *regions], rows))
+        marker = summary.get("marker")
+        if marker:
+            parts.append(f"<p>On the {marker['n']} images of this group whose shortcut marker "
+                         "is known: the share whose map maximum lies on the marker (pointing "
+                         "game) and the marker box's share of the map's mass:</p>")
+            parts.append(_table(["map", "pointing game", "relevance mass"],
+                                [[m, f"{v['pointing_game']:.3f}", f"{v['relevance_mass']:.3f}"]
+                                 for m, v in marker["methods"].items()]))
         change = summary.get("global_change", {})
         if change:
             parts.append("<p>What the walk changes, reconstruction minus negative "

@@ -37,6 +37,10 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(tiny_run, phantom_d
     external = audit["external"]
     assert external["external"]["split"] == "all" and external["external"]["n"] == 96
     assert external["own"]["n"] < 96 and external["audit"]["groups"]["positives"]["n"] == 2
+    # The first two positives of the whole phantom set (indices 1 and 3) both carry it.
+    marker = external["audit"]["groups"]["positives"]["marker"]
+    assert marker["n"] == 2 and set(marker["methods"]) == set(positives["methods"])
+    assert all(0.0 <= v["pointing_game"] <= 1.0 for v in marker["methods"].values())
     page = (out / "audit.html").read_text()
     assert "covgan audit" in page and "External set" in page
     assert page.count("src='data:image/") >= 2 * 5  # a mean map per method and audited group

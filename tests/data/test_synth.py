@@ -38,6 +38,22 @@ def test_every_phantom_has_its_own_lung_mask(phantom_dir):
     assert layout.lung_mask_path(layout.Record("a.png", 0, "p", "train")) == ""
 
 
+def test_marked_phantoms_say_where_their_marker_is(phantom_dir):
+    records = layout.read_manifest(phantom_dir)
+    marked = [r for r in records if dict(r.extra)["shortcut"] == "1"]
+    assert marked and all(r.label == 1 for r in marked)
+    assert all(bool(layout.marker_mask_path(r)) == (r in marked) for r in records)
+    for record in marked[:4]:
+        image = cv2.imread(str(phantom_dir / record.path), cv2.IMREAD_GRAYSCALE)
+        box = cv2.imread(str(phantom_dir / layout.marker_mask_path(record)),
+                         cv2.IMREAD_GRAYSCALE) > 127
+        # A small box in the upper-left corner that holds the letter's bright strokes.
+        assert 20 < box.sum() < 400
+        rows, columns = np.nonzero(box)
+        assert rows.max() < 32 and columns.max() < 32
+        assert image[box].max() > 200
+
+
 def test_shortcut_only_on_positives(phantom_dir):
     records = layout.read_manifest(phantom_dir)
     marked = [r for r in records if dict(r.extra)["shortcut"] == "1"]

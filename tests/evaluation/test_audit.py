@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from covgan.data.phantom import phantom_rng, render_phantom
-from covgan.evaluation.audit import FLAG_THRESHOLDS, flags, group_summary
+from covgan.evaluation.audit import FLAG_THRESHOLDS, flags, group_summary, marker_scores
 from covgan.evaluation.regions import REGIONS
 
 
@@ -38,6 +38,20 @@ def test_a_marker_corner_map_is_flagged_with_its_share(group):
     assert corner["value"] > FLAG_THRESHOLDS["corner"] == corner["threshold"]
     assert "upper-left corner carries" in corner["text"]
     assert "outside_lungs" not in raised and "corner_lower_right" not in raised
+
+
+def test_a_map_that_peaks_on_the_marker_scores_where_the_marker_is_known():
+    marked = [render_phantom(phantom_rng(7, i), label=1, shortcut=True) for i in range(4)]
+    boxes = [p.marker_mask for p in marked]
+    on_marker = np.stack([p.lesion_mask * 0.5 + p.marker_mask for p in marked]).astype("f4")
+    on_lesions = np.stack([p.lesion_mask for p in marked]).astype("f4")
+    scores = marker_scores({"traversal": on_marker, "gradcam": on_lesions},
+                           [boxes[0], None, boxes[2], boxes[3]])
+    assert scores["n"] == 3  # the image without a known marker is left out
+    assert scores["methods"]["traversal"]["pointing_game"] == 1.0
+    assert 0.3 < scores["methods"]["traversal"]["relevance_mass"] < 1.0
+    assert scores["methods"]["gradcam"] == {"pointing_game": 0.0, "relevance_mass": 0.0}
+    assert marker_scores({"gradcam": on_lesions}, [None] * 4) is None
 
 
 def test_evidence_outside_the_lungs_and_a_widening_walk_are_flagged(group):
