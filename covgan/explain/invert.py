@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 from numpy.typing import ArrayLike
 
+from covgan.explain.adam import adam_update
 from covgan.explain.settings import (
     ADD_BACK_THRESHOLD,
     COUNTERPART,
@@ -103,12 +104,9 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
                 history = (history[0].write(step, z), history[1].write(step, loss))
             gradient = tape.gradient(loss, z)
             moving = tf.cast(stale < s.patience, tf.float32)[:, None]
-            t = tf.cast(step + 1, tf.float32)
-            m = s.beta_1 * m + (1.0 - s.beta_1) * gradient
-            v = s.beta_2 * v + (1.0 - s.beta_2) * tf.square(gradient)
-            update = s.learning_rate * (m / (1.0 - s.beta_1**t)) / (
-                tf.sqrt(v / (1.0 - s.beta_2**t)) + s.epsilon
-            )
+            m, v, update = adam_update(m, v, gradient, tf.cast(step + 1, tf.float32),
+                                       s.learning_rate, beta_1=s.beta_1, beta_2=s.beta_2,
+                                       epsilon=s.epsilon)
             improved = loss < best * (1.0 - s.tolerance)
             best_z = tf.where(improved[:, None], z, best_z)
             best = tf.where(improved, loss, best)

@@ -13,7 +13,7 @@ from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
 from covgan.explain.integrated_gradients import make_integrated_gradients_fn
 from covgan.explain.invert import InversionSettings, invert, score_inversion
 from covgan.explain.latent_gradients import make_latent_gradients_fn
-from covgan.explain.pivotal_tuning import PivotalTuner
+from covgan.explain.pivotal_tuning import tuner_for
 from covgan.explain.settings import TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
@@ -85,7 +85,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
 def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate):
     """Pivotal tuning, one image at a time; then the image's scores and walk through its own
     tuned copy of G. Returns the updated result, the walks and their probabilities."""
-    tuner = PivotalTuner(generator, tuning)
+    tuner = tuner_for(generator, tuning)
     scores, walks, walk_probabilities, tuning_loss = [], [], [], []
     for i in range(len(images)):
         image, z1, z2 = (a[i : i + 1] for a in (images, result["z1"], result["z2"]))

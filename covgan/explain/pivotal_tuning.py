@@ -16,16 +16,16 @@ weights and the slots instead of building new ones.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
 from numpy.typing import ArrayLike
 
+from covgan.explain.adam import adam_update
 from covgan.explain.settings import TuningSettings
 from covgan.models import losses
-
-# Adam's moment decays and epsilon, as Roich et al. and Keras' defaults have them.
-_BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-8
 
 
 class PivotalTuner:
@@ -97,8 +97,16 @@ class PivotalTuner:
             gradients = tape.gradient(loss, weights)
             t = tf.cast(step + 1, tf.float32)
             for weight, gradient, (m, v) in zip(weights, gradients, self._moments):
-                m.assign(_BETA_1 * m + (1.0 - _BETA_1) * gradient)
-                v.assign(_BETA_2 * v + (1.0 - _BETA_2) * tf.square(gradient))
-                weight.assign_sub(s.learning_rate * (m / (1.0 - _BETA_1**t)) / (
-                    tf.sqrt(v / (1.0 - _BETA_2**t)) + _EPSILON))
+                new_m, new_v, update = adam_update(m, v, gradient, t, s.learning_rate)
+                m.assign(new_m)
+                v.assign(new_v)
+                weight.assign_sub(update)
         return before, self._objective(image, codes1, codes2, anchor)
+
+
+@functools.lru_cache(maxsize=2)
+def tuner_for(generator: keras.Model, settings: TuningSettings) -> PivotalTuner:
+    """The tuner of (G, settings), kept for the next call: building one clones G and traces
+    its loop (seconds), and an audit or a localisation over seeds explains batch after batch
+    with the same G. Two are kept: a run's G and, at most, one other."""
+    return PivotalTuner(generator, settings)

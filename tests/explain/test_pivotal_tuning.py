@@ -3,7 +3,7 @@ import pytest
 
 from covgan.explain.invert import InversionSettings, invert
 from covgan.explain.pipeline import explain
-from covgan.explain.pivotal_tuning import PivotalTuner
+from covgan.explain.pivotal_tuning import PivotalTuner, tuner_for
 from covgan.explain.settings import TuningSettings
 from covgan.models.classifier import build_classifier
 from covgan.models.generator import build_generator
@@ -71,6 +71,15 @@ def test_tuning_takes_one_image_and_at_least_one_step(generator):
         TuningSettings(learning_rate=0.0)
 
 
+def test_a_tuner_is_kept_per_generator_and_settings(generator):
+    settings = TuningSettings(steps=3)
+    tuner = tuner_for(generator, settings)
+    assert tuner_for(generator, TuningSettings(steps=3)) is tuner  # equal settings: the same
+    assert tuner_for(generator, TuningSettings(steps=4)) is not tuner
+    other = build_generator("tiny", z1_dim=8, z2_dim=2, seed=1)
+    assert tuner_for(other, settings).generator is other
+
+
 def test_the_pipeline_walks_each_images_tuned_generator(generator):
     classifier = build_classifier("tiny", seed=0)
     images = np.concatenate([lesioned(generator, *codes(seed)) for seed in (5, 6)])
@@ -91,3 +100,7 @@ def test_the_pipeline_walks_each_images_tuned_generator(generator):
     np.testing.assert_allclose(tuned["traversal"][:, 0], tuned["counterparts"], atol=1e-5)
     assert mse(tuned["counterparts"], plain["counterparts"]) < 0.5 * mse(
         tuned["reconstructions"], plain["reconstructions"])
+    # A second call reuses the tuner and starts it again from G: the same result.
+    again = explain(generator, classifier, images, settings=settings, image_maps=False,
+                    tuning=TuningSettings(steps=20))
+    np.testing.assert_allclose(again["reconstructions"], tuned["reconstructions"], atol=1e-5)
