@@ -1,12 +1,17 @@
 """covgan audit through the command line, on the tiny run and its phantoms."""
 
 import json
+import subprocess
 
+import pytest
 from click.testing import CliRunner
-from helpers import external_references
+from helpers import CHROMIUM_FLAGS, chromium, external_references, rendered_images
 
 from covgan.cli import main
 from covgan.evaluation.regions import MEASURES, REGIONS
+
+# One worker runs this module: its tests share one audit (the `audited` fixture).
+pytestmark = pytest.mark.xdist_group("audit")
 
 QUICK = ["--invert-steps", "5", "--restarts", "1", "--count", "2"]
 
@@ -15,12 +20,19 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def test_audit_writes_groups_flags_and_a_self_contained_page(tiny_run, phantom_dir, tmp_path):
-    out = tmp_path / "audit"
+@pytest.fixture(scope="module")
+def audited(tiny_run, phantom_dir, tmp_path_factory):
+    """One audit, with an external set, shared by the tests of its JSON and of its page."""
+    out = tmp_path_factory.mktemp("audit") / "audit"
     result = run("audit", "--run", tiny_run, "--out", out, "--external", phantom_dir, *QUICK)
     assert result.exit_code == 0, result.output
+    return out, result.stdout
+
+
+def test_audit_writes_groups_flags_and_a_self_contained_page(audited):
+    out, stdout = audited
     audit = json.loads((out / "audit.json").read_text())
-    assert audit == json.loads(result.stdout)
+    assert audit == json.loads(stdout)
     assert audit["default_map"] == "latent_gradients" and audit["split"] in ("test", "val")
     assert set(audit["groups"]) == {"positives", "false_positives", "false_negatives"}
     positives = audit["groups"]["positives"]
@@ -45,6 +57,20 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(tiny_run, phantom_d
     assert "covgan audit" in page and "External set" in page
     assert page.count("src='data:image/") >= 2 * 5  # a mean map per method and audited group
     assert external_references(page) == []  # nothing fetched from anywhere
+
+
+def test_the_audit_page_renders_every_picture_in_a_browser(audited, tmp_path):
+    browser = chromium()  # skips at once where tools/test.sh could not install it
+    out, _ = audited
+    drawn, total, dom = rendered_images(out / "audit.html", tmp_path)
+    # A mean image and five mean maps per audited group, own set and external set alike.
+    assert total >= 2 * 6 and drawn == total
+    assert "External set" in dom
+    screenshot = tmp_path / "audit.png"
+    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                    f"--screenshot={screenshot}", "--window-size=1200,1600",
+                    (out / "audit.html").as_uri()], capture_output=True, timeout=120)
+    assert screenshot.stat().st_size > 20_000  # a page with pictures, not a blank one
 
 
 def test_audit_refuses_a_missing_run_in_one_line(tmp_path):
