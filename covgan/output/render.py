@@ -1,4 +1,4 @@
-"""Pictures for people: image grids stamped with the classifier's p(positive)."""
+"""Pictures for people: image grids and strips labelled with the classifier's p(positive)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,13 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-
-def stamp_probability(tile, probability):
-    """Writes `p=0.87` on a dark band at the top of an 8-bit (H, W) tile, in place."""
-    cv2.rectangle(tile, (0, 0), (46, 12), 0, -1)
-    cv2.putText(tile, f"p={probability:.2f}", (2, 10), cv2.FONT_HERSHEY_SIMPLEX, 0.33, 255, 1,
-                cv2.LINE_AA)
-    return tile
+GRID_LABEL_HEIGHT = 12
 
 
 def traversal_grid(images, probabilities):
-    """A (rows * H, steps * W) uint8 grid: one traversal per row, p(positive) on each tile.
+    """A (rows * (H + 12), steps * W) uint8 grid: one traversal per row, each tile above a dark
+    band reading its p(positive). The label sits below the image, never on it: a corner marker
+    the walk draws (the shortcut a classifier may read) stays in sight.
 
     Args:
         images: (rows, steps, H, W, 1) in [0, 1].
@@ -25,12 +21,15 @@ def traversal_grid(images, probabilities):
     """
     images = np.asarray(images)
     rows, steps, height, width = images.shape[:4]
-    grid = np.zeros((rows * height, steps * width), np.uint8)
+    pitch = height + GRID_LABEL_HEIGHT
+    grid = np.zeros((rows * pitch, steps * width), np.uint8)
     for r in range(rows):
         for s in range(steps):
-            tile = np.round(np.clip(images[r, s, ..., 0], 0, 1) * 255).astype(np.uint8)
-            stamp_probability(tile, float(probabilities[r][s]))
-            grid[r * height : (r + 1) * height, s * width : (s + 1) * width] = tile
+            top, left = r * pitch, s * width
+            grid[top:top + height, left:left + width] = to_uint8(images[r, s])
+            cv2.putText(grid, f"p={float(probabilities[r][s]):.2f}",
+                        (left + 2, top + height + GRID_LABEL_HEIGHT - 2),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.33, 255, 1, cv2.LINE_AA)
     return grid
 
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from covgan.errors import CovganError
 from covgan.models.classifier import build_classifier
+from covgan.output.render import GRID_LABEL_HEIGHT
 from covgan.training.gan import GANTrainingConfig, train_gan
 
 
@@ -69,7 +70,7 @@ def test_run_folder_and_tensorboard_traversals(tiny_run):
     assert (run_dir / "classifier.keras").read_bytes() == source.read_bytes()
     images = read_images(run_dir / "logs", "traversal")
     assert [step for step, _ in images] == [1, 2]
-    assert all(image.shape == (4 * 128, 11 * 128) for _, image in images)
+    assert all(image.shape == (4 * (128 + GRID_LABEL_HEIGHT), 11 * 128) for _, image in images)
     assert np.abs(images[0][1].astype(int) - images[1][1].astype(int)).mean() > 0.5
     scalars = {v.tag for p in (run_dir / "logs").rglob("events.out.tfevents.*")
                for e in tf.compat.v1.train.summary_iterator(str(p)) for v in e.summary.value}
