@@ -5,11 +5,14 @@ The aggregation of `covgan audit` (issue 11), free of models: it takes the maps 
 inversions a pipeline has already computed for a group of images (positives, false positives,
 false negatives) and returns numbers; the command and its report are built on it.
 
-Flags and their thresholds (FLAG_THRESHOLDS; the README lists them):
+Flags and their thresholds (FLAG_THRESHOLDS; the README lists them). Where the evidence lies
+is flagged when any map (the walk's or the image's own: Grad-CAM, gradient, Integrated
+Gradients) crosses the threshold, led by the map with the largest share; what the walk changes
+is the walk's alone:
 
-- outside_lungs: the default map's mass outside the lung fields, as a share, above 0.5;
+- outside_lungs: a map's mass outside the lung fields, as a share, above 0.5;
 - corner_*: one corner square (15% of the side: 2.25% of the area) holding more than 10% of
-  the default map's mass (4.4x its area), where text and laterality markers sit;
+  a map's mass (4.4x its area), where text and laterality markers sit;
 - border: the outer 4-pixel band (12% of the area) holding more than 25%;
 - narrower_counterparts: the negative counterparts' thorax narrower than the reconstructions'
   by more than 3% of the image width, with the 95% interval of the change above 0 (the walk
@@ -110,9 +113,10 @@ def marker_scores(maps, markers) -> dict:
     return {"n": len(known), "methods": methods}
 
 
-def strongest(summary: dict, flag_id: str, default_map: str, count: int = 10) -> np.ndarray:
-    """Positions (in the group) of the `count` images that carry a flag most strongly."""
-    shares = summary["methods"][default_map]["per_image"]
+def strongest(summary: dict, flag_id: str, map_name: str, count: int = 10) -> np.ndarray:
+    """Positions (in the group) of the `count` images that carry a flag most strongly, by
+    `map_name`'s shares (the flag's own map, for a region flag)."""
+    shares = summary["methods"][map_name]["per_image"]
     if flag_id == "outside_lungs":
         strength = 1.0 - shares["lungs"]
     elif flag_id in shares:
@@ -125,31 +129,66 @@ def strongest(summary: dict, flag_id: str, default_map: str, count: int = 10) ->
     return np.argsort(-np.asarray(strength), kind="stable")[:count]
 
 
-def _flag(id_, text, value, threshold):
-    return {"id": id_, "text": text, "value": round(float(value), 4), "threshold": threshold}
+def _flag(id_, text, value, threshold, **more):
+    return {"id": id_, "text": text, "value": round(float(value), 4), "threshold": threshold,
+            **more}
+
+
+def _region_shares(summary, region):
+    """{map: share of its mass in `region` (1 - lungs for "outside_lungs")}."""
+    def share(regions):
+        return 1.0 - regions["lungs"] if region == "outside_lungs" else regions[region]
+
+    return {method: share(values["regions"]) for method, values in summary["methods"].items()}
+
+
+def _region_flag(summary, region, threshold, default_map, sentence, where, why=""):
+    """A region's flag where any map puts more than `threshold` of its mass there: the map
+    with the largest share leads (`map`, `value`), every map's share is kept (`maps`), and
+    where the walk's own map stays below, the text says the GAN does not show it."""
+    shares = _region_shares(summary, region)
+    raised_by = [m for m, v in sorted(shares.items(), key=lambda i: -i[1]) if v > threshold]
+    if not raised_by:
+        return None
+    lead = raised_by[0]
+    others = ", ".join(f"{m} {shares[m]:.0%}" for m in shares if m != lead)
+    text = (f"{sentence(shares[lead])} {where}, by the {lead} map{why}"
+            + (f" (other maps: {others})." if others else "."))
+    if default_map in shares and default_map not in raised_by:
+        text += (f" The walk's own map ({default_map}) does not show it: the GAN does not draw "
+                 "what the classifier reads there, so the traversal cannot explain it.")
+    return _flag(region, text, shares[lead], threshold, map=lead,
+                 maps={m: round(float(v), 4) for m, v in shares.items()})
 
 
 def flags(summary: dict, default_map: str, group: str = "positives") -> list[dict]:
-    """The flags one group raises, each {id, text, value, threshold}, strongest evidence
-    first within each kind."""
+    """The flags one group raises, each {id, text, value, threshold[, map, maps]}.
+
+    Where the evidence lies (outside the lungs, a corner, the border) is flagged when any map
+    crosses the threshold, led by the map with the largest share: a shortcut the GAN cannot
+    draw is still seen by the image's own maps (Integrated Gradients on a burned-in marker),
+    and the text then says the walk misses it. What the walk changes (the chest's width, the
+    film's brightness) is the walk's alone.
+    """
     found = []
-    regions = summary["methods"][default_map]["regions"]
-    where = f"in the {group.replace('_', ' ')} ({summary['n']} images, {default_map} map)"
-    outside = 1.0 - regions["lungs"]
-    if outside > FLAG_THRESHOLDS["outside_lungs"]:
-        found.append(_flag("outside_lungs", f"Most of the evidence lies outside the lungs "
-                           f"{where}: {outside:.0%} of the map's mass"
-                           + (" (lung fields estimated, not drawn)"
-                              if summary["lungs"] == "approximate" else "") + ".",
-                           outside, FLAG_THRESHOLDS["outside_lungs"]))
-    for region, name in sorted(CORNERS.items(), key=lambda item: -regions[item[0]]):
-        if regions[region] > FLAG_THRESHOLDS["corner"]:
-            found.append(_flag(region, f"The {name} corner carries {regions[region]:.0%} of "
-                               f"the evidence {where}, where text and laterality markers "
-                               "sit.", regions[region], FLAG_THRESHOLDS["corner"]))
-    if regions["border"] > FLAG_THRESHOLDS["border"]:
-        found.append(_flag("border", f"The outer border carries {regions['border']:.0%} of the "
-                           f"evidence {where}.", regions["border"], FLAG_THRESHOLDS["border"]))
+    where = f"in the {group.replace('_', ' ')} ({summary['n']} images)"
+    estimated = (" (lung fields estimated, not drawn)"
+                 if summary["lungs"] == "approximate" else "")
+    candidates = [_region_flag(
+        summary, "outside_lungs", FLAG_THRESHOLDS["outside_lungs"], default_map,
+        lambda v: f"Most of the evidence lies outside the lungs{estimated}: {v:.0%} of the "
+                  "map's mass", where)]
+    corners = [_region_flag(
+        summary, region, FLAG_THRESHOLDS["corner"], default_map,
+        lambda v, name=name: f"The {name} corner carries {v:.0%} of the evidence", where,
+        ", where text and laterality markers sit")
+        for region, name in CORNERS.items()]
+    candidates += sorted((c for c in corners if c), key=lambda c: -c["value"])
+    candidates.append(_region_flag(
+        summary, "border", FLAG_THRESHOLDS["border"], default_map,
+        lambda v: f"The outer border carries {v:.0%} of the evidence", where))
+    found += [c for c in candidates if c]
+    where = f"{where[:-1]}, the walk)"
     change = summary.get("global_change")
     if change:
         width = change["thorax_width"]
@@ -260,7 +299,8 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
             "indices": index,
             "images": images[index],
             "rows": {key: joined[key] for key in FIGURE_KEYS},
-            "strongest": {flag["id"]: strongest(summary, flag["id"], DEFAULT_MAP)
+            "strongest": {flag["id"]: strongest(summary, flag["id"],
+                                                flag.get("map", DEFAULT_MAP))
                           for flag in raised},
         }
         for values in summary["methods"].values():

@@ -40,6 +40,26 @@ def test_a_marker_corner_map_is_flagged_with_its_share(group):
     assert "outside_lungs" not in raised and "corner_lower_right" not in raised
 
 
+def test_a_corner_only_the_images_own_maps_see_is_flagged_and_the_walk_said_to_miss_it(group):
+    images, lungs, lesions = group
+    on_lesions = np.stack(lesions).astype("f4")
+    with_corner = on_lesions.copy()
+    with_corner[:, 2:12, 2:12] = 1.0
+    summary = group_summary(images, {"latent_gradients": on_lesions, "gradient": on_lesions,
+                                     "integrated_gradients": with_corner}, lungs=lungs)
+    corner = {f["id"]: f for f in flags(summary, "latent_gradients")}["corner_upper_left"]
+    assert corner["map"] == "integrated_gradients"
+    assert corner["maps"]["latent_gradients"] == 0.0 < FLAG_THRESHOLDS["corner"]
+    assert corner["value"] == corner["maps"]["integrated_gradients"] > FLAG_THRESHOLDS["corner"]
+    assert "by the integrated_gradients map" in corner["text"]
+    assert "The walk's own map (latent_gradients) does not show it" in corner["text"]
+    # Where the walk's map sees it too, it leads and nothing is said to be missed.
+    both = group_summary(images, {"latent_gradients": with_corner, "gradient": on_lesions},
+                         lungs=lungs)
+    corner = {f["id"]: f for f in flags(both, "latent_gradients")}["corner_upper_left"]
+    assert corner["map"] == "latent_gradients" and "does not show it" not in corner["text"]
+
+
 def test_a_map_that_peaks_on_the_marker_scores_where_the_marker_is_known():
     marked = [render_phantom(phantom_rng(7, i), label=1, shortcut=True) for i in range(4)]
     boxes = [p.marker_mask for p in marked]
