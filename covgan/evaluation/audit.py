@@ -32,6 +32,7 @@ from covgan.evaluation.regions import (
     measure_changes,
     region_masks,
 )
+from covgan.explain.settings import WALK_MAPS
 
 FLAG_THRESHOLDS = {
     "outside_lungs": 0.5,
@@ -155,8 +156,14 @@ def _region_flag(summary, region, threshold, default_map, sentence, where, why="
     text = (f"{sentence(shares[lead])} {where}, by the {lead} map{why}"
             + (f" (other maps: {others})." if others else "."))
     if default_map in shares and default_map not in raised_by:
-        text += (f" The walk's own map ({default_map}) does not show it: the GAN does not draw "
-                 "what the classifier reads there, so the traversal cannot explain it.")
+        if lead in WALK_MAPS:
+            text += (f" The classifier-weighted walk ({default_map}) stays below: the walk "
+                     "changes it but the classifier barely responds there, a change of the "
+                     "GAN's rather than the classifier's evidence.")
+        else:
+            text += (f" The walk's own map ({default_map}) does not show it: the GAN does not "
+                     "draw what the classifier reads there, so the traversal cannot explain "
+                     "it.")
     return _flag(region, text, shares[lead], threshold, map=lead,
                  maps={m: round(float(v), 4) for m, v in shares.items()})
 

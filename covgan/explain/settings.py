@@ -27,6 +27,8 @@ MAPS = {
 # on every run measured, its pointing game was at least the plain |difference|'s and its
 # relevance mass higher (README, Measured).
 DEFAULT_MAP = "latent_gradients"
+# The maps drawn from the GAN's walk; the others read the image alone.
+WALK_MAPS = ("traversal", "latent_gradients")
 
 # The paper's walk: N = 10 steps of lambda = 0.1.
 DEFAULT_STEPS = 10

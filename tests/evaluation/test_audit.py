@@ -58,6 +58,12 @@ def test_a_corner_only_the_images_own_maps_see_is_flagged_and_the_walk_said_to_m
                          lungs=lungs)
     corner = {f["id"]: f for f in flags(both, "latent_gradients")}["corner_upper_left"]
     assert corner["map"] == "latent_gradients" and "does not show it" not in corner["text"]
+    # A change the walk draws but the classifier does not weigh is the GAN's, not evidence.
+    drawn = group_summary(images, {"traversal": with_corner, "latent_gradients": on_lesions},
+                          lungs=lungs)
+    corner = {f["id"]: f for f in flags(drawn, "latent_gradients")}["corner_upper_left"]
+    assert corner["map"] == "traversal" and "does not show it" not in corner["text"]
+    assert "a change of the GAN's rather than the classifier's evidence" in corner["text"]
 
 
 def test_a_map_that_peaks_on_the_marker_scores_where_the_marker_is_known():
