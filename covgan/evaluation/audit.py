@@ -161,9 +161,11 @@ def _region_flag(summary, region, threshold, default_map, sentence, where, why="
                      "changes it but the classifier barely responds there, a change of the "
                      "GAN's rather than the classifier's evidence.")
         else:
-            text += (f" The walk's own map ({default_map}) does not show it: the GAN does not "
-                     "draw what the classifier reads there, so the traversal cannot explain "
-                     "it.")
+            text += (f" The walk's own map ({default_map}) puts {shares[default_map]:.0%} "
+                     "there: the GAN may not draw what the classifier reads there, and then "
+                     "the traversal cannot explain it"
+                     + (" (Grad-CAM's coarse cells also spill over a region's edges)."
+                        if lead == "gradcam" else "."))
     return _flag(region, text, shares[lead], threshold, map=lead,
                  maps={m: round(float(v), 4) for m, v in shares.items()})
 

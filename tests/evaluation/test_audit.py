@@ -52,17 +52,18 @@ def test_a_corner_only_the_images_own_maps_see_is_flagged_and_the_walk_said_to_m
     assert corner["maps"]["latent_gradients"] == 0.0 < FLAG_THRESHOLDS["corner"]
     assert corner["value"] == corner["maps"]["integrated_gradients"] > FLAG_THRESHOLDS["corner"]
     assert "by the integrated_gradients map" in corner["text"]
-    assert "The walk's own map (latent_gradients) does not show it" in corner["text"]
+    assert ("The walk's own map (latent_gradients) puts 0% there: the GAN may not draw"
+            in corner["text"])
     # Where the walk's map sees it too, it leads and nothing is said to be missed.
     both = group_summary(images, {"latent_gradients": with_corner, "gradient": on_lesions},
                          lungs=lungs)
     corner = {f["id"]: f for f in flags(both, "latent_gradients")}["corner_upper_left"]
-    assert corner["map"] == "latent_gradients" and "does not show it" not in corner["text"]
+    assert corner["map"] == "latent_gradients" and "may not draw" not in corner["text"]
     # A change the walk draws but the classifier does not weigh is the GAN's, not evidence.
     drawn = group_summary(images, {"traversal": with_corner, "latent_gradients": on_lesions},
                           lungs=lungs)
     corner = {f["id"]: f for f in flags(drawn, "latent_gradients")}["corner_upper_left"]
-    assert corner["map"] == "traversal" and "does not show it" not in corner["text"]
+    assert corner["map"] == "traversal" and "may not draw" not in corner["text"]
     assert "a change of the GAN's rather than the classifier's evidence" in corner["text"]
 
 
