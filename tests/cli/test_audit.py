@@ -45,7 +45,10 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(audited):
         assert abs(partition - 1.0) < 1e-6 or partition == 0.0, (method, regions)
     assert set(positives["global_change"]) == set(MEASURES)
     for flag in audit["flags"]:
-        assert set(flag) == {"id", "text", "value", "threshold", "group"}
+        assert set(flag) in ({"id", "text", "value", "threshold", "group"},
+                             {"id", "text", "value", "threshold", "group", "map", "maps"})
+        if "maps" in flag:  # a region flag: led by the map with the largest share
+            assert flag["value"] == max(flag["maps"].values()) == flag["maps"][flag["map"]]
     external = audit["external"]
     assert external["external"]["split"] == "all" and external["external"]["n"] == 96
     assert external["own"]["n"] < 96 and external["audit"]["groups"]["positives"]["n"] == 2
