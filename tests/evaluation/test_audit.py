@@ -30,14 +30,17 @@ def test_a_marker_corner_map_is_flagged_with_its_share(group):
     images, lungs, lesions = group
     maps = np.stack(lesions).astype("f4")
     maps[:, 2:12, 2:12] = 0.5  # 50 against 190-520 lesion pixels: 9-21% of the mass
-    summary = group_summary(images, {"gradcam": maps}, lungs=lungs)
-    raised = {f["id"]: f for f in flags(summary, "gradcam")}
+    summary = group_summary(images, {"integrated_gradients": maps}, lungs=lungs)
+    raised = {f["id"]: f for f in flags(summary, "integrated_gradients")}
     corner = raised["corner_upper_left"]
     assert corner["value"] == pytest.approx(
-        summary["methods"]["gradcam"]["regions"]["corner_upper_left"], abs=1e-4)
+        summary["methods"]["integrated_gradients"]["regions"]["corner_upper_left"], abs=1e-4)
     assert corner["value"] > FLAG_THRESHOLDS["corner"] == corner["threshold"]
     assert "upper-left corner carries" in corner["text"]
     assert "outside_lungs" not in raised and "corner_lower_right" not in raised
+    # Grad-CAM's cells are coarser than the regions: the same map under its name raises none.
+    coarse = group_summary(images, {"gradcam": maps}, lungs=lungs)
+    assert flags(coarse, "gradcam") == []
 
 
 def test_a_corner_only_the_images_own_maps_see_is_flagged_and_the_walk_said_to_miss_it(group):
