@@ -25,17 +25,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from covgan.data import layout  # noqa: E402
-from covgan.data.phantom import phantom_rng, render_phantom  # noqa: E402
+from covgan.data.synth import render_one  # noqa: E402
 from covgan.errors import CovganError  # noqa: E402
 
 
 def render(seed, index, label, lesion_contrast, marker):
-    """Phantom `index` of set `seed`, with or without the marker, otherwise as synthesised."""
-    rng = phantom_rng(seed, index)
-    if label == 1:
-        rng.random()  # the synthesiser's marker decision, drawn first for positives only
-    return render_phantom(rng, label=label, shortcut=marker,
-                          lesion_contrast=lesion_contrast).image
+    """Phantom `index` of set `seed`, with or without the marker, otherwise as synthesised
+    (its label is the index's own; `label` is the manifest's, checked against it)."""
+    phantom = render_one(seed, index, 0.0, lesion_contrast, marker=marker)
+    if phantom.label != label:
+        raise CovganError(f"Phantom {index} of seed {seed} is not labelled {label}.")
+    return phantom.image
 
 
 def marker_effect(classifier, data_dir, split="test"):

@@ -90,11 +90,17 @@ def synthesize(
     return report
 
 
-def render_one(seed, index, shortcut, lesion_contrast):
-    """Phantom `index` of data set `seed`; the marker decision is part of its stream."""
+def render_one(seed, index, shortcut, lesion_contrast, *, marker=None):
+    """Phantom `index` of data set `seed`; the marker decision is part of its stream.
+
+    `marker` True or False overrides that decision and changes nothing else in the image (the
+    marker is drawn last), so a phantom can be seen with and without it
+    (tools/marker_effect.py)."""
     rng = phantom_rng(seed, index)
     label = phantom_label(index)
     stamped = label == 1 and rng.random() < shortcut
+    if marker is not None:
+        stamped = bool(marker)
     return render_phantom(rng, label=label, shortcut=stamped, lesion_contrast=lesion_contrast)
 
 

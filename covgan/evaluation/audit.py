@@ -43,8 +43,8 @@ FLAG_THRESHOLDS = {
 }
 # Maps that raise no region flag: Grad-CAM has one value per 16x16-pixel cell of VGG's last
 # convolution at 128 px, coarser than the 4-pixel border band and the lung fields' edge, so its
-# mass spills over them (on clean phantoms, 69% "outside the lungs"); its shares are still
-# listed beside the others.
+# mass spills over them (69% "outside the lungs" for a classifier of clean phantoms); its
+# shares are still listed beside the others.
 COARSE_MAPS = ("gradcam",)
 CORNERS = {"corner_upper_left": "upper-left", "corner_upper_right": "upper-right",
            "corner_lower_left": "lower-left", "corner_lower_right": "lower-right"}
@@ -92,7 +92,7 @@ def group_summary(images, maps, *, lungs=None, counterparts=None, reconstruction
     return summary
 
 
-def marker_scores(maps, markers) -> dict:
+def marker_scores(maps, markers) -> dict | None:
     """How each map finds a known marker: {n, methods: {METHOD: {pointing_game,
     relevance_mass}}} over the images whose marker mask is known (phantoms stamped with the
     shortcut marker), each score averaged over them; None where no image has one.
@@ -150,9 +150,9 @@ def _region_shares(summary, region):
 
 def _region_flag(summary, region, threshold, default_map, sentence, where, why=""):
     """A region's flag where any map but the coarse ones (COARSE_MAPS) puts more than
-    `threshold` of its mass there: the map
-    with the largest share leads (`map`, `value`), every map's share is kept (`maps`), and
-    where the walk's own map stays below, the text says the GAN does not show it."""
+    `threshold` of its mass there: the map with the largest share leads (`map`, `value`),
+    every map's share is kept (`maps`), and where the walk's own map stays below, the text
+    says what that may mean (a change of the GAN's, or evidence the GAN does not draw)."""
     shares = _region_shares(summary, region)
     raised_by = [m for m, v in sorted(shares.items(), key=lambda i: -i[1])
                  if v > threshold and m not in COARSE_MAPS]
@@ -179,13 +179,14 @@ def flags(summary: dict, default_map: str, group: str = "positives") -> list[dic
     """The flags one group raises, each {id, text, value, threshold[, map, maps]}.
 
     Where the evidence lies (outside the lungs, a corner, the border) is flagged when any map
-    crosses the threshold, led by the map with the largest share: a shortcut the GAN cannot
+    but the coarse ones crosses the threshold, led by the map with the largest share: a
+    shortcut the GAN cannot
     draw is still seen by the image's own maps (Integrated Gradients on a burned-in marker),
     and the text then says the walk misses it. What the walk changes (the chest's width, the
     film's brightness) is the walk's alone.
     """
-    found = []
-    where = f"in the {group.replace('_', ' ')} ({summary['n']} images)"
+    name, count = group.replace("_", " "), summary["n"]
+    where = f"in the {name} ({count} images)"
     estimated = (" (lung fields estimated, not drawn)"
                  if summary["lungs"] == "approximate" else "")
     candidates = [_region_flag(
@@ -201,8 +202,8 @@ def flags(summary: dict, default_map: str, group: str = "positives") -> list[dic
     candidates.append(_region_flag(
         summary, "border", FLAG_THRESHOLDS["border"], default_map,
         lambda v: f"The outer border carries {v:.0%} of the evidence", where))
-    found += [c for c in candidates if c]
-    where = f"{where[:-1]}, the walk)"
+    found = [c for c in candidates if c]
+    where = f"in the {name} ({count} images, the walk)"
     change = summary.get("global_change")
     if change:
         width = change["thorax_width"]
@@ -274,10 +275,10 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
     Returns:
         (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
         {n, lungs, trusted, methods: {METHOD: {regions}}, global_change[, marker]}}, flags:
-        [{id, text,
-        value, threshold, group}]}; pictures: {GROUP: {mean_image, maps: {METHOD: mean map},
-        indices (into `images`), images, rows (FIGURE_KEYS of each image), strongest: {FLAG:
-        positions of the images that carry it most}}} for the report.
+        [{id, text, value, threshold, group[, map, maps]}]}; pictures: {GROUP: {mean_image,
+        maps: {METHOD: mean map}, indices (into `images`), images, rows (FIGURE_KEYS of each
+        image), strongest: {FLAG: positions of the images that carry it most}}} for the
+        report.
     """
     from covgan.explain.pipeline import explain
     from covgan.explain.settings import DEFAULT_MAP, MAPS, InversionSettings, TuningSettings
