@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import load_tool
 
 TOOLS = pathlib.Path(__file__).resolve().parents[1] / "tools"
 
@@ -41,7 +42,8 @@ def test_bench_quick_parts_report_figures_and_targets():
 def test_bench_suite_quick_reports_every_part():
     report = bench()
     parts = ("peak", "train_step_float32", "train_step_mixed", "inversion_ratio",
-             "inversion_paper_float32", "inversion_paper_mixed", "inversion_vs_authors",
+             "inversion_paper_float32", "inversion_paper_mixed", "inversion_fidelity_float32",
+             "inversion_fidelity_mixed", "inversion_vs_authors",
              "gradcam", "serving")
     for part in parts:
         assert "error" not in report[part], (part, report[part])
@@ -54,6 +56,8 @@ def test_bench_suite_quick_reports_every_part():
                  "inversion_batched_vs_eager", "paper_inversion_seconds_per_image",
                  "gradcam_batched_vs_keras_io"):
         check_target(report, name)
+    lost = report["targets"]["mixed_precision_inversion"]["ssim_lost"]
+    assert lost["pairs"] == 2 * report["inversion_fidelity_mixed"]["images"]
     # An overhead can come out slightly negative on a noisy machine.
     check_target(report, "grpc_overhead", lowest=-1)
     # --quick runs the tiny preset only; a ratio needs covgan to reach the authors' SSIM.
@@ -77,3 +81,29 @@ def test_profile_splits_an_inversion_step_into_its_parts():
     # difference of two timings, and on a busy machine the parts can add up to more than it.
     assert sum(profile["seconds"].values()) == pytest.approx(profile["seconds_per_step"],
                                                              abs=5e-4)
+
+
+def fidelity(ssim_by_seed):
+    return {"ssim_by_seed": {str(k): v for k, v in enumerate(ssim_by_seed)}}
+
+
+def test_mixed_precision_inversion_counts_only_within_the_ssim_tolerance():
+    bench_tool = load_tool("bench")
+    report = {"inversion_paper_float32": {"seconds_per_step_batch": 2.0},
+              "inversion_paper_mixed": {"seconds_per_step_batch": 1.0},
+              "inversion_fidelity_float32": fidelity([[0.50, 0.60, 0.70], [0.52, 0.58, 0.70]])}
+    # Twice as fast, but no fidelity measured in bfloat16: not met.
+    target = bench_tool.targets(report, gpu=False)["mixed_precision_inversion"]
+    assert target["measured"] == 2.0 and not target["met"] and "fidelity" in target["invalid"]
+    # Paired by image and seed: a loss of 0.005 passes, 0.02 does not.
+    report["inversion_fidelity_mixed"] = fidelity([[0.495, 0.595, 0.695], [0.515, 0.575, 0.695]])
+    target = bench_tool.targets(report, gpu=False)["mixed_precision_inversion"]
+    assert target["met"], target
+    assert target["ssim_lost"]["mean"] == pytest.approx(0.005, abs=1e-4)
+    assert target["ssim_lost"]["pairs"] == 6
+    assert target["ssim_lost"]["float32_seed_to_seed"] == pytest.approx(0.0, abs=1e-4)
+    report["inversion_fidelity_mixed"] = fidelity([[0.48, 0.58, 0.68], [0.50, 0.56, 0.68]])
+    target = bench_tool.targets(report, gpu=False)["mixed_precision_inversion"]
+    assert not target["met"] and "0.020" in target["invalid"]
+    low, high = target["ssim_lost"]["interval_95"]
+    assert low <= 0.02 <= high

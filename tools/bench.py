@@ -13,7 +13,8 @@ performance table comes from it.
     python tools/bench.py --profile inversion   # where one inversion step's time goes
 
 Targets on CPU: train step >= 40% of the fp32 matmul peak, mixed precision >= 1.7x the
-fp32 train step and inversion step, batched inversion >= 20x the eager loop, a paper-preset
+fp32 train step and inversion step (the inversion losing at most 0.01 mean SSIM,
+inversion_fidelity), batched inversion >= 20x the eager loop, a paper-preset
 inversion <= 14 s per image, covgan's default inversion reaching the authors' final SSIM >= 50x
 sooner per image than their procedure at the tiny preset and >= 20x at the paper preset
 (tools/bench_vs_authors.py), batched Grad-CAM >= 3x the keras-io recipe, gRPC overhead <= 20%.
@@ -34,8 +35,16 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_vs_authors",
-         "gradcam", "serving")
+PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_fidelity",
+         "inversion_vs_authors", "gradcam", "serving")
+# Parts run once in float32 and once under the mixed policy, each in its own process.
+BOTH_PRECISIONS = ("train_step", "inversion_paper", "inversion_fidelity")
+# inversion_fidelity: images inverted in each precision, at each seed, and the mean SSIM
+# mixed precision may lose against float32 on them.
+FIDELITY_IMAGES = 64
+FIDELITY_RUN_IMAGES = 32
+FIDELITY_SEEDS = (0, 1)
+MIXED_SSIM_TOLERANCE = 0.01
 
 
 def stats(values):
@@ -292,6 +301,69 @@ def part_inversion_paper(args):
     }
 
 
+def part_inversion_fidelity(args):
+    """The fidelity of `covgan invert`'s default inversion in this process's precision: the
+    SSIM of each image from the random starts of each of FIDELITY_SEEDS. With --run, the
+    run's G and C (computing in the precision) on FIDELITY_RUN_IMAGES of its held-out images;
+    without, the untrained tiny G and C on FIDELITY_IMAGES images the float32 G draws from
+    fixed codes (the same images in both precisions, with an exact solution). The tiny
+    preset: enough images to see 0.01 of SSIM through the spread of single inversions; the
+    paper preset's speed is inversion_paper's."""
+    import keras
+    import numpy as np
+
+    from covgan.explain.invert import InversionSettings, invert
+    from covgan.models.classifier import build_classifier
+    from covgan.models.generator import build_generator, code_sizes
+    from covgan.training.presets import PRESET_TRAINING
+
+    def tiny_generator():
+        return build_generator("tiny", inject_z2=PRESET_TRAINING["tiny"]["inject_z2"], seed=0)
+
+    if args.run:
+        from bench_vs_authors import models_and_images
+
+        if args.precision != "float32":  # before loading: the run's models compute in it
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        generator, classifier, images, source = models_and_images(
+            args.run, "tiny", FIDELITY_RUN_IMAGES)
+    else:
+        count = 16 if args.quick else FIDELITY_IMAGES
+        drawer = tiny_generator()  # before any mixed policy: the targets are float32 drawings
+        rng = np.random.default_rng(1)
+        codes = [rng.standard_normal((count, d)).astype("f4") for d in code_sizes(drawer)]
+        images = drawer(codes, training=False).numpy()
+        source = "untrained tiny G and C; images drawn by the float32 G from fixed codes"
+        if args.precision != "float32":
+            keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        generator, classifier = tiny_generator(), build_classifier("tiny", seed=0)
+    ssim = {}
+    for seed in FIDELITY_SEEDS:
+        inverted = invert(generator, classifier, images, settings=InversionSettings(), seed=seed)
+        ssim[str(seed)] = [round(float(value), 4) for value in inverted["ssim"]]
+    return {"precision": args.precision, "images": len(images), "models": source,
+            "ssim_by_seed": ssim,
+            "mean_ssim": round(float(np.mean(list(ssim.values()))), 4)}
+
+
+def ssim_lost(fp32, mixed):
+    """Mixed precision's loss of SSIM against float32, paired by image and seed: the mean with
+    a normal 95% interval, and float32's own difference between its first two seeds (how much
+    two inversions of the same images differ with nothing changed but the starts)."""
+    import numpy as np
+
+    seeds = sorted(fp32["ssim_by_seed"])
+    lost = np.concatenate([np.subtract(fp32["ssim_by_seed"][s], mixed["ssim_by_seed"][s])
+                           for s in seeds])
+    half = 1.96 * lost.std(ddof=1) / np.sqrt(len(lost))
+    first, second = (np.mean(fp32["ssim_by_seed"][s]) for s in seeds[:2])
+    return {"mean": round(float(lost.mean()), 4),
+            "interval_95": [round(float(lost.mean() - half), 4),
+                            round(float(lost.mean() + half), 4)],
+            "pairs": int(len(lost)),
+            "float32_seed_to_seed": round(float(first - second), 4)}
+
+
 def part_inversion_vs_authors(args):
     """Time per image to the authors' final SSIM: their procedure (one image at a time, 5000
     steps) against covgan's default, same G, C and images (tools/bench_vs_authors.py). The
@@ -540,9 +612,18 @@ def targets(report, gpu):
     inversion_fp32 = report.get("inversion_paper_float32", {})
     inversion_mixed = report.get("inversion_paper_mixed", {})
     if "seconds_per_step_batch" in inversion_fp32 and "seconds_per_step_batch" in inversion_mixed:
+        fidelity = [report.get(f"inversion_fidelity_{p}", {}) for p in ("float32", "mixed")]
+        lost = (ssim_lost(*fidelity) if all("ssim_by_seed" in f for f in fidelity) else None)
         check("mixed_precision_inversion",
               round(inversion_fp32["seconds_per_step_batch"]
-                    / max(inversion_mixed["seconds_per_step_batch"], 1e-9), 2), 1.7)
+                    / max(inversion_mixed["seconds_per_step_batch"], 1e-9), 2), 1.7,
+              invalid_because=(
+                  "no fidelity measured (part inversion_fidelity)" if lost is None else
+                  None if lost["mean"] <= MIXED_SSIM_TOLERANCE else
+                  f"bfloat16 loses {lost['mean']:.3f} mean SSIM against float32 (at most "
+                  f"{MIXED_SSIM_TOLERANCE})"))
+        if lost is not None:
+            found["mixed_precision_inversion"]["ssim_lost"] = lost
     for preset, target in (("tiny", 50.0), ("paper", 20.0)):
         versus = report.get("inversion_vs_authors", {}).get(preset)
         if versus is None:
@@ -613,7 +694,7 @@ def main():
         if name not in PARTS:
             parser.error(f"unknown part {name!r}; choose from {PARTS}")
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        if name in ("train_step", "inversion_paper"):
+        if name in BOTH_PRECISIONS:
             report[f"{name}_float32"] = run_part(name, args)
             report[f"{name}_mixed"] = run_part(name, args, "mixed")
         else:
