@@ -2,7 +2,7 @@
 
 Outputs must equal the in-process signature call; every bad request gets TF
 Serving's status code and the server keeps serving (a good request succeeds
-right after each); SIGTERM lets an in-flight request finish.
+right after each). Servers that start and stop on their own: test_server_lifecycle.py.
 """
 
 import json
@@ -18,14 +18,13 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import ROOT, ServerProcess, load_tool
+from helpers import ROOT, load_tool
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     get_model_status_pb2,
     prediction_service_pb2_grpc,
 )
 
-from covgan.errors import CovganError
 from covgan.serving.client import Client, predict_request
 
 # One worker runs this module: its server and in-process models are started once per worker
@@ -321,28 +320,6 @@ def test_one_log_line_per_request_with_its_latency(server, client):
     assert re.search(r" OK \d+\.\d ms$", lines[-1].rstrip()), lines[-1]
 
 
-def test_sigterm_finishes_the_request_in_flight(exported):
-    # A grace long enough for the request on a loaded machine: this tests that it finishes.
-    running = ServerProcess(exported / "models.config", "--grace", "300")
-    client = Client(running.grpc, timeout=300)
-    answers = []
-    images = _images(12)  # an explain batch that takes a few seconds on 2 cores
-    worker = threading.Thread(
-        target=lambda: answers.append(
-            client.predict("covgan_generator", "explain", {"images": images})
-        )
-    )
-    worker.start()
-    time.sleep(1.0)
-    assert worker.is_alive(), "the request finished before SIGTERM; make it heavier"
-    assert running.stop(timeout=330) == 0, "".join(running.log[-20:])
-    worker.join(timeout=60)
-    assert answers and answers[0]["traversal"].shape[0] == 12
-    with pytest.raises(CovganError):
-        client.predict("covgan_generator", "serving_default", Z)
-    client.close()
-
-
 def _loadgen(*args):
     """tools/loadgen.py as the script it is, in its own process."""
     import subprocess
@@ -426,27 +403,6 @@ def test_query_writes_what_the_local_commands_write(
     assert result.exit_code == 1 and "UNAVAILABLE" in result.output
 
 
-def test_serve_refuses_a_missing_or_foreign_config_in_one_line(tmp_path):
-    from click.testing import CliRunner
-
-    from covgan.cli import main
-
-    result = CliRunner().invoke(main, ["serve", "--model-config", str(tmp_path / "none.config")])
-    assert result.exit_code == 1 and "No model config" in result.output
-    foreign = tmp_path / "models.config"
-    foreign.write_text("this is { not a model config")
-    result = CliRunner().invoke(main, ["serve", "--model-config", str(foreign)])
-    assert result.exit_code == 1 and "not a TF Serving model config" in result.output
-    assert len(result.output.strip().splitlines()) == 1
-    empty_base = tmp_path / "empty.config"
-    empty_base.write_text(
-        'model_config_list { config { name: "m" base_path: "%s" '
-        'model_platform: "tensorflow" } }' % (tmp_path / "m")
-    )
-    result = CliRunner().invoke(main, ["serve", "--model-config", str(empty_base)])
-    assert result.exit_code == 1 and "no version to serve" in result.output
-
-
 def test_a_second_server_on_a_busy_port_fails_in_one_line(server, exported):
     import subprocess
     import sys
@@ -475,22 +431,6 @@ def test_a_second_server_on_a_busy_port_fails_in_one_line(server, exported):
     assert result.stdout == ""  # never announced itself as ready
     status, _ = _rest(server, "/v1/models/covgan_generator")  # the first one is unharmed
     assert status == 200
-
-
-@pytest.mark.parametrize("busy", ["grpc", "rest"])
-def test_a_busy_port_fails_before_any_model_loads(tmp_path, busy):
-    from covgan.errors import CovganError
-    from covgan.serving.server import Server, ServerSettings
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        ports = {"port": port, "rest_port": 0} if busy == "grpc" else {"port": 0,
-                                                                        "rest_port": port}
-        # The config does not exist: reaching the model loading would fail otherwise.
-        with pytest.raises(CovganError, match=f"Cannot listen on 127.0.0.1:{port}"):
-            Server(tmp_path / "missing.config", ServerSettings(**ports))
 
 
 def _peak_resident_mb(pid):
@@ -530,37 +470,6 @@ def test_a_tiny_request_declaring_a_huge_tensor_is_refused_before_decoding(serve
     assert _peak_resident_mb(pid) - before < 50
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "would take" in refused.value.details()
-
-
-def test_stop_keeps_to_the_grace_with_an_idle_and_a_stalled_rest_client(exported, tmp_path):
-    # Before the fix, `covgan serve --grace 3` with these two clients was still running 20 s
-    # after SIGTERM (the REST server joined every connection's thread, and reads never timed
-    # out). The SIGTERM handler itself is tested above; this is what it calls.
-    from covgan.serving.server import Server, ServerSettings
-
-    # The classifier alone: a server that loads in seconds.
-    config = tmp_path / "models.config"
-    config.write_text('model_config_list { config { name: "covgan_classifier" '
-                      f'base_path: "{exported / "covgan_classifier"}" '
-                      'model_platform: "tensorflow" } }\n')
-    running = Server(config, ServerSettings(port=0, rest_port=0, grace=3.0, workers=1))
-    running.start()
-    address = ("127.0.0.1", running.rest_port)
-    idle = socket.create_connection(address, timeout=30)
-    idle.sendall(b"GET /v1/models/covgan_classifier HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert idle.recv(4096).startswith(b"HTTP/1.1 200")  # answered, and kept alive
-    stalled = socket.create_connection(address, timeout=30)
-    stalled.sendall(b"POST /v1/models/covgan_classifier:predict HTTP/1.1\r\nHost: x\r\n"
-                    b"Content-Length: 100000\r\n\r\n{\"inputs\": ")
-    time.sleep(0.3)
-    stopping = threading.Thread(target=running.stop, daemon=True)
-    started = time.monotonic()
-    stopping.start()
-    stopping.join(timeout=20)
-    assert not stopping.is_alive(), "stop() was still waiting 20 s later"
-    assert time.monotonic() - started < 3.0 + 2.0
-    idle.close()
-    stalled.close()
 
 
 def test_two_hundred_half_open_connections_do_not_stop_real_clients(server):
