@@ -83,8 +83,8 @@ def test_profile_splits_an_inversion_step_into_its_parts():
                                                              abs=5e-4)
 
 
-def fidelity(ssim_by_seed):
-    return {"ssim_by_seed": {str(k): v for k, v in enumerate(ssim_by_seed)}}
+def fidelity(ssim_by_seed, models="run runs/gan, 3 held-out images"):
+    return {"models": models, "ssim_by_seed": {str(k): v for k, v in enumerate(ssim_by_seed)}}
 
 
 def test_mixed_precision_inversion_counts_only_within_the_ssim_tolerance():
@@ -97,13 +97,24 @@ def test_mixed_precision_inversion_counts_only_within_the_ssim_tolerance():
     assert target["measured"] == 2.0 and not target["met"] and "fidelity" in target["invalid"]
     # Paired by image and seed: a loss of 0.005 passes, 0.02 does not.
     report["inversion_fidelity_mixed"] = fidelity([[0.495, 0.595, 0.695], [0.515, 0.575, 0.695]])
-    target = bench_tool.targets(report, gpu=False)["mixed_precision_inversion"]
+    found = bench_tool.targets(report, gpu=False)
+    target = found["mixed_precision_inversion"]
     assert target["met"], target
+    assert found["mixed_precision_ssim_lost"]["met"]  # also reported on its own
     assert target["ssim_lost"]["mean"] == pytest.approx(0.005, abs=1e-4)
     assert target["ssim_lost"]["pairs"] == 6
     assert target["ssim_lost"]["float32_seed_to_seed"] == pytest.approx(0.0, abs=1e-4)
     report["inversion_fidelity_mixed"] = fidelity([[0.48, 0.58, 0.68], [0.50, 0.56, 0.68]])
-    target = bench_tool.targets(report, gpu=False)["mixed_precision_inversion"]
+    found = bench_tool.targets(report, gpu=False)
+    target = found["mixed_precision_inversion"]
     assert not target["met"] and "0.020" in target["invalid"]
+    assert found["mixed_precision_ssim_lost"]["measured"] == pytest.approx(0.02, abs=1e-4)
+    assert not found["mixed_precision_ssim_lost"]["met"]
     low, high = target["ssim_lost"]["interval_95"]
     assert low <= 0.02 <= high
+    # On untrained models' drawings the loss is measured but cannot count either way.
+    for precision in ("float32", "mixed"):
+        report[f"inversion_fidelity_{precision}"]["models"] = "untrained tiny G and C"
+    found = bench_tool.targets(report, gpu=False)
+    for name in ("mixed_precision_inversion", "mixed_precision_ssim_lost"):
+        assert not found[name]["met"] and "--run" in found[name]["invalid"], found[name]

@@ -611,14 +611,25 @@ def targets(report, gpu):
                     2), 1.7)
     inversion_fp32 = report.get("inversion_paper_float32", {})
     inversion_mixed = report.get("inversion_paper_mixed", {})
+    fidelity = [report.get(f"inversion_fidelity_{p}", {}) for p in ("float32", "mixed")]
+    lost = ssim_lost(*fidelity) if all("ssim_by_seed" in f for f in fidelity) else None
+    # On the untrained G's own drawings one inversion ends near all or nothing (SSIM 0.99 or
+    # about 0.4), and two float32 runs of the part differed by 0.065 in mean SSIM (README,
+    # Performance): only a trained run's images can show a loss of 0.01.
+    untrained = (f"fidelity measured on untrained models ({fidelity[0].get('models')}), too "
+                 "noisy for a 0.01 tolerance: run with --run RUN"
+                 if lost is not None and not fidelity[0].get("models", "").startswith("run ")
+                 else None)
+    if lost is not None:  # on its own too: a run of part inversion_fidelity alone
+        check("mixed_precision_ssim_lost", lost["mean"], MIXED_SSIM_TOLERANCE, False,
+              invalid_because=untrained)
     if "seconds_per_step_batch" in inversion_fp32 and "seconds_per_step_batch" in inversion_mixed:
-        fidelity = [report.get(f"inversion_fidelity_{p}", {}) for p in ("float32", "mixed")]
-        lost = (ssim_lost(*fidelity) if all("ssim_by_seed" in f for f in fidelity) else None)
         check("mixed_precision_inversion",
               round(inversion_fp32["seconds_per_step_batch"]
                     / max(inversion_mixed["seconds_per_step_batch"], 1e-9), 2), 1.7,
               invalid_because=(
                   "no fidelity measured (part inversion_fidelity)" if lost is None else
+                  untrained if untrained else
                   None if lost["mean"] <= MIXED_SSIM_TOLERANCE else
                   f"bfloat16 loses {lost['mean']:.3f} mean SSIM against float32 (at most "
                   f"{MIXED_SSIM_TOLERANCE})"))
