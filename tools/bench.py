@@ -315,32 +315,19 @@ def part_inversion_fidelity(args):
     paper preset's speed is inversion_paper's."""
     import keras
     import numpy as np
+    from bench_vs_authors import models_and_images
 
     from covgan.explain.invert import InversionSettings, invert
-    from covgan.models.classifier import build_classifier
-    from covgan.models.generator import build_generator, code_sizes
-    from covgan.training.presets import PRESET_TRAINING
 
-    def tiny_generator():
-        return build_generator("tiny", inject_z2=PRESET_TRAINING["tiny"]["inject_z2"], seed=0)
-
+    count = FIDELITY_RUN_IMAGES if args.run else 16 if args.quick else FIDELITY_IMAGES
+    if not args.run:  # drawn before any mixed policy is set: the same images in both
+        _, _, images, source = models_and_images(None, "tiny", count)
+    if args.precision != "float32":  # before the models are built or loaded
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
     if args.run:
-        from bench_vs_authors import models_and_images
-
-        if args.precision != "float32":  # before loading: the run's models compute in it
-            keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        generator, classifier, images, source = models_and_images(
-            args.run, "tiny", FIDELITY_RUN_IMAGES)
-    else:
-        count = 16 if args.quick else FIDELITY_IMAGES
-        drawer = tiny_generator()  # before any mixed policy: the targets are float32 drawings
-        rng = np.random.default_rng(1)
-        codes = [rng.standard_normal((count, d)).astype("f4") for d in code_sizes(drawer)]
-        images = drawer(codes, training=False).numpy()
-        source = "untrained tiny G and C; images drawn by the float32 G from fixed codes"
-        if args.precision != "float32":
-            keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        generator, classifier = tiny_generator(), build_classifier("tiny", seed=0)
+        generator, classifier, images, source = models_and_images(args.run, "tiny", count)
+    else:  # the same untrained G and C, now computing in this precision
+        generator, classifier, _, _ = models_and_images(None, "tiny", count)
     ssim = {}
     for seed in FIDELITY_SEEDS:
         inverted = invert(generator, classifier, images, settings=InversionSettings(), seed=seed)
