@@ -9,6 +9,7 @@ from covgan.cli.common import emit, mixed_precision_for_this_command, seed_every
 from covgan.explain.settings import (
     DEFAULT_STEPS,
     INVERSION_PRESETS,
+    TUNED_LAYERS,
     Z1_STARTS,
     TuningSettings,
     inversion_settings,
@@ -87,11 +88,16 @@ def tuning_options(command):
         click.option("--tune-anchor", type=click.FloatRange(min=0),
                      default=defaults.anchor_weight, show_default=True,
                      help="Weight holding the tuned counterpart G'(z1, 0) to the untuned one."),
+        click.option("--tune-layers", type=click.Choice(TUNED_LAYERS), default=defaults.layers,
+                     show_default=True,
+                     help="What tuning changes: all of G, or only a gated-residual G's branch "
+                          "(its counterpart then stays exactly the untuned G's; faster)."),
     ]
 
     @functools.wraps(command)
-    def with_tuning(*args, tune_steps, tune_lr, tune_anchor, **kwargs):
-        tuning = TuningSettings(steps=tune_steps, learning_rate=tune_lr, anchor_weight=tune_anchor)
+    def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, **kwargs):
+        tuning = TuningSettings(steps=tune_steps, learning_rate=tune_lr, anchor_weight=tune_anchor,
+                                layers=tune_layers)
         return command(*args, tuning=tuning, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), with_tuning)

@@ -9,7 +9,9 @@ of G is fine-tuned on one image, codes fixed at the inverted (z1, z2) (the pivot
     min_G'  MSE(G'(z1, z2), x) + anchor_weight * MSE(G'(z1, 0), G(z1, 0))
 
 so G' reproduces the image while its counterpart stays the untuned G's: the detail the codes
-could not reach lands in what the walk from z2 = 0 to z2 changes. Adam is written out over
+could not reach lands in what the walk from z2 = 0 to z2 changes. With `layers="branch"` (a
+gated-residual G) only the branch that z2 turns up is tuned: G'(z1, 0) is G(z1, 0) exactly, the
+anchor term is dropped, and a step costs a fraction of a whole-G step. Adam is written out over
 slot variables owned here, so one traced loop serves every image: `tune` reassigns the copy's
 weights and the slots instead of building new ones.
 """
@@ -26,6 +28,7 @@ from numpy.typing import ArrayLike
 from covgan.explain.adam import adam_update
 from covgan.explain.settings import TuningSettings
 from covgan.models import losses
+from covgan.models.generator import residual_branch_layers
 
 
 class PivotalTuner:
@@ -48,6 +51,18 @@ class PivotalTuner:
         self.settings = settings
         self.tuned = keras.models.clone_model(generator)
         self.tuned.set_weights(generator.get_weights())
+        self._branch_only = settings.layers == "branch"
+        if self._branch_only:
+            branch = residual_branch_layers(self.tuned)
+            if not branch:
+                raise ValueError("Tuning only the branch needs a gated-residual G "
+                                 "(`covgan train --gated-residual`); this G has none.")
+            for layer in self.tuned.layers:
+                layer.trainable = layer in branch
+        # Each copy weight beside its source, matched by path: toggling `trainable` may reorder
+        # a model's weight list.
+        sources = {weight.path: weight for weight in generator.weights}
+        self._copies = [(weight, sources[weight.path]) for weight in self.tuned.weights]
         self._moments = [(tf.Variable(tf.zeros_like(w), trainable=False),
                           tf.Variable(tf.zeros_like(w), trainable=False))
                          for w in self.tuned.trainable_variables]
@@ -69,7 +84,7 @@ class PivotalTuner:
         if image.shape[0] != 1 or z1.shape[0] != 1 or z2.shape[0] != 1:
             raise ValueError("Pivotal tuning fits one image at a time. Received: "
                              f"image {image.shape}, z1 {z1.shape}, z2 {z2.shape}.")
-        for copy, source in zip(self.tuned.weights, self.generator.weights):
+        for copy, source in self._copies:
             copy.assign(source)
         for m, v in self._moments:
             m.assign(tf.zeros_like(m))
@@ -82,14 +97,19 @@ class PivotalTuner:
     def _objective(self, image, codes1, codes2, anchor):
         drawn = self.tuned([codes1, codes2], training=False)  # row 0: G'(z1, z2); row 1: G'(z1, 0)
         fidelity = losses.mean_squared_error(drawn[:1], image)[0]
+        if self._branch_only:
+            return fidelity
         return fidelity + self.settings.anchor_weight * losses.mean_squared_error(
             drawn[1:], anchor)[0]
 
     def _fit_steps(self, image, z1, z2, anchor):
         s = self.settings
         weights = self.tuned.trainable_variables
-        codes1 = tf.concat([z1, z1], axis=0)
-        codes2 = tf.concat([z2, tf.zeros_like(z2)], axis=0)
+        if self._branch_only:  # the counterpart cannot move: draw the reconstruction alone
+            codes1, codes2 = z1, z2
+        else:
+            codes1 = tf.concat([z1, z1], axis=0)
+            codes2 = tf.concat([z2, tf.zeros_like(z2)], axis=0)
         before = self._objective(image, codes1, codes2, anchor)
         for step in tf.range(s.steps):
             with tf.GradientTape() as tape:

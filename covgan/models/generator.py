@@ -50,6 +50,13 @@ PRESETS = {
 }
 
 
+def residual_branch_layers(generator: keras.Model) -> list[keras.layers.Layer]:
+    """The gated residual branch's layers (the stages leaving the trunk, the change and the
+    gate): what a walk from z2 = 0 turns up. Empty for a G without `gated_residual`."""
+    return [layer for layer in generator.layers
+            if layer.name.startswith("residual") or layer.name == "gate"]
+
+
 def code_sizes(generator: keras.Model) -> tuple[int, int]:
     """(d1, d2): the sizes of the structure code z1 and the disease code z2 G takes."""
     return int(generator.inputs[0].shape[-1]), int(generator.inputs[1].shape[-1])

@@ -6,7 +6,7 @@ from covgan.explain.pipeline import explain
 from covgan.explain.pivotal_tuning import PivotalTuner, tuner_for
 from covgan.explain.settings import TuningSettings
 from covgan.models.classifier import build_classifier
-from covgan.models.generator import build_generator
+from covgan.models.generator import build_generator, residual_branch_layers
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,38 @@ def test_tuning_draws_what_the_codes_miss_and_holds_the_counterpart(generator):
     tuner.tune(lesioned(generator, *other), *other)
     again = tuner.tune(image, z1, z2)([z1, z2], training=False).numpy()
     np.testing.assert_allclose(again, drawn[10.0], atol=1e-5)
+
+
+def test_branch_tuning_keeps_the_counterpart_exactly_and_changes_only_the_branch():
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    z1, z2 = codes(7)
+    image = lesioned(gated, z1, z2)
+    untuned_error = mse(gated([z1, z2], training=False), image)
+    counterpart = gated([z1, np.zeros_like(z2)], training=False).numpy()
+    tuner = PivotalTuner(gated, TuningSettings(steps=60, learning_rate=3e-3, layers="branch"))
+    tuned = tuner.tune(image, z1, z2)
+    assert mse(tuned([z1, z2], training=False), image) < 0.5 * untuned_error
+    np.testing.assert_array_equal(tuned([z1, np.zeros_like(z2)], training=False), counterpart)
+    branch = {layer.name for layer in residual_branch_layers(gated)}
+    assert {"gate", "residual", "residual4_conv", "residual5_conv"} <= branch
+    for layer in tuned.layers:
+        for copy, source in zip(layer.weights, gated.get_layer(layer.name).weights):
+            changed = not np.array_equal(copy.numpy(), source.numpy())
+            assert changed <= (layer.name in branch), layer.name
+    assert any(not np.array_equal(w.numpy(), s.numpy())
+               for w, s in zip(tuned.get_layer("gate").weights, gated.get_layer("gate").weights))
+    # Reset from G on every call, whatever order the toggled copy lists its weights in.
+    first = tuned([z1, z2], training=False).numpy()
+    tuner.tune(lesioned(gated, *codes(8)), *codes(8))
+    np.testing.assert_allclose(tuner.tune(image, z1, z2)([z1, z2], training=False), first,
+                               atol=1e-5)
+
+
+def test_branch_tuning_needs_a_gated_generator(generator):
+    with pytest.raises(ValueError, match="gated-residual"):
+        PivotalTuner(generator, TuningSettings(steps=1, layers="branch"))
+    with pytest.raises(ValueError, match="layers must be one of"):
+        TuningSettings(layers="trunk")
 
 
 def test_tuning_takes_one_image_and_at_least_one_step(generator):
