@@ -18,9 +18,16 @@ import numpy as np
 
 from covgan.evaluation import localisation
 from covgan.evaluation.metrics import monotone
-from covgan.explain.invert import COUNTERPART, IMAGE, InversionSettings
+from covgan.explain.invert import COUNTERPART, IMAGE, RECONSTRUCTION, InversionSettings
 from covgan.explain.pipeline import explain
-from covgan.explain.settings import DEFAULT_MAP, MAPS, TuningSettings
+from covgan.explain.settings import (
+    ADD_BACK_THRESHOLD,
+    DEFAULT_MAP,
+    MAPS,
+    PROBABILITY_TRUST_GAP,
+    SSIM_TRUST_THRESHOLD,
+    TuningSettings,
+)
 from covgan.models.classifier import positive_probability
 
 # The maps, named as localisation.json names them; the first depend on the inversion.
@@ -54,6 +61,21 @@ def _mean_over_seeds(per_seed):
     return averaged
 
 
+def trust_failures(result) -> dict[str, float]:
+    """The share of images failing each condition of the trust rule (`invert.is_trusted`); an
+    image may fail several: ssim (reconstruction unlike the image), probability_gap (C reads
+    the reconstruction unlike the image), add_back_positive (what the GAN failed to reproduce
+    is itself enough to make the counterpart positive)."""
+    p = result["probabilities"]
+    return {
+        "ssim": float(np.mean(result["ssim"] < SSIM_TRUST_THRESHOLD)),
+        "probability_gap": float(np.mean(
+            np.abs(p[:, RECONSTRUCTION] - p[:, IMAGE]) > PROBABILITY_TRUST_GAP)),
+        "add_back_positive": float(np.mean(
+            result["add_back_probabilities"] >= ADD_BACK_THRESHOLD)),
+    }
+
+
 def _inversion_summary(result, images, masks):
     p, walks = result["probabilities"], result["traversal_probabilities"]
     residual = np.abs(images - result["reconstructions"])[..., 0]
@@ -67,6 +89,7 @@ def _inversion_summary(result, images, masks):
     return {
         "median_ssim": float(np.median(result["ssim"])),
         "trusted_fraction": float(np.mean(result["trusted"])),
+        "untrusted_because": trust_failures(result),
         "counterpart_negative_fraction": float(np.mean(p[:, COUNTERPART] < 0.5)),
         "non_decreasing_fraction": float(np.mean([monotone(w, tolerance=0.0) for w in walks])),
         "non_decreasing_fraction_tolerance_0.01": float(np.mean(
