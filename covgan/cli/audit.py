@@ -1,5 +1,6 @@
 """`covgan audit`: a whole data set's evidence, to catch a classifier that relies on shortcuts."""
 
+import dataclasses
 import pathlib
 
 import click
@@ -84,7 +85,7 @@ def load_split(data_spec, split, lung_dir):
 @inversion_options
 @tuning_options
 def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwrite, settings,
-          seed, tuning):
+          seed, tuning_for):
     """Audit a classifier's evidence over a data set: where every map's mass lies, what the
     walk changes about the whole chest, and flags in plain language.
 
@@ -109,6 +110,7 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
+    tuning = tuning_for(run.generator)
     seed_everything(seed)
 
     def audited(spec, chosen_split):
@@ -125,7 +127,9 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
         return folder, chosen_split, result, pictures, scores
 
     data_dir, split, result, pictures, own = audited(data_spec or run.config["data"], split)
-    result.update({"run": str(run_dir), "data": str(data_dir), "split": split})
+    result.update({"run": str(run_dir), "data": str(data_dir), "split": split,
+                   "settings": dataclasses.asdict(settings),
+                   "tuning": dataclasses.asdict(tuning)})
     external_pictures = None
     if external_spec:
         _, _, other, external_pictures, theirs = audited(external_spec, "all")

@@ -7,12 +7,15 @@ import click
 
 from covgan.cli.common import emit, mixed_precision_for_this_command, seed_everything
 from covgan.explain.settings import (
+    BRANCH_TUNING_STEPS,
     DEFAULT_STEPS,
     INVERSION_PRESETS,
     TUNED_LAYERS,
+    TUNING_LEARNING_RATES,
     Z1_STARTS,
     TuningSettings,
     inversion_settings,
+    tuning_settings,
 )
 
 START_HELP = ("Where the inversion starts: normal (random codes), zeros (z1 = 0, the authors'), "
@@ -72,33 +75,47 @@ def inversion_options(command):
 
 
 def tuning_options(command):
-    """Pivotal tuning's options (explain, localise, audit): the command receives `tuning`, a
-    `TuningSettings` (defaults from the dataclass)."""
-    defaults = TuningSettings()
+    """Pivotal tuning's options (explain, localise, audit): the command receives `tuning_for`,
+    which gives the run's G its `TuningSettings` (`settings.tuning_settings`: a gated-residual
+    G's branch is tuned unless --tune-steps 0; any other G only when asked).
+
+    Raises (from tuning_for):
+        CovganError: --tune-layers branch on a G without a gated branch.
+    """
     options = [
-        click.option("--tune-steps", type=click.IntRange(min=0), default=defaults.steps,
-                     show_default=True,
+        click.option("--tune-steps", type=click.IntRange(min=0), default=None,
                      help="Pivotal tuning after the inversion: Adam steps fitting a copy of G to "
                           "each image while its counterpart G(z1, 0) stays the untuned G's, so "
                           "what the codes cannot draw enters the walk (0: off; one image at a "
-                          "time)."),
-        click.option("--tune-lr", type=click.FloatRange(min=0, min_open=True),
-                     default=defaults.learning_rate, show_default=True,
-                     help="Pivotal tuning's Adam learning rate."),
-        click.option("--tune-anchor", type=click.FloatRange(min=0),
-                     default=defaults.anchor_weight, show_default=True,
-                     help="Weight holding the tuned counterpart G'(z1, 0) to the untuned one."),
-        click.option("--tune-layers", type=click.Choice(TUNED_LAYERS), default=defaults.layers,
-                     show_default=True,
+                          f"time). [default: {BRANCH_TUNING_STEPS} on a gated-residual G's "
+                          "branch, else 0]"),
+        click.option("--tune-lr", type=click.FloatRange(min=0, min_open=True), default=None,
+                     help="Pivotal tuning's Adam learning rate. [default: "
+                          f"{TUNING_LEARNING_RATES['branch']:g} for the branch, "
+                          f"{TUNING_LEARNING_RATES['all']:g} for all of G]"),
+        click.option("--tune-anchor", type=click.FloatRange(min=0), default=None,
+                     help="Weight holding the tuned counterpart G'(z1, 0) to the untuned one "
+                          f"(all of G only). [default: {TuningSettings.anchor_weight:g}]"),
+        click.option("--tune-layers", type=click.Choice(TUNED_LAYERS), default=None,
                      help="What tuning changes: all of G, or only a gated-residual G's branch "
-                          "(its counterpart then stays exactly the untuned G's; faster)."),
+                          "(its counterpart then stays exactly the untuned G's; faster). "
+                          "[default: branch where G has one, else all]"),
     ]
 
     @functools.wraps(command)
     def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, **kwargs):
-        tuning = TuningSettings(steps=tune_steps, learning_rate=tune_lr, anchor_weight=tune_anchor,
-                                layers=tune_layers)
-        return command(*args, tuning=tuning, **kwargs)
+        def tuning_for(generator):
+            from covgan.errors import CovganError
+            from covgan.models.generator import residual_branch_layers
+
+            gated = bool(residual_branch_layers(generator))
+            if tune_layers == "branch" and not gated:
+                raise CovganError("--tune-layers branch needs a G with a gated residual branch "
+                                  "(`covgan train --gated-residual`); this run's G has none.")
+            return tuning_settings(gated, steps=tune_steps, learning_rate=tune_lr,
+                                   anchor_weight=tune_anchor, layers=tune_layers)
+
+        return command(*args, tuning_for=tuning_for, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), with_tuning)
 
@@ -356,7 +373,8 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
 @tuning_options
-def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings, seed, tuning):
+def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings, seed,
+            tuning_for):
     """Explain radiographs: inversion, traversal, difference map and Grad-CAM, in one report.
 
     Writes OUT/report.html (self-contained: open it in any browser), OUT/explain.json
@@ -375,6 +393,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
+    tuning = tuning_for(run.generator)
     pixels, warnings = load_images(images)
     seed_everything(seed)
     result = run_explanation(

@@ -175,7 +175,7 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
 @click.option("--no-curves", is_flag=True, help="Skip the deletion and insertion curves.")
 @inversion_options
 @tuning_options
-def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning):
+def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning_for):
     """Score every explanation map against lesion masks, each against Grad-CAM.
 
     Maps: the traversal's |difference| and its classifier-weighted form (latent
@@ -199,6 +199,7 @@ def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning
     from covgan.training.runs import load_run
 
     run = load_run(run_dir)
+    tuning = tuning_for(run.generator)
     data_dir = resolve_data(data_spec or run.config["data"])
     records = layout.read_manifest(data_dir)
     split = layout.evaluation_split(records)

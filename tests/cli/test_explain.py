@@ -62,12 +62,21 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
                  "--tune-steps", "3", "--tune-lr", "1e-4")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
+    # This run's G has no gated branch: asked for steps, all of it is tuned.
     assert payload["settings"]["tuning"] == {"steps": 3, "learning_rate": 1e-4,
-                                             "anchor_weight": 1.0}
+                                             "anchor_weight": 1.0, "layers": "all"}
     entry = payload["images"][0]
     assert 0.0 <= entry["ssim_untuned"] <= 1.0 and isinstance(entry["trusted_untuned"], bool)
     report = (out / "report.html").read_text()
     assert "Pivotal tuning" in report and f"{entry['ssim_untuned']:.2f} before tuning" in report
+
+
+def test_tuning_only_a_branch_needs_a_gated_generator(tiny_run, phantom_positives, tmp_path):
+    result = run("explain", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "x",
+                 *QUICK, "--tune-layers", "branch")
+    assert result.exit_code != 0
+    assert "--gated-residual" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()
 
 
 def test_invert_then_traverse_from_latents(tiny_run, phantom_positives, tmp_path):

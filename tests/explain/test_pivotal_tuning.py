@@ -4,7 +4,12 @@ import pytest
 from covgan.explain.invert import InversionSettings, invert
 from covgan.explain.pipeline import explain
 from covgan.explain.pivotal_tuning import PivotalTuner, tuner_for
-from covgan.explain.settings import TuningSettings
+from covgan.explain.settings import (
+    BRANCH_TUNING_STEPS,
+    TUNING_LEARNING_RATES,
+    TuningSettings,
+    tuning_settings,
+)
 from covgan.models.classifier import build_classifier
 from covgan.models.generator import build_generator, residual_branch_layers
 
@@ -136,3 +141,17 @@ def test_the_pipeline_walks_each_images_tuned_generator(generator):
     again = explain(generator, classifier, images, settings=settings, image_maps=False,
                     tuning=TuningSettings(steps=20))
     np.testing.assert_allclose(again["reconstructions"], tuned["reconstructions"], atol=1e-5)
+
+
+def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_when_asked():
+    assert tuning_settings(True) == TuningSettings(
+        steps=BRANCH_TUNING_STEPS, learning_rate=TUNING_LEARNING_RATES["branch"],
+        layers="branch")
+    assert tuning_settings(False).steps == 0
+    assert tuning_settings(True, steps=0).steps == 0
+    asked = tuning_settings(False, steps=50)
+    assert (asked.layers, asked.learning_rate) == ("all", TUNING_LEARNING_RATES["all"])
+    whole = tuning_settings(True, layers="all", steps=10, anchor_weight=5.0)
+    assert whole == TuningSettings(steps=10, learning_rate=TUNING_LEARNING_RATES["all"],
+                                   anchor_weight=5.0, layers="all")
+    assert tuning_settings(True, learning_rate=1e-3).learning_rate == 1e-3
