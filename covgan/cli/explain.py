@@ -100,10 +100,14 @@ def tuning_options(command):
                      help="What tuning changes: all of G, or only a gated-residual G's branch "
                           "(its counterpart then stays exactly the untuned G's; faster). "
                           "[default: branch where G has one, else all]"),
+        click.option("--tune-bce", type=click.FloatRange(min=0), default=None,
+                     help="Weight of Eq. 2's classifier term in tuning, holding C's reading of "
+                          "the tuned reconstruction to its reading of the image. [default: "
+                          f"{TuningSettings.bce_weight:g}]"),
     ]
 
     @functools.wraps(command)
-    def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, **kwargs):
+    def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, tune_bce, **kwargs):
         def tuning_for(generator):
             from covgan.errors import CovganError
             from covgan.models.generator import residual_branch_layers
@@ -113,7 +117,8 @@ def tuning_options(command):
                 raise CovganError("--tune-layers branch needs a G with a gated residual branch "
                                   "(`covgan train --gated-residual`); this run's G has none.")
             return tuning_settings(gated, steps=tune_steps, learning_rate=tune_lr,
-                                   anchor_weight=tune_anchor, layers=tune_layers)
+                                   anchor_weight=tune_anchor, layers=tune_layers,
+                                   bce_weight=tune_bce)
 
         return command(*args, tuning_for=tuning_for, **kwargs)
 

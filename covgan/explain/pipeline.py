@@ -85,7 +85,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
 def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate):
     """Pivotal tuning, one image at a time; then the image's scores and walk through its own
     tuned copy of G. Returns the updated result, the walks and their probabilities."""
-    tuner = tuner_for(generator, tuning)
+    tuner = tuner_for(generator, tuning, classifier if tuning.bce_weight else None)
     scores, walks, walk_probabilities, tuning_loss = [], [], [], []
     for i in range(len(images)):
         image, z1, z2 = (a[i : i + 1] for a in (images, result["z1"], result["z2"]))

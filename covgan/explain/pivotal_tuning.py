@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike
 from covgan.explain.adam import adam_update
 from covgan.explain.settings import TuningSettings
 from covgan.models import losses
+from covgan.models.classifier import positive_probability
 from covgan.models.generator import residual_branch_layers
 
 
@@ -42,12 +43,19 @@ class PivotalTuner:
     Args:
         generator: the run's G; never changed.
         settings: `TuningSettings` (steps > 0).
+        classifier: C, for `settings.bce_weight` > 0 (the tuned reconstruction's p held to the
+            image's, as Eq. 2 holds the codes').
     """
 
-    def __init__(self, generator: keras.Model, settings: TuningSettings):
+    def __init__(self, generator: keras.Model, settings: TuningSettings,
+                 classifier: keras.Model | None = None):
         if settings.steps < 1:
             raise ValueError(f"Pivotal tuning needs steps >= 1. Received: steps={settings.steps}.")
+        if settings.bce_weight and classifier is None:
+            raise ValueError("Tuning with bce_weight > 0 needs the classifier. "
+                             "Received: classifier=None.")
         self.generator = generator
+        self.classifier = classifier
         self.settings = settings
         self.tuned = keras.models.clone_model(generator)
         self.tuned.set_weights(generator.get_weights())
@@ -90,19 +98,24 @@ class PivotalTuner:
             m.assign(tf.zeros_like(m))
             v.assign(tf.zeros_like(v))
         anchor = self.generator([z1, tf.zeros_like(z2)], training=False)
-        before, after = self._fit(image, z1, z2, anchor)
+        target = (positive_probability(self.classifier, image) if self.settings.bce_weight
+                  else tf.zeros([1]))
+        before, after = self._fit(image, z1, z2, anchor, target)
         self.last_loss = (float(before), float(after))
         return self.tuned
 
-    def _objective(self, image, codes1, codes2, anchor):
+    def _objective(self, image, codes1, codes2, anchor, target):
         drawn = self.tuned([codes1, codes2], training=False)  # row 0: G'(z1, z2); row 1: G'(z1, 0)
         fidelity = losses.mean_squared_error(drawn[:1], image)[0]
+        if self.settings.bce_weight:
+            fidelity += self.settings.bce_weight * losses.binary_cross_entropy(
+                target, positive_probability(self.classifier, drawn[:1]))[0]
         if self._branch_only:
             return fidelity
         return fidelity + self.settings.anchor_weight * losses.mean_squared_error(
             drawn[1:], anchor)[0]
 
-    def _fit_steps(self, image, z1, z2, anchor):
+    def _fit_steps(self, image, z1, z2, anchor, target):
         s = self.settings
         weights = self.tuned.trainable_variables
         if self._branch_only:  # the counterpart cannot move: draw the reconstruction alone
@@ -110,10 +123,10 @@ class PivotalTuner:
         else:
             codes1 = tf.concat([z1, z1], axis=0)
             codes2 = tf.concat([z2, tf.zeros_like(z2)], axis=0)
-        before = self._objective(image, codes1, codes2, anchor)
+        before = self._objective(image, codes1, codes2, anchor, target)
         for step in tf.range(s.steps):
             with tf.GradientTape() as tape:
-                loss = self._objective(image, codes1, codes2, anchor)
+                loss = self._objective(image, codes1, codes2, anchor, target)
             gradients = tape.gradient(loss, weights)
             t = tf.cast(step + 1, tf.float32)
             for weight, gradient, (m, v) in zip(weights, gradients, self._moments):
@@ -121,12 +134,13 @@ class PivotalTuner:
                 m.assign(new_m)
                 v.assign(new_v)
                 weight.assign_sub(update)
-        return before, self._objective(image, codes1, codes2, anchor)
+        return before, self._objective(image, codes1, codes2, anchor, target)
 
 
 @functools.lru_cache(maxsize=2)
-def tuner_for(generator: keras.Model, settings: TuningSettings) -> PivotalTuner:
+def tuner_for(generator: keras.Model, settings: TuningSettings,
+              classifier: keras.Model | None = None) -> PivotalTuner:
     """The tuner of (G, settings), kept for the next call: building one clones G and traces
     its loop (seconds), and an audit or a localisation over seeds explains batch after batch
     with the same G. Two are kept: a run's G and, at most, one other."""
-    return PivotalTuner(generator, settings)
+    return PivotalTuner(generator, settings, classifier)

@@ -86,6 +86,10 @@ class TuningSettings:
     The learning rate is the one Roich et al. tune with; on 16 held-out phantoms, 1e-3 and 3e-3
     moved the counterparts (negative for 44-88% of them instead of 94%).
 
+    `bce_weight` adds Eq. 2's classifier term, bce_weight * BCE(C(x), C(G'(z1, z2))), so the
+    tuned reconstruction is read as the image is (the trust rule's probability gap); 0 fits
+    pixels alone, as Roich et al. do.
+
     `layers` is what is tuned: "all" of G (Roich et al.), or, for a gated-residual G, only its
     "branch" (the residual stages, the change and the gate). The branch is multiplied by 0 at
     z2 = 0, so the tuned counterpart is the untuned one exactly and needs no anchor; each step
@@ -96,11 +100,13 @@ class TuningSettings:
     learning_rate: float = 3e-4
     anchor_weight: float = 1.0
     layers: str = "all"
+    bce_weight: float = 0.0
 
     def __post_init__(self):
-        if self.steps < 0 or self.learning_rate <= 0 or self.anchor_weight < 0:
-            raise ValueError("Tuning needs steps >= 0, learning_rate > 0 and anchor_weight >= 0. "
-                             f"Received: {self}.")
+        if (self.steps < 0 or self.learning_rate <= 0 or self.anchor_weight < 0
+                or self.bce_weight < 0):
+            raise ValueError("Tuning needs steps >= 0, learning_rate > 0, anchor_weight >= 0 and "
+                             f"bce_weight >= 0. Received: {self}.")
         if self.layers not in TUNED_LAYERS:
             raise ValueError(f"Tuning's layers must be one of {TUNED_LAYERS}, "
                              f"not {self.layers!r}.")
@@ -116,7 +122,8 @@ BRANCH_TUNING_STEPS = 400
 
 def tuning_settings(gated: bool, *, steps: int | None = None,
                     learning_rate: float | None = None, anchor_weight: float | None = None,
-                    layers: str | None = None) -> TuningSettings:
+                    layers: str | None = None, bce_weight: float | None = None
+                    ) -> TuningSettings:
     """The tuning the commands run, from what was asked (None: not asked).
 
     A gated-residual G (`gated`) has its branch tuned by default: BRANCH_TUNING_STEPS steps at
@@ -131,7 +138,8 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
         steps=steps,
         learning_rate=learning_rate or TUNING_LEARNING_RATES[layers],
         anchor_weight=TuningSettings.anchor_weight if anchor_weight is None else anchor_weight,
-        layers=layers)
+        layers=layers,
+        bce_weight=TuningSettings.bce_weight if bce_weight is None else bce_weight)
 
 
 # `--preset` of the inversion commands. "authors" is the paper's own procedure, run by covgan's

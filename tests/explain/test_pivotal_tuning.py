@@ -10,7 +10,8 @@ from covgan.explain.settings import (
     TuningSettings,
     tuning_settings,
 )
-from covgan.models.classifier import build_classifier
+from covgan.models import losses
+from covgan.models.classifier import build_classifier, positive_probability
 from covgan.models.generator import build_generator, residual_branch_layers
 
 
@@ -155,3 +156,20 @@ def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_w
     assert whole == TuningSettings(steps=10, learning_rate=TUNING_LEARNING_RATES["all"],
                                    anchor_weight=5.0, layers="all")
     assert tuning_settings(True, learning_rate=1e-3).learning_rate == 1e-3
+
+
+def test_the_classifier_term_holds_the_tuned_reading_to_the_images():
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    z1, z2 = codes(9)
+    image = lesioned(gated, z1, z2)
+    with pytest.raises(ValueError, match="needs the classifier"):
+        PivotalTuner(gated, TuningSettings(steps=1, bce_weight=1.0))
+    tuner = PivotalTuner(gated, TuningSettings(steps=1, layers="branch", bce_weight=2.0),
+                         classifier)
+    tuner.tune(image, z1, z2)
+    drawn = gated([z1, z2], training=False)
+    target = positive_probability(classifier, image)
+    expected = mse(drawn, image) + 2.0 * float(
+        losses.binary_cross_entropy(target, positive_probability(classifier, drawn))[0])
+    assert tuner.last_loss[0] == pytest.approx(expected, rel=1e-4)
