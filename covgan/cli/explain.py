@@ -45,6 +45,9 @@ def inversion_options(command):
         click.option("--restarts", type=click.IntRange(min=1),
                      help="Random starts per image; the best is kept. "
                           + preset_default("restarts")),
+        click.option("--keep-best-after", type=click.IntRange(min=0),
+                     help="Steps every start runs before only each image's best goes on (0: "
+                          "all run to the end). " + preset_default("keep_best_after")),
         click.option("--invert-lr", type=click.FloatRange(min=0, min_open=True),
                      help="Inversion Adam learning rate. " + preset_default("learning_rate")),
         click.option("--mse-weight", type=click.FloatRange(min=0),
@@ -64,11 +67,12 @@ def inversion_options(command):
 
     @functools.wraps(command)
     def in_chosen_precision(*args, mixed_precision, preset, invert_steps, start, restarts,
-                            invert_lr, mse_weight, bce_weight, prior, **kwargs):
+                            keep_best_after, invert_lr, mse_weight, bce_weight, prior, **kwargs):
         mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
         settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
-                                      learning_rate=invert_lr, mse_weight=mse_weight,
-                                      bce_weight=bce_weight, prior_weight=prior, z1_start=start)
+                                      keep_best_after=keep_best_after, learning_rate=invert_lr,
+                                      mse_weight=mse_weight, bce_weight=bce_weight,
+                                      prior_weight=prior, z1_start=start)
         return command(*args, settings=settings, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)

@@ -76,11 +76,10 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
             loss += s.prior_weight * shell
         return loss
 
-    @tf.function(reduce_retracing=True)
-    def solve(images, z1_start, z2_start):
-        images = tf.convert_to_tensor(images, tf.float32)
-        target = tf.stop_gradient(positive_probability(classifier, images))
-        z = tf.concat([z1_start, z2_start], axis=-1)
+    def descend(images, target, z, steps):
+        """Adam from z for at most `steps` steps, each row stopping after `patience` steps
+        without improvement. Returns the best iterate and loss per row, the steps each ran,
+        and (with `record`) every step's iterates and losses."""
         zeros = tf.zeros_like(z)
         count = tf.shape(z)[0]
         infinity = tf.fill([count], np.float32(np.inf))
@@ -94,7 +93,7 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
                       tf.TensorArray(tf.float32, size=0, dynamic_size=True))
 
         def running(step, z, m, v, best_z, best, stale, ran, *history):
-            return tf.logical_and(step < s.steps, tf.reduce_any(stale < s.patience))
+            return tf.logical_and(step < steps, tf.reduce_any(stale < s.patience))
 
         def adam_step(step, z, m, v, best_z, best, stale, ran, *history):
             with tf.GradientTape() as tape:
@@ -120,11 +119,50 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
         better = final < best
         best_z = tf.where(better[:, None], z, best_z)
         best = tf.minimum(final, best)
+        return best_z, best, ran, tuple(h.stack() for h in history)
+
+    pruning = s.restarts > 1 and 0 < s.keep_best_after < s.steps
+
+    @tf.function(reduce_retracing=True)
+    def solve(images, z1_start, z2_start):
+        images = tf.convert_to_tensor(images, tf.float32)
+        target = tf.stop_gradient(positive_probability(classifier, images))
+        z = tf.concat([z1_start, z2_start], axis=-1)
+        if not pruning:
+            best_z, best, ran, history = descend(images, target, z, s.steps)
+        else:
+            wrong = f"A pruning solver takes {s.restarts} image-major rows per image."
+            if z.shape[0] is not None and z.shape[0] % s.restarts:
+                raise ValueError(f"{wrong} Received: {z.shape[0]} rows.")
+            tf.debugging.assert_equal(tf.shape(z)[0] % s.restarts, 0, message=wrong)
+            # Every start for keep_best_after steps; then only each image's best goes on,
+            # with a fresh Adam state, while the others keep what they reached.
+            best_z, best, ran, history = descend(images, target, z, s.keep_best_after)
+            kept = best_restarts(best, s.restarts)[:, None]
+            on_z, on_best, on_ran, on_history = descend(
+                tf.gather_nd(images, kept), tf.gather_nd(target, kept),
+                tf.gather_nd(best_z, kept), s.steps - s.keep_best_after)
+            best_z = tf.tensor_scatter_nd_update(best_z, kept, on_z)
+            best = tf.tensor_scatter_nd_update(best, kept, on_best)
+            ran = tf.tensor_scatter_nd_add(ran, kept, on_ran)
+            if record:
+                history = tuple(_continued(early, later, kept)
+                                for early, later in zip(history, on_history))
         if record:
-            return best_z[:, :d1], best_z[:, d1:], best, ran, history[0].stack(), history[1].stack()
+            return best_z[:, :d1], best_z[:, d1:], best, ran, *history
         return best_z[:, :d1], best_z[:, d1:], best, ran
 
     return solve
+
+
+def _continued(early: tf.Tensor, later: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:
+    """A pruned solve's record, all rows: the first phase's steps (S1, rows, ...), then the
+    kept rows' later steps (S2, images, ...) with every other row held at its last value."""
+    held = tf.repeat(early[-1:], tf.shape(later)[0], axis=0)
+    rows_first = tf.tensor_scatter_nd_update(
+        tf.experimental.numpy.swapaxes(held, 0, 1), kept,
+        tf.experimental.numpy.swapaxes(later, 0, 1))
+    return tf.concat([early, tf.experimental.numpy.swapaxes(rows_first, 0, 1)], axis=0)
 
 
 def start_codes(rng: np.random.Generator, rows: int, d1: int, d2: int,

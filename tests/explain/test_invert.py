@@ -25,7 +25,7 @@ def test_inversion_reduces_the_loss_and_reports_everything(models):
     images = targets(generator)
     # An untrained C sits at its BCE floor (p ~ 0.5): test the optimiser on the pixel term.
     settings = InversionSettings(steps=60, learning_rate=0.05, restarts=2, patience=60,
-                                 bce_weight=0.0)
+                                 bce_weight=0.0, keep_best_after=0)
     solver = make_inversion_fn(generator, classifier, settings)
     rng = np.random.default_rng(0)
     z1, z2 = (
@@ -79,6 +79,48 @@ def test_restarts_keep_the_best_start(models):
     *_, loss, _ = solver(repeated, z1, z2)
     best = invert(generator, classifier, images, settings=settings, solver=solver, seed=7)["loss"]
     np.testing.assert_allclose(best, loss.numpy().reshape(2, 3).min(1), rtol=1e-5)
+
+
+def test_after_keep_best_after_steps_only_each_images_best_start_goes_on(models):
+    import dataclasses
+
+    from covgan.explain.invert import best_restarts
+
+    generator, classifier = models
+    images = np.repeat(targets(generator, count=3), 2, axis=0)
+    rng = np.random.default_rng(11)
+    z1 = rng.standard_normal((6, 8)).astype("f4")
+    z2 = rng.standard_normal((6, 2)).astype("f4")
+    settings = InversionSettings(steps=30, restarts=2, patience=30, keep_best_after=10)
+    z1_out, z2_out, loss, ran = make_inversion_fn(generator, classifier, settings)(
+        images, z1, z2)
+    # The same by hand: every start for 10 steps, then the best of each image alone, with a
+    # fresh solver, for the other 20.
+    first = make_inversion_fn(generator, classifier,
+                              dataclasses.replace(settings, steps=10, keep_best_after=0))
+    e1, e2, early_loss, _ = first(images, z1, z2)
+    kept = best_restarts(early_loss, 2).numpy()
+    later = make_inversion_fn(generator, classifier,
+                              dataclasses.replace(settings, steps=20, keep_best_after=0))
+    l1, l2, later_loss, later_ran = later(images[kept], e1.numpy()[kept], e2.numpy()[kept])
+    np.testing.assert_allclose(loss.numpy()[kept], later_loss, rtol=1e-4)
+    np.testing.assert_allclose(z1_out.numpy()[kept], l1, rtol=1e-4, atol=1e-5)
+    others = np.setdiff1d(np.arange(6), kept)
+    np.testing.assert_allclose(loss.numpy()[others], early_loss.numpy()[others], rtol=1e-5)
+    np.testing.assert_array_equal(ran.numpy()[others], 10)
+    np.testing.assert_array_equal(ran.numpy()[kept], 10 + later_ran.numpy())
+    # Each image's pick is the start that went on, and no worse than where it was at 10.
+    np.testing.assert_array_equal(best_restarts(loss, 2).numpy(), kept)
+    assert np.all(loss.numpy()[kept] <= early_loss.numpy()[kept] + 1e-6)
+    # Recorded, the kept rows go on and the others hold still.
+    *_, codes, losses = make_inversion_fn(generator, classifier, settings, record=True)(
+        images, z1, z2)
+    assert codes.shape == (30, 6, 10) and losses.shape == (30, 6)
+    codes = codes.numpy()
+    np.testing.assert_array_equal(codes[10:, others], np.repeat(codes[9:10, others], 20, 0))
+    assert np.all(np.abs(codes[-1, kept] - codes[9, kept]).max(axis=1) > 0)
+    with pytest.raises(Exception, match="image-major rows per image"):
+        make_inversion_fn(generator, classifier, settings)(images[:5], z1[:5], z2[:5])
 
 
 def test_converged_images_stop_early(models):
