@@ -29,7 +29,7 @@ from covgan.explain.adam import adam_update
 from covgan.explain.settings import TuningSettings
 from covgan.models import losses
 from covgan.models.classifier import positive_probability
-from covgan.models.generator import residual_branch_layers
+from covgan.models.generator import residual_branch_layers, split_at_branch
 
 
 class PivotalTuner:
@@ -61,19 +61,17 @@ class PivotalTuner:
         self.tuned.set_weights(generator.get_weights())
         self._branch_only = settings.layers == "branch"
         if self._branch_only:
-            branch = residual_branch_layers(self.tuned)
-            if not branch:
+            if not residual_branch_layers(self.tuned):
                 raise ValueError("Tuning only the branch needs a gated-residual G "
                                  "(`covgan train --gated-residual`); this G has none.")
-            for layer in self.tuned.layers:
-                layer.trainable = layer in branch
-        # Each copy weight beside its source, matched by path: toggling `trainable` may reorder
-        # a model's weight list.
-        sources = {weight.path: weight for weight in generator.weights}
-        self._copies = [(weight, sources[weight.path]) for weight in self.tuned.weights]
+            # The trunk runs once per image; each step draws through the branch's head alone.
+            self._trunk, self._drawing = split_at_branch(self.tuned)
+        else:
+            self._drawing = self.tuned
+        self._copies = list(zip(self.tuned.weights, generator.weights))
         self._moments = [(tf.Variable(tf.zeros_like(w), trainable=False),
                           tf.Variable(tf.zeros_like(w), trainable=False))
-                         for w in self.tuned.trainable_variables]
+                         for w in self._drawing.trainable_variables]
         self._fit = tf.function(self._fit_steps, reduce_retracing=True)
         self.last_loss: tuple[float, float] | None = None
 
@@ -104,29 +102,29 @@ class PivotalTuner:
         self.last_loss = (float(before), float(after))
         return self.tuned
 
-    def _objective(self, image, codes1, codes2, anchor, target):
-        drawn = self.tuned([codes1, codes2], training=False)  # row 0: G'(z1, z2); row 1: G'(z1, 0)
+    def _objective(self, image, inputs, anchor, target):
+        # All of G: rows G'(z1, z2), G'(z1, 0). The branch: G'(z1, z2) from the trunk's parts.
+        drawn = self._drawing(inputs, training=False)
         fidelity = losses.mean_squared_error(drawn[:1], image)[0]
         if self.settings.bce_weight:
             fidelity += self.settings.bce_weight * losses.binary_cross_entropy(
                 target, positive_probability(self.classifier, drawn[:1]))[0]
-        if self._branch_only:
+        if self._branch_only:  # the counterpart cannot move
             return fidelity
         return fidelity + self.settings.anchor_weight * losses.mean_squared_error(
             drawn[1:], anchor)[0]
 
     def _fit_steps(self, image, z1, z2, anchor, target):
         s = self.settings
-        weights = self.tuned.trainable_variables
-        if self._branch_only:  # the counterpart cannot move: draw the reconstruction alone
-            codes1, codes2 = z1, z2
+        weights = self._drawing.trainable_variables
+        if self._branch_only:
+            inputs = self._trunk([z1, z2], training=False)
         else:
-            codes1 = tf.concat([z1, z1], axis=0)
-            codes2 = tf.concat([z2, tf.zeros_like(z2)], axis=0)
-        before = self._objective(image, codes1, codes2, anchor, target)
+            inputs = [tf.concat([z1, z1], axis=0), tf.concat([z2, tf.zeros_like(z2)], axis=0)]
+        before = self._objective(image, inputs, anchor, target)
         for step in tf.range(s.steps):
             with tf.GradientTape() as tape:
-                loss = self._objective(image, codes1, codes2, anchor, target)
+                loss = self._objective(image, inputs, anchor, target)
             gradients = tape.gradient(loss, weights)
             t = tf.cast(step + 1, tf.float32)
             for weight, gradient, (m, v) in zip(weights, gradients, self._moments):
@@ -134,7 +132,7 @@ class PivotalTuner:
                 m.assign(new_m)
                 v.assign(new_v)
                 weight.assign_sub(update)
-        return before, self._objective(image, codes1, codes2, anchor, target)
+        return before, self._objective(image, inputs, anchor, target)
 
 
 @functools.lru_cache(maxsize=2)

@@ -57,6 +57,24 @@ def residual_branch_layers(generator: keras.Model) -> list[keras.layers.Layer]:
             if layer.name.startswith("residual") or layer.name == "gate"]
 
 
+def split_at_branch(generator: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """A gated-residual G as (trunk, head), sharing G's layers: trunk(z) gives what the branch
+    does not change (the branch's input features, z2's direction and amount, the base image's
+    logit) and head(trunk(z)) == G(z). Fitting the head alone fits the branch without
+    recomputing the trunk.
+
+    Raises:
+        ValueError: a G without a gated branch.
+    """
+    if not residual_branch_layers(generator):
+        raise ValueError("Only a gated-residual G has a branch to split at; this G has none.")
+    amount, direction = generator.get_layer("z2_amount").output
+    parts = [generator.get_layer(f"residual{BRANCH_FROM_STAGE + 1}_up").input, direction, amount,
+             generator.get_layer("to_image").output]
+    return (keras.Model(generator.inputs, parts, name="trunk"),
+            keras.Model(parts, generator.outputs, name="branch_head"))
+
+
 def code_sizes(generator: keras.Model) -> tuple[int, int]:
     """(d1, d2): the sizes of the structure code z1 and the disease code z2 G takes."""
     return int(generator.inputs[0].shape[-1]), int(generator.inputs[1].shape[-1])
