@@ -163,3 +163,19 @@ def test_a_saved_float32_generator_computes_in_a_mixed_policy_with_float32_image
     # The output layer keeps float32, and the code's norm (a custom layer) works in it too.
     assert images.dtype == np.float32
     np.testing.assert_allclose(images, generator([z1, z2]).numpy(), atol=0.05)
+
+
+def test_a_gated_generator_splits_into_a_trunk_and_the_branchs_head():
+    from covgan.models.generator import residual_branch_layers, split_at_branch
+
+    generator = build_generator("tiny", z1_dim=16, z2_dim=4, gated_residual=True, seed=0)
+    trunk, head = split_at_branch(generator)
+    rng = np.random.default_rng(0)
+    z1 = rng.standard_normal((3, 16)).astype("float32")
+    z2 = rng.standard_normal((3, 4)).astype("float32")
+    np.testing.assert_allclose(head(trunk([z1, z2])), generator([z1, z2]), atol=1e-6)
+    # The head's weights are the branch's, the very variables G holds.
+    branch = {id(w) for layer in residual_branch_layers(generator) for w in layer.weights}
+    assert {id(w) for w in head.weights} == branch
+    with pytest.raises(ValueError, match="gated-residual"):
+        split_at_branch(build_generator("tiny", z1_dim=16, z2_dim=4, seed=0))
