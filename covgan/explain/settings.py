@@ -54,8 +54,8 @@ class InversionSettings:
     E(x), both codes; needs a run with an encoder). With several starts, all of them run
     `keep_best_after` steps; then only each image's best goes on, with a fresh Adam state, for
     the rest (0, or at least `steps`: every start runs to the end). On 64 held-out shortcut
-    phantoms, 25 took 110 s against 190 s for every start to the end, and ended at a lower
-    loss (0.041 against 0.049; the fresh Adam state restarts its steps at full size).
+    phantoms, 25 took 110 s against 195 s for every start to the end, and ended at a lower
+    loss (0.043 against 0.049; the fresh Adam state restarts its steps at full size).
     INVERSION_PRESETS names both procedures.
     """
 
