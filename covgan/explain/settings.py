@@ -89,19 +89,21 @@ class TuningSettings:
     fine-tuned for `steps` Adam steps on MSE(G'(z1, z2), x) + `anchor_weight` *
     MSE(G'(z1, 0), G(z1, 0)), so the detail the latent codes cannot reach (on the phantoms: the
     lesions) is drawn by the tuned copy while its counterpart stays the untuned G's. The walk,
-    the maps and the trust rule then use the tuned copy. `steps` = 0 turns it off (the
-    default: it costs a G forward and backward pass per step per image, one image at a time).
-    The learning rate is the one Roich et al. tune with; on 16 held-out phantoms, 1e-3 and 3e-3
-    moved the counterparts (negative for 44-88% of them instead of 94%).
+    the maps and the trust rule then use the tuned copy. `steps` = 0 turns it off (this
+    dataclass's default; the commands' default is `tuning_settings`'). The learning rate is
+    the one Roich et al. tune with; on 16 held-out phantoms, 1e-3 and 3e-3 moved the
+    counterparts (negative for 44-88% of them instead of 94%).
 
     `bce_weight` adds Eq. 2's classifier term, bce_weight * BCE(C(x), C(G'(z1, z2))), so the
     tuned reconstruction is read as the image is (the trust rule's probability gap); 0 fits
-    pixels alone, as Roich et al. do.
+    pixels alone, as Roich et al. do. On 16 held-out phantoms (branch, 0.25) it removed the
+    probability-gap failures but the branch then met the classifier with changes that were not
+    the lesions (the add-back read positive for 44%), so it stays 0.
 
     `layers` is what is tuned: "all" of G (Roich et al.), or, for a gated-residual G, only its
     "branch" (the residual stages, the change and the gate). The branch is multiplied by 0 at
-    z2 = 0, so the tuned counterpart is the untuned one exactly and needs no anchor; each step
-    draws one image instead of two and back-propagates through a few thousand weights.
+    z2 = 0, so the tuned counterpart is the untuned one exactly and needs no anchor; G's trunk
+    runs once per image, and each step draws through the branch's few thousand weights alone.
     """
 
     steps: int = 0
