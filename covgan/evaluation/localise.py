@@ -18,16 +18,15 @@ import numpy as np
 
 from covgan.evaluation import localisation
 from covgan.evaluation.metrics import monotone
-from covgan.explain.invert import COUNTERPART, IMAGE, RECONSTRUCTION, InversionSettings
-from covgan.explain.pipeline import explain
-from covgan.explain.settings import (
-    ADD_BACK_THRESHOLD,
-    DEFAULT_MAP,
-    MAPS,
-    PROBABILITY_TRUST_GAP,
-    SSIM_TRUST_THRESHOLD,
-    TuningSettings,
+from covgan.explain.invert import (
+    COUNTERPART,
+    IMAGE,
+    RECONSTRUCTION,
+    InversionSettings,
+    trust_conditions,
 )
+from covgan.explain.pipeline import explain
+from covgan.explain.settings import DEFAULT_MAP, MAPS, TuningSettings
 from covgan.models.classifier import positive_probability
 
 # The maps, named as localisation.json names them; the first depend on the inversion.
@@ -62,18 +61,17 @@ def _mean_over_seeds(per_seed):
 
 
 def trust_failures(result) -> dict[str, float]:
-    """The share of images failing each condition of the trust rule (`invert.is_trusted`); an
-    image may fail several: ssim (reconstruction unlike the image), probability_gap (C reads
-    the reconstruction unlike the image), add_back_positive (what the GAN failed to reproduce
-    is itself enough to make the counterpart positive)."""
+    """The share of images failing each condition of the trust rule
+    (`invert.trust_conditions`); an image may fail several: ssim, probability_gap, and
+    add_back_positive (what the GAN failed to reproduce is itself enough to make the
+    counterpart positive)."""
     p = result["probabilities"]
-    return {
-        "ssim": float(np.mean(result["ssim"] < SSIM_TRUST_THRESHOLD)),
-        "probability_gap": float(np.mean(
-            np.abs(p[:, RECONSTRUCTION] - p[:, IMAGE]) > PROBABILITY_TRUST_GAP)),
-        "add_back_positive": float(np.mean(
-            result["add_back_probabilities"] >= ADD_BACK_THRESHOLD)),
-    }
+    holds = trust_conditions(p[:, IMAGE], p[:, RECONSTRUCTION], result["ssim"],
+                             result["add_back_probabilities"])
+    named = {"ssim": "ssim", "probability_gap": "probability_gap",
+             "add_back_positive": "add_back_negative"}
+    return {name: float(1.0 - np.mean(np.asarray(holds[condition])))
+            for name, condition in named.items()}
 
 
 def _inversion_summary(result, images, masks):

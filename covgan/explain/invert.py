@@ -38,7 +38,8 @@ from covgan.models.generator import code_sizes
 # Re-exported: the settings and thresholds live in settings.py (no TensorFlow there).
 __all__ = ["InversionSettings", "PROBABILITY_TRUST_GAP", "SSIM_TRUST_THRESHOLD", "IMAGE",
            "RECONSTRUCTION", "COUNTERPART", "PROBABILITY_COLUMNS", "make_inversion_fn",
-           "start_codes", "best_restarts", "is_trusted", "score_inversion", "invert"]
+           "start_codes", "best_restarts", "trust_conditions", "is_trusted", "score_inversion",
+           "invert"]
 
 
 def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
@@ -203,16 +204,26 @@ def best_restarts(loss: tf.Tensor, restarts: int) -> tf.Tensor:
     return best + tf.range(count) * restarts
 
 
+def trust_conditions(p_image: tf.Tensor, p_reconstruction: tf.Tensor, ssim: tf.Tensor,
+                     p_add_back: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Each condition of the trust rule, True where it holds: ssim (the reconstruction looks
+    like the image), probability_gap (C reads it within PROBABILITY_TRUST_GAP of how it reads
+    x) and add_back_negative (the add-back G(z1, 0) + (x - G(z1, z2)), the counterpart plus all
+    the GAN failed to reproduce, reads negative; where it reads positive, the residual alone
+    carries the evidence and the walk explains something else)."""
+    return {
+        "ssim": ssim >= SSIM_TRUST_THRESHOLD,
+        "probability_gap": tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
+        "add_back_negative": p_add_back < ADD_BACK_THRESHOLD,
+    }
+
+
 def is_trusted(p_image: tf.Tensor, p_reconstruction: tf.Tensor, ssim: tf.Tensor,
                p_add_back: tf.Tensor) -> tf.Tensor:
-    """The trust rule: the reconstruction looks like the image (SSIM), C sees it as it sees x,
-    and the evidence is in the reconstruction: the add-back G(z1, 0) + (x - G(z1, z2)), the
-    counterpart plus all the GAN failed to reproduce, reads negative. Where it reads positive,
-    the residual alone carries the evidence and the walk explains something else."""
-    return tf.logical_and(
-        tf.logical_and(tf.abs(p_reconstruction - p_image) <= PROBABILITY_TRUST_GAP,
-                       ssim >= SSIM_TRUST_THRESHOLD),
-        p_add_back < ADD_BACK_THRESHOLD)
+    """The trust rule: every one of `trust_conditions` holds."""
+    conditions = trust_conditions(p_image, p_reconstruction, ssim, p_add_back)
+    return tf.logical_and(tf.logical_and(conditions["probability_gap"], conditions["ssim"]),
+                          conditions["add_back_negative"])
 
 
 def score_inversion(generator: keras.Model, classifier: keras.Model, images: ArrayLike,

@@ -29,7 +29,7 @@ from covgan.explain.adam import adam_update
 from covgan.explain.settings import TuningSettings
 from covgan.models import losses
 from covgan.models.classifier import positive_probability
-from covgan.models.generator import residual_branch_layers, split_at_branch
+from covgan.models.generator import split_at_branch
 
 
 class PivotalTuner:
@@ -60,10 +60,7 @@ class PivotalTuner:
         self.tuned = keras.models.clone_model(generator)
         self.tuned.set_weights(generator.get_weights())
         self._branch_only = settings.layers == "branch"
-        if self._branch_only:
-            if not residual_branch_layers(self.tuned):
-                raise ValueError("Tuning only the branch needs a gated-residual G "
-                                 "(`covgan train --gated-residual`); this G has none.")
+        if self._branch_only:  # split_at_branch refuses a G without a gated branch
             # The trunk runs once per image; each step draws through the branch's head alone.
             self._trunk, self._drawing = split_at_branch(self.tuned)
         else:
