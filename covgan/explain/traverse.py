@@ -87,8 +87,8 @@ def traverse_to_image(generator: keras.Model, classifier: keras.Model, z1: Array
     z2 is an inverted code, so the walk takes steps of z2 / steps; `extrapolate`
     continues past the image. Returns what `traverse` returns.
     """
-    return traverse(generator, classifier, z1, np.asarray(z2, np.float32) / steps, steps=steps,
-                    step_size=1.0, extrapolate=extrapolate)
+    return traverse(generator, classifier, z1, tf.convert_to_tensor(z2, tf.float32) / steps,
+                    steps=steps, step_size=1.0, extrapolate=extrapolate)
 
 
 def crossing_step(probabilities: ArrayLike, threshold: float = 0.5) -> np.ndarray:

@@ -142,6 +142,12 @@ def test_the_pipeline_walks_each_images_tuned_generator(generator):
     again = explain(generator, classifier, images, settings=settings, image_maps=False,
                     tuning=TuningSettings(steps=20))
     np.testing.assert_allclose(again["reconstructions"], tuned["reconstructions"], atol=1e-5)
+    # The compiled scoring reads each image's own tuned weights, not the first image's.
+    tuner = tuner_for(generator, TuningSettings(steps=20))
+    for i in range(2):
+        z1, z2 = tuned["z1"][i : i + 1], tuned["z2"][i : i + 1]
+        drawn = tuner.tune(images[i : i + 1], z1, z2)([z1, z2], training=False)
+        np.testing.assert_allclose(tuned["reconstructions"][i : i + 1], drawn, atol=1e-5)
 
 
 def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_when_asked():
