@@ -11,6 +11,7 @@ from covgan.explain.settings import (
     DEFAULT_STEPS,
     INVERSION_PRESETS,
     TUNED_LAYERS,
+    TUNING_FEATURE_WEIGHT,
     TUNING_LEARNING_RATES,
     Z1_STARTS,
     TuningSettings,
@@ -108,10 +109,19 @@ def tuning_options(command):
                      help="Weight of Eq. 2's classifier term in tuning, holding C's reading of "
                           "the tuned reconstruction to its reading of the image. [default: "
                           f"{TuningSettings.bce_weight:g}]"),
+        click.option("--tune-features", type=click.FloatRange(min=0), default=None,
+                     help="Weight of a term holding the classifier's activations on the tuned "
+                          "reconstruction to those on the image (relative squared error at "
+                          "--tune-feature-layer). [default: "
+                          f"{TUNING_FEATURE_WEIGHT:g}]"),
+        click.option("--tune-feature-layer", default=None, metavar="NAME",
+                     help="The classifier layer --tune-features compares. [default: its "
+                          "deepest convolution at a quarter of the image's side or finer]"),
     ]
 
     @functools.wraps(command)
-    def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, tune_bce, **kwargs):
+    def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, tune_bce,
+                    tune_features, tune_feature_layer, **kwargs):
         def tuning_for(generator):
             from covgan.errors import CovganError
             from covgan.models.generator import residual_branch_layers
@@ -122,7 +132,8 @@ def tuning_options(command):
                                   "(`covgan train --gated-residual`); this run's G has none.")
             return tuning_settings(gated, steps=tune_steps, learning_rate=tune_lr,
                                    anchor_weight=tune_anchor, layers=tune_layers,
-                                   bce_weight=tune_bce)
+                                   bce_weight=tune_bce, feature_weight=tune_features,
+                                   feature_layer=tune_feature_layer)
 
         return command(*args, tuning_for=tuning_for, **kwargs)
 

@@ -56,6 +56,19 @@ def last_convolution(model):
     return convolutions[-1]
 
 
+def feature_convolution(model) -> str:
+    """Name of the deepest 2-D convolution whose output keeps at least a quarter of the input's
+    side (VGG16's and the tiny preset's block3_conv3 at 128 pixels): deep enough to be what the
+    classifier reads, fine enough to say where."""
+    side = model.inputs[0].shape[1]
+    convolutions = [leaf.name for leaf in leaf_layers(model)
+                    if isinstance(leaf, keras.layers.Conv2D) and 4 * leaf.output.shape[1] >= side]
+    if not convolutions:
+        raise CovganError("The classifier has no Conv2D layer at a quarter of the image's side "
+                          "or finer; name one for the feature term.")
+    return convolutions[-1]
+
+
 @dataclasses.dataclass
 class ScoreModel:
     """images -> (activations of one layer, class score, probabilities (B, 2)).

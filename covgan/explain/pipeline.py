@@ -89,7 +89,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
 def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate):
     """Pivotal tuning, one image at a time; then the image's scores and walk through its own
     tuned copy of G. Returns the updated result, the walks and their probabilities."""
-    tuner = tuner_for(generator, tuning, classifier if tuning.bce_weight else None)
+    tuner = tuner_for(generator, tuning, classifier if tuning.uses_classifier else None)
     # The tuner's copy is one model whose weights change in place: compiled once, reused.
     scored_walk = _compiled(_make_scored_walk_fn, tuner.tuned, classifier, steps, extrapolate)
     scores, walks, walk_probabilities, tuning_loss = [], [], [], []

@@ -26,6 +26,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from covgan.explain.adam import adam_update
+from covgan.explain.class_score import feature_convolution, score_model
 from covgan.explain.settings import TuningSettings
 from covgan.models import losses
 from covgan.models.classifier import positive_probability
@@ -44,15 +45,16 @@ class PivotalTuner:
         generator: the run's G; never changed.
         settings: `TuningSettings` (steps > 0).
         classifier: C, for `settings.bce_weight` > 0 (the tuned reconstruction's p held to the
-            image's, as Eq. 2 holds the codes').
+            image's, as Eq. 2 holds the codes') or `settings.feature_weight` > 0 (its
+            activations at `settings.feature_layer` held to the image's).
     """
 
     def __init__(self, generator: keras.Model, settings: TuningSettings,
                  classifier: keras.Model | None = None):
         if settings.steps < 1:
             raise ValueError(f"Pivotal tuning needs steps >= 1. Received: steps={settings.steps}.")
-        if settings.bce_weight and classifier is None:
-            raise ValueError("Tuning with bce_weight > 0 needs the classifier. "
+        if settings.uses_classifier and classifier is None:
+            raise ValueError("Tuning with bce_weight or feature_weight > 0 needs the classifier. "
                              "Received: classifier=None.")
         self.generator = generator
         self.classifier = classifier
@@ -69,6 +71,9 @@ class PivotalTuner:
         self._moments = [(tf.Variable(tf.zeros_like(w), trainable=False),
                           tf.Variable(tf.zeros_like(w), trainable=False))
                          for w in self._drawing.trainable_variables]
+        if settings.feature_weight:
+            layer = settings.feature_layer or feature_convolution(classifier)
+            self._features = score_model(classifier, layer).model
         self._fit = tf.function(self._fit_steps, reduce_retracing=True)
         self.last_loss: tuple[float, float] | None = None
 
@@ -93,8 +98,12 @@ class PivotalTuner:
             m.assign(tf.zeros_like(m))
             v.assign(tf.zeros_like(v))
         anchor = self.generator([z1, tf.zeros_like(z2)], training=False)
+        # What C makes of the image: its probability (bce_weight) and its activations at the
+        # feature layer (feature_weight), fixed targets for every step.
         target = (positive_probability(self.classifier, image) if self.settings.bce_weight
                   else tf.zeros([1]))
+        if self.settings.feature_weight:
+            target = (target, self._features(image, training=False)[0])
         before, after = self._fit(image, z1, z2, anchor, target)
         self.last_loss = (float(before), float(after))
         return self.tuned
@@ -103,6 +112,11 @@ class PivotalTuner:
         # All of G: rows G'(z1, z2), G'(z1, 0). The branch: G'(z1, z2) from the trunk's parts.
         drawn = self._drawing(inputs, training=False)
         fidelity = losses.mean_squared_error(drawn[:1], image)[0]
+        if self.settings.feature_weight:
+            target, seen = target
+            drawn_seen = self._features(drawn[:1], training=False)[0]
+            fidelity += self.settings.feature_weight * tf.reduce_mean(
+                tf.square(drawn_seen - seen)) / (tf.reduce_mean(tf.square(seen)) + 1e-8)
         if self.settings.bce_weight:
             fidelity += self.settings.bce_weight * losses.binary_cross_entropy(
                 target, positive_probability(self.classifier, drawn[:1]))[0]

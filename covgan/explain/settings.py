@@ -100,6 +100,12 @@ class TuningSettings:
     probability-gap failures but the branch then met the classifier with changes that were not
     the lesions (the add-back read positive for 44%), so it stays 0.
 
+    `feature_weight` adds a term on what the classifier sees rather than on what it concludes:
+    feature_weight * |F(G'(z1, z2)) - F(x)|^2 / |F(x)|^2, F the classifier's activations at
+    `feature_layer` (default: its deepest convolution that keeps a quarter of the image's side,
+    `feature_convolution`), so the tuned reconstruction holds the patterns C responds to, where
+    they are, and not one probability any change could reach.
+
     `layers` is what is tuned: "all" of G (Roich et al.), or, for a gated-residual G, only its
     "branch" (the residual stages, the change and the gate). The branch is multiplied by 0 at
     z2 = 0, so the tuned counterpart is the untuned one exactly and needs no anchor; G's trunk
@@ -111,15 +117,22 @@ class TuningSettings:
     anchor_weight: float = 1.0
     layers: str = "all"
     bce_weight: float = 0.0
+    feature_weight: float = 0.0
+    feature_layer: str | None = None
 
     def __post_init__(self):
         if (self.steps < 0 or self.learning_rate <= 0 or self.anchor_weight < 0
-                or self.bce_weight < 0):
-            raise ValueError("Tuning needs steps >= 0, learning_rate > 0, anchor_weight >= 0 and "
-                             f"bce_weight >= 0. Received: {self}.")
+                or self.bce_weight < 0 or self.feature_weight < 0):
+            raise ValueError("Tuning needs steps >= 0, learning_rate > 0, and anchor_weight, "
+                             f"bce_weight and feature_weight >= 0. Received: {self}.")
         if self.layers not in TUNED_LAYERS:
             raise ValueError(f"Tuning's layers must be one of {TUNED_LAYERS}, "
                              f"not {self.layers!r}.")
+
+    @property
+    def uses_classifier(self) -> bool:
+        """Whether the objective has a classifier term (the tuner then needs C)."""
+        return self.bce_weight > 0 or self.feature_weight > 0
 
 
 # Tuning's learning rate where none is asked, per what is tuned: Roich et al.'s for all of G;
@@ -128,11 +141,14 @@ class TuningSettings:
 TUNING_LEARNING_RATES = {"all": 3e-4, "branch": 3e-3}
 # The commands tune a gated-residual G's branch for this many steps unless told otherwise.
 BRANCH_TUNING_STEPS = 400
+# The commands' weight of the classifier-feature term in tuning (TuningSettings.feature_weight).
+TUNING_FEATURE_WEIGHT = 0.0
 
 
 def tuning_settings(gated: bool, *, steps: int | None = None,
                     learning_rate: float | None = None, anchor_weight: float | None = None,
-                    layers: str | None = None, bce_weight: float | None = None
+                    layers: str | None = None, bce_weight: float | None = None,
+                    feature_weight: float | None = None, feature_layer: str | None = None
                     ) -> TuningSettings:
     """The tuning the commands run, from what was asked (None: not asked).
 
@@ -149,7 +165,9 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
         learning_rate=learning_rate or TUNING_LEARNING_RATES[layers],
         anchor_weight=TuningSettings.anchor_weight if anchor_weight is None else anchor_weight,
         layers=layers,
-        bce_weight=TuningSettings.bce_weight if bce_weight is None else bce_weight)
+        bce_weight=TuningSettings.bce_weight if bce_weight is None else bce_weight,
+        feature_weight=(TUNING_FEATURE_WEIGHT if feature_weight is None else feature_weight),
+        feature_layer=feature_layer)
 
 
 # `--preset` of the inversion commands. "authors" is the paper's own procedure, run by covgan's

@@ -65,7 +65,8 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
     # This run's G has no gated branch: asked for steps, all of it is tuned.
     assert payload["settings"]["tuning"] == {"steps": 3, "learning_rate": 1e-4,
                                              "anchor_weight": 1.0, "layers": "all",
-                                             "bce_weight": 0.0}
+                                             "bce_weight": 0.0, "feature_weight": 0.0,
+                                             "feature_layer": None}
     entry = payload["images"][0]
     assert 0.0 <= entry["ssim_untuned"] <= 1.0 and isinstance(entry["trusted_untuned"], bool)
     report = (out / "report.html").read_text()

@@ -179,3 +179,28 @@ def test_the_classifier_term_holds_the_tuned_reading_to_the_images():
     expected = mse(drawn, image) + 2.0 * float(
         losses.binary_cross_entropy(target, positive_probability(classifier, drawn))[0])
     assert tuner.last_loss[0] == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_feature_term_holds_the_classifiers_activations_to_the_images():
+    from covgan.explain.class_score import feature_convolution, score_model
+
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    # The deepest convolution at a quarter of the side (32 of 128 pixels) or finer.
+    assert feature_convolution(classifier) == "block3_conv3"
+    z1, z2 = codes(9)
+    image = lesioned(gated, z1, z2)
+    with pytest.raises(ValueError, match="needs the classifier"):
+        PivotalTuner(gated, TuningSettings(steps=1, feature_weight=1.0))
+    for layer in (None, "block2_conv2"):
+        settings = TuningSettings(steps=20, layers="branch", learning_rate=3e-3,
+                                  feature_weight=3.0, feature_layer=layer)
+        tuner = PivotalTuner(gated, settings, classifier)
+        tuner.tune(image, z1, z2)
+        features = score_model(classifier, layer or "block3_conv3").model
+        seen = features(image, training=False)[0]
+        drawn = gated([z1, z2], training=False)
+        relative = float(np.mean(np.square(features(drawn, training=False)[0] - seen))
+                         / np.mean(np.square(seen)))
+        assert tuner.last_loss[0] == pytest.approx(mse(drawn, image) + 3.0 * relative, rel=1e-4)
+        assert tuner.last_loss[1] < tuner.last_loss[0]
