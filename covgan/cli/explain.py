@@ -11,7 +11,7 @@ from covgan.explain.settings import (
     DEFAULT_STEPS,
     INVERSION_PRESETS,
     TUNED_LAYERS,
-    TUNING_FEATURE_WEIGHT,
+    TUNING_FEATURE_WEIGHTS,
     TUNING_LEARNING_RATES,
     Z1_STARTS,
     TuningSettings,
@@ -113,7 +113,8 @@ def tuning_options(command):
                      help="Weight of a term holding the classifier's activations on the tuned "
                           "reconstruction to those on the image (relative squared error at "
                           "--tune-feature-layer). [default: "
-                          f"{TUNING_FEATURE_WEIGHT:g}]"),
+                          f"{TUNING_FEATURE_WEIGHTS['branch']:g} for the branch, "
+                          f"{TUNING_FEATURE_WEIGHTS['all']:g} for all of G]"),
         click.option("--tune-feature-layer", default=None, metavar="NAME",
                      help="The classifier layer --tune-features compares. [default: its "
                           "deepest convolution at a quarter of the image's side or finer]"),

@@ -6,6 +6,7 @@ from covgan.explain.pipeline import explain
 from covgan.explain.pivotal_tuning import PivotalTuner, tuner_for
 from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
+    TUNING_FEATURE_WEIGHTS,
     TUNING_LEARNING_RATES,
     TuningSettings,
     tuning_settings,
@@ -153,7 +154,9 @@ def test_the_pipeline_walks_each_images_tuned_generator(generator):
 def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_when_asked():
     assert tuning_settings(True) == TuningSettings(
         steps=BRANCH_TUNING_STEPS, learning_rate=TUNING_LEARNING_RATES["branch"],
-        layers="branch")
+        layers="branch", feature_weight=TUNING_FEATURE_WEIGHTS["branch"])
+    assert tuning_settings(True).feature_weight > 0  # the branch holds what C sees
+    assert tuning_settings(True, feature_weight=0.0).feature_weight == 0.0
     assert tuning_settings(False).steps == 0
     assert tuning_settings(True, steps=0).steps == 0
     asked = tuning_settings(False, steps=50)
