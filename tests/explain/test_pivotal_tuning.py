@@ -207,3 +207,7 @@ def test_the_feature_term_holds_the_classifiers_activations_to_the_images():
                          / np.mean(np.square(seen)))
         assert tuner.last_loss[0] == pytest.approx(mse(drawn, image) + 3.0 * relative, rel=1e-4)
         assert tuner.last_loss[1] < tuner.last_loss[0]
+    # The pipeline hands the tuner its classifier for the term (the commands' default).
+    explained = explain(gated, classifier, image, settings=InversionSettings(steps=2, restarts=1),
+                        image_maps=False, tuning=settings)
+    assert explained["tuning_loss"][0, 1] < explained["tuning_loss"][0, 0]
