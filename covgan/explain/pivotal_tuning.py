@@ -73,7 +73,9 @@ class PivotalTuner:
                          for w in self._drawing.trainable_variables]
         if settings.feature_weight:
             layer = settings.feature_layer or feature_convolution(classifier)
-            self._features = score_model(classifier, layer).model
+            traced = score_model(classifier, layer).model
+            # Only the path to the layer: the rest of C would run every step for nothing.
+            self._features = keras.Model(traced.inputs, traced.outputs[0])
         self._fit = tf.function(self._fit_steps, reduce_retracing=True)
         self.last_loss: tuple[float, float] | None = None
 
@@ -98,23 +100,22 @@ class PivotalTuner:
             m.assign(tf.zeros_like(m))
             v.assign(tf.zeros_like(v))
         anchor = self.generator([z1, tf.zeros_like(z2)], training=False)
-        # What C makes of the image: its probability (bce_weight) and its activations at the
-        # feature layer (feature_weight), fixed targets for every step.
+        # What C makes of the image, fixed for every step: its probability (bce_weight) and
+        # what it sees, its activations at the feature layer (feature_weight).
         target = (positive_probability(self.classifier, image) if self.settings.bce_weight
                   else tf.zeros([1]))
-        if self.settings.feature_weight:
-            target = (target, self._features(image, training=False)[0])
-        before, after = self._fit(image, z1, z2, anchor, target)
+        seen = (self._features(image, training=False) if self.settings.feature_weight
+                else tf.zeros([1]))
+        before, after = self._fit(image, z1, z2, anchor, target, seen)
         self.last_loss = (float(before), float(after))
         return self.tuned
 
-    def _objective(self, image, inputs, anchor, target):
+    def _objective(self, image, inputs, anchor, target, seen):
         # All of G: rows G'(z1, z2), G'(z1, 0). The branch: G'(z1, z2) from the trunk's parts.
         drawn = self._drawing(inputs, training=False)
         fidelity = losses.mean_squared_error(drawn[:1], image)[0]
         if self.settings.feature_weight:
-            target, seen = target
-            drawn_seen = self._features(drawn[:1], training=False)[0]
+            drawn_seen = self._features(drawn[:1], training=False)
             fidelity += self.settings.feature_weight * tf.reduce_mean(
                 tf.square(drawn_seen - seen)) / (tf.reduce_mean(tf.square(seen)) + 1e-8)
         if self.settings.bce_weight:
@@ -125,17 +126,17 @@ class PivotalTuner:
         return fidelity + self.settings.anchor_weight * losses.mean_squared_error(
             drawn[1:], anchor)[0]
 
-    def _fit_steps(self, image, z1, z2, anchor, target):
+    def _fit_steps(self, image, z1, z2, anchor, target, seen):
         s = self.settings
         weights = self._drawing.trainable_variables
         if self._branch_only:
             inputs = self._trunk([z1, z2], training=False)
         else:
             inputs = [tf.concat([z1, z1], axis=0), tf.concat([z2, tf.zeros_like(z2)], axis=0)]
-        before = self._objective(image, inputs, anchor, target)
+        before = self._objective(image, inputs, anchor, target, seen)
         for step in tf.range(s.steps):
             with tf.GradientTape() as tape:
-                loss = self._objective(image, inputs, anchor, target)
+                loss = self._objective(image, inputs, anchor, target, seen)
             gradients = tape.gradient(loss, weights)
             t = tf.cast(step + 1, tf.float32)
             for weight, gradient, (m, v) in zip(weights, gradients, self._moments):
@@ -143,7 +144,7 @@ class PivotalTuner:
                 m.assign(new_m)
                 v.assign(new_v)
                 weight.assign_sub(update)
-        return before, self._objective(image, inputs, anchor, target)
+        return before, self._objective(image, inputs, anchor, target, seen)
 
 
 @functools.lru_cache(maxsize=2)

@@ -158,9 +158,9 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
 
     A gated-residual G (`gated`) has its branch tuned by default: BRANCH_TUNING_STEPS steps at
     TUNING_LEARNING_RATES["branch"] with the feature term at TUNING_FEATURE_WEIGHTS["branch"];
-    its counterpart cannot move, and without it the walk
-    misses what the codes cannot draw (README, Explaining a radiograph). Any other G is tuned
-    only when steps are asked, all of it.
+    its counterpart cannot move, and without it the walk misses what the codes cannot draw
+    (README, Explaining a radiograph). Any other G is tuned only when steps are asked, all of
+    it.
     """
     layers = layers or ("branch" if gated else "all")
     if steps is None:
