@@ -5,6 +5,7 @@ A pure function of arrays and models; the `covgan explain` command writes the fi
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 
 import keras
@@ -17,7 +18,7 @@ from covgan.explain.integrated_gradients import make_integrated_gradients_fn
 from covgan.explain.invert import InversionSettings, invert, make_inversion_fn, score_inversion
 from covgan.explain.latent_gradients import make_latent_gradients_fn
 from covgan.explain.pivotal_tuning import tuner_for
-from covgan.explain.settings import TuningSettings
+from covgan.explain.settings import TUNING_THREADS, TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
 # Images per Integrated Gradients or latent-gradients call (each becomes many classifier
@@ -87,20 +88,28 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
 
 
 def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate):
-    """Pivotal tuning, one image at a time; then the image's scores and walk through its own
-    tuned copy of G. Returns the updated result, the walks and their probabilities."""
-    tuner = tuner_for(generator, tuning, classifier if tuning.uses_classifier else None)
-    # The tuner's copy is one model whose weights change in place: compiled once, reused.
-    scored_walk = _compiled(_make_scored_walk_fn, tuner.tuned, classifier, steps, extrapolate)
-    scores, walks, walk_probabilities, tuning_loss = [], [], [], []
-    for i in range(len(images)):
-        image, z1, z2 = (a[i : i + 1] for a in (images, result["z1"], result["z2"]))
-        tuner.tune(image, z1, z2)
-        score, walk, p = scored_walk(image, z1, z2)
-        scores.append(score)
-        walks.append(walk.numpy())
-        walk_probabilities.append(p.numpy())
-        tuning_loss.append(tuner.last_loss)
+    """Pivotal tuning, one image at a time per tuner (TUNING_THREADS of them at once); then the
+    image's scores and walk through its own tuned copy of G. Returns the updated result, the
+    walks and their probabilities."""
+    done = [None] * len(images)
+    threads = min(TUNING_THREADS, len(images))  # a tuner not needed is not built
+
+    def tune_every(slot):
+        tuner = tuner_for(generator, tuning, classifier if tuning.uses_classifier else None,
+                          slot)
+        # The tuner's copy is one model whose weights change in place: compiled once, reused.
+        scored_walk = _compiled(_make_scored_walk_fn, tuner.tuned, classifier, steps,
+                                extrapolate)
+        for i in range(slot, len(images), threads):
+            image, z1, z2 = (a[i : i + 1] for a in (images, result["z1"], result["z2"]))
+            tuner.tune(image, z1, z2)
+            score, walk, p = scored_walk(image, z1, z2)
+            done[i] = (score, walk.numpy(), p.numpy(), tuner.last_loss)
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for finished in [pool.submit(tune_every, slot) for slot in range(threads)]:
+            finished.result()  # raises what the thread raised
+    scores, walks, walk_probabilities, tuning_loss = zip(*done)
     tuned_scores = {key: np.concatenate([np.asarray(s[key]) for s in scores])
                     for key in scores[0]}
     result = {**result, **tuned_scores, "ssim_untuned": result["ssim"],

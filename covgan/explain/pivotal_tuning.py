@@ -27,7 +27,7 @@ from numpy.typing import ArrayLike
 
 from covgan.explain.adam import adam_update
 from covgan.explain.class_score import feature_convolution, score_model
-from covgan.explain.settings import TuningSettings
+from covgan.explain.settings import TUNING_THREADS, TuningSettings
 from covgan.models import losses
 from covgan.models.classifier import positive_probability
 from covgan.models.generator import split_at_branch
@@ -147,10 +147,11 @@ class PivotalTuner:
         return before, self._objective(image, inputs, anchor, target, seen)
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=2 * TUNING_THREADS)
 def tuner_for(generator: keras.Model, settings: TuningSettings,
-              classifier: keras.Model | None = None) -> PivotalTuner:
+              classifier: keras.Model | None = None, slot: int = 0) -> PivotalTuner:
     """The tuner of (G, settings), kept for the next call: building one clones G and traces
     its loop (seconds), and an audit or a localisation over seeds explains batch after batch
-    with the same G. Two are kept: a run's G and, at most, one other."""
+    with the same G. `slot` tells apart the tuners of images tuned at the same time (each has
+    its own copy of G). Kept: every slot of a run's G and of, at most, one other."""
     return PivotalTuner(generator, settings, classifier)

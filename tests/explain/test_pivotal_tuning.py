@@ -115,6 +115,8 @@ def test_a_tuner_is_kept_per_generator_and_settings(generator):
     tuner = tuner_for(generator, settings)
     assert tuner_for(generator, TuningSettings(steps=3)) is tuner  # equal settings: the same
     assert tuner_for(generator, TuningSettings(steps=4)) is not tuner
+    # Images tuned at the same time have tuners, and copies of G, of their own.
+    assert tuner_for(generator, settings, None, 1).tuned is not tuner.tuned
     other = build_generator("tiny", z1_dim=8, z2_dim=2, seed=1)
     assert tuner_for(other, settings).generator is other
 
