@@ -23,24 +23,33 @@ START_HELP = ("Where the inversion starts: normal (random codes), zeros (z1 = 0,
               "encoder (each image's first start at the run's encoder, `covgan encoder train`).")
 
 
-def preset_default(field):
-    """Help text naming each inversion preset's value of `field`."""
-    values = ", ".join(f"{name}: {getattr(settings, field)}"
-                       for name, settings in INVERSION_PRESETS.items())
+def preset_default(field, covgan_value=None):
+    """Help text naming each inversion preset's value of `field` (the covgan preset's
+    `covgan_value` where a command has its own)."""
+    values = ", ".join(
+        f"{name}: {covgan_value if name == 'covgan' and covgan_value else getattr(settings, field)}"
+        for name, settings in INVERSION_PRESETS.items())
     return f"[default: the preset's; {values}]"
 
 
-def inversion_options(command):
-    """The Eq. 2 options shared by invert, traverse, gradcam and explain: --preset, then any
-    field of it given on the command line (defaults: INVERSION_PRESETS), and
-    --mixed-precision. The command receives the settings as `settings`."""
+def inversion_options(command=None, *, steps=None):
+    """The Eq. 2 options shared by invert, traverse, gradcam, explain, localise and audit:
+    --preset, then any field of it given on the command line (defaults: INVERSION_PRESETS),
+    and --mixed-precision. The command receives the settings as `settings`.
+
+    `steps` (as `@inversion_options(steps=N)`): the command's own cap on the covgan preset's
+    Adam steps, where --invert-steps is not given (audit: AUDIT_INVERSION_STEPS).
+    """
+    if command is None:
+        return functools.partial(inversion_options, steps=steps)
     options = [
         click.option("--preset", type=click.Choice(sorted(INVERSION_PRESETS)), default="covgan",
                      show_default=True,
                      help="Inversion procedure: covgan's (restarts, prior, early stop) or the "
                           "authors' (one start at z1 = 0, Adam 0.01 / beta_1 0.5, 5000 steps)."),
         click.option("--invert-steps", type=click.IntRange(min=1),
-                     help="Maximum Adam steps of the inversion. " + preset_default("steps")),
+                     help="Maximum Adam steps of the inversion. "
+                          + preset_default("steps", steps)),
         click.option("--start", type=click.Choice(Z1_STARTS),
                      help=START_HELP + " " + preset_default("z1_start")),
         click.option("--restarts", type=click.IntRange(min=1),
@@ -70,6 +79,8 @@ def inversion_options(command):
     def in_chosen_precision(*args, mixed_precision, preset, invert_steps, start, restarts,
                             keep_best_after, invert_lr, mse_weight, bce_weight, prior, **kwargs):
         mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
+        if invert_steps is None and preset == "covgan":
+            invert_steps = steps
         settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
                                       keep_best_after=keep_best_after, learning_rate=invert_lr,
                                       mse_weight=mse_weight, bce_weight=bce_weight,
@@ -79,20 +90,24 @@ def inversion_options(command):
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
 
 
-def tuning_options(command):
+def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS):
     """Pivotal tuning's options (explain, localise, audit): the command receives `tuning_for`,
     which gives the run's G its `TuningSettings` (`settings.tuning_settings`: a gated-residual
-    G's branch is tuned unless --tune-steps 0; any other G only when asked).
+    G's branch is tuned, `steps` steps, unless --tune-steps is given; any other G only when
+    asked). As `@tuning_options(steps=N)`, N is the command's own default (audit:
+    AUDIT_TUNING_STEPS).
 
     Raises (from tuning_for):
         CovganError: --tune-layers branch on a G without a gated branch.
     """
+    if command is None:
+        return functools.partial(tuning_options, steps=steps)
     options = [
         click.option("--tune-steps", type=click.IntRange(min=0), default=None,
                      help="Pivotal tuning after the inversion: Adam steps fitting a copy of G to "
                           "each image while its counterpart G(z1, 0) stays the untuned G's, so "
                           "what the codes cannot draw enters the walk (0: off; one image at a "
-                          f"time). [default: {BRANCH_TUNING_STEPS} on a gated-residual G's "
+                          f"time per thread). [default: {steps} on a gated-residual G's "
                           "branch, else 0]"),
         click.option("--tune-lr", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Pivotal tuning's Adam learning rate. [default: "
@@ -131,7 +146,8 @@ def tuning_options(command):
             if tune_layers == "branch" and not gated:
                 raise CovganError("--tune-layers branch needs a G with a gated residual branch "
                                   "(`covgan train --gated-residual`); this run's G has none.")
-            return tuning_settings(gated, steps=tune_steps, learning_rate=tune_lr,
+            return tuning_settings(gated, steps=tune_steps, branch_steps=steps,
+                                   learning_rate=tune_lr,
                                    anchor_weight=tune_anchor, layers=tune_layers,
                                    bce_weight=tune_bce, feature_weight=tune_features,
                                    feature_layer=tune_feature_layer)
