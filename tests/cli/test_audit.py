@@ -83,3 +83,43 @@ def test_audit_refuses_a_missing_run_in_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith("Error:")
     assert not (tmp_path / "out").exists()
+
+
+def test_audit_inverts_and_tunes_half_explains_steps_unless_asked(tmp_path, monkeypatch):
+    """The audit's own defaults reach what it runs; a value given, or the authors' preset,
+    replaces them. What would run is captured where the audit hands it to `audit_images`."""
+    import importlib
+    import types
+
+    from covgan.evaluation import audit as audit_module
+    from covgan.explain.settings import (
+        AUDIT_INVERSION_STEPS,
+        AUDIT_TUNING_STEPS,
+        BRANCH_TUNING_STEPS,
+        INVERSION_PRESETS,
+    )
+    from covgan.models.generator import build_generator
+    from covgan.training import runs
+
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    monkeypatch.setattr(runs, "load_run", lambda _: types.SimpleNamespace(
+        generator=gated, classifier=None, config={"data": "phantom"}))
+    asked = []
+
+    def captured(*args, settings, tuning, **kwargs):
+        asked.append((settings.steps, tuning.steps))
+        raise SystemExit(3)
+
+    monkeypatch.setattr(audit_module, "audit_images", captured)
+    # The module, not the command its package exports under the same name.
+    monkeypatch.setattr(importlib.import_module("covgan.cli.audit"), "load_split",
+                        lambda *a: (None,) * 6)
+    monkeypatch.setattr(audit_module, "probabilities_of", lambda *a: None)
+    for extra in ([], ["--invert-steps", "200", "--tune-steps", "400"], ["--preset", "authors"]):
+        result = run("audit", "--run", tmp_path / "run", "--out", tmp_path / "out", *extra)
+        assert result.exit_code == 3, result.output
+    assert asked == [(AUDIT_INVERSION_STEPS, AUDIT_TUNING_STEPS), (200, 400),
+                     (INVERSION_PRESETS["authors"].steps, AUDIT_TUNING_STEPS)]
+    # Half of explain's: the images of a whole split, read together.
+    assert AUDIT_INVERSION_STEPS < INVERSION_PRESETS["covgan"].steps
+    assert AUDIT_TUNING_STEPS < BRANCH_TUNING_STEPS
