@@ -133,11 +133,15 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS):
         click.option("--tune-feature-layer", default=None, metavar="NAME",
                      help="The classifier layer --tune-features compares. [default: its "
                           "deepest convolution at a quarter of the image's side or finer]"),
+        click.option("--tune-focus", type=click.FloatRange(min=0), default=None,
+                     help="Weight tuning's pixel fit toward where the inversion missed: each "
+                          "pixel counts 1 + F x its untuned residual over the mean residual. "
+                          f"[default: {TuningSettings.residual_focus:g}]"),
     ]
 
     @functools.wraps(command)
     def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, tune_bce,
-                    tune_features, tune_feature_layer, **kwargs):
+                    tune_features, tune_feature_layer, tune_focus, **kwargs):
         def tuning_for(generator):
             from covgan.errors import CovganError
             from covgan.models.generator import residual_branch_layers
@@ -150,7 +154,8 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS):
                                    learning_rate=tune_lr,
                                    anchor_weight=tune_anchor, layers=tune_layers,
                                    bce_weight=tune_bce, feature_weight=tune_features,
-                                   feature_layer=tune_feature_layer)
+                                   feature_layer=tune_feature_layer,
+                                   residual_focus=tune_focus)
 
         return command(*args, tuning_for=tuning_for, **kwargs)
 

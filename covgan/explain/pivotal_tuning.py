@@ -106,14 +106,27 @@ class PivotalTuner:
                   else tf.zeros([1]))
         seen = (self._features(image, training=False) if self.settings.feature_weight
                 else tf.zeros([1]))
-        before, after = self._fit(image, z1, z2, anchor, target, seen)
+        before, after = self._fit(image, z1, z2, anchor, target, seen,
+                                  self._pixel_weights(image, z1, z2))
         self.last_loss = (float(before), float(after))
         return self.tuned
 
-    def _objective(self, image, inputs, anchor, target, seen):
+    def _pixel_weights(self, image, z1, z2):
+        """Each pixel's weight in the fit, mean 1: 1 + residual_focus * |r| / mean|r| for the
+        untuned residual r = x - G(z1, z2) (all ones without focus)."""
+        if not self.settings.residual_focus:
+            return tf.ones_like(image)
+        missed = tf.abs(image - self.generator([z1, z2], training=False))
+        weights = 1.0 + self.settings.residual_focus * missed / (tf.reduce_mean(missed) + 1e-8)
+        return weights / tf.reduce_mean(weights)
+
+    def _objective(self, image, inputs, anchor, target, seen, pixel_weights):
         # All of G: rows G'(z1, z2), G'(z1, 0). The branch: G'(z1, z2) from the trunk's parts.
         drawn = self._drawing(inputs, training=False)
-        fidelity = losses.mean_squared_error(drawn[:1], image)[0]
+        if self.settings.residual_focus:
+            fidelity = tf.reduce_mean(pixel_weights * tf.square(drawn[:1] - image))
+        else:
+            fidelity = losses.mean_squared_error(drawn[:1], image)[0]
         if self.settings.feature_weight:
             drawn_seen = self._features(drawn[:1], training=False)
             fidelity += self.settings.feature_weight * tf.reduce_mean(
@@ -126,17 +139,17 @@ class PivotalTuner:
         return fidelity + self.settings.anchor_weight * losses.mean_squared_error(
             drawn[1:], anchor)[0]
 
-    def _fit_steps(self, image, z1, z2, anchor, target, seen):
+    def _fit_steps(self, image, z1, z2, anchor, target, seen, pixel_weights):
         s = self.settings
         weights = self._drawing.trainable_variables
         if self._branch_only:
             inputs = self._trunk([z1, z2], training=False)
         else:
             inputs = [tf.concat([z1, z1], axis=0), tf.concat([z2, tf.zeros_like(z2)], axis=0)]
-        before = self._objective(image, inputs, anchor, target, seen)
+        before = self._objective(image, inputs, anchor, target, seen, pixel_weights)
         for step in tf.range(s.steps):
             with tf.GradientTape() as tape:
-                loss = self._objective(image, inputs, anchor, target, seen)
+                loss = self._objective(image, inputs, anchor, target, seen, pixel_weights)
             gradients = tape.gradient(loss, weights)
             t = tf.cast(step + 1, tf.float32)
             for weight, gradient, (m, v) in zip(weights, gradients, self._moments):
@@ -144,7 +157,7 @@ class PivotalTuner:
                 m.assign(new_m)
                 v.assign(new_v)
                 weight.assign_sub(update)
-        return before, self._objective(image, inputs, anchor, target, seen)
+        return before, self._objective(image, inputs, anchor, target, seen, pixel_weights)
 
 
 @functools.lru_cache(maxsize=2 * TUNING_THREADS)

@@ -106,6 +106,12 @@ class TuningSettings:
     `feature_convolution`), so the tuned reconstruction holds the patterns C responds to, where
     they are, and not one probability any change could reach.
 
+    `residual_focus` weights the pixel fit by where the inversion missed: each pixel's squared
+    error counts 1 + residual_focus * |r| / mean|r|, r = x - G(z1, z2) the untuned residual
+    (weights scaled to mean 1), so tuning fits hardest what the codes could not draw, the very
+    thing it is there for, rather than the anatomy they already drew. It needs no mask and
+    nothing of the classifier.
+
     `layers` is what is tuned: "all" of G (Roich et al.), or, for a gated-residual G, only its
     "branch" (the residual stages, the change and the gate). The branch is multiplied by 0 at
     z2 = 0, so the tuned counterpart is the untuned one exactly and needs no anchor; G's trunk
@@ -119,12 +125,14 @@ class TuningSettings:
     bce_weight: float = 0.0
     feature_weight: float = 0.0
     feature_layer: str | None = None
+    residual_focus: float = 0.0
 
     def __post_init__(self):
         if (self.steps < 0 or self.learning_rate <= 0 or self.anchor_weight < 0
-                or self.bce_weight < 0 or self.feature_weight < 0):
+                or self.bce_weight < 0 or self.feature_weight < 0 or self.residual_focus < 0):
             raise ValueError("Tuning needs steps >= 0, learning_rate > 0, and anchor_weight, "
-                             f"bce_weight and feature_weight >= 0. Received: {self}.")
+                             "bce_weight, feature_weight and residual_focus >= 0. Received: "
+                             f"{self}.")
         if self.layers not in TUNED_LAYERS:
             raise ValueError(f"Tuning's layers must be one of {TUNED_LAYERS}, "
                              f"not {self.layers!r}.")
@@ -161,8 +169,8 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
                     branch_steps: int = BRANCH_TUNING_STEPS,
                     learning_rate: float | None = None, anchor_weight: float | None = None,
                     layers: str | None = None, bce_weight: float | None = None,
-                    feature_weight: float | None = None, feature_layer: str | None = None
-                    ) -> TuningSettings:
+                    feature_weight: float | None = None, feature_layer: str | None = None,
+                    residual_focus: float | None = None) -> TuningSettings:
     """The tuning the commands run, from what was asked (None: not asked).
 
     A gated-residual G (`gated`) has its branch tuned by default: `branch_steps` steps at
@@ -182,7 +190,8 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
         bce_weight=TuningSettings.bce_weight if bce_weight is None else bce_weight,
         feature_weight=(TUNING_FEATURE_WEIGHTS[layers] if feature_weight is None
                         else feature_weight),
-        feature_layer=feature_layer)
+        feature_layer=feature_layer,
+        residual_focus=TuningSettings.residual_focus if residual_focus is None else residual_focus)
 
 
 # Images tuned at the same time, each by its own copy of G in its own thread. One image's step

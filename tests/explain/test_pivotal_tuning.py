@@ -213,3 +213,30 @@ def test_the_feature_term_holds_the_classifiers_activations_to_the_images():
     explained = explain(gated, classifier, image, settings=InversionSettings(steps=2, restarts=1),
                         image_maps=False, tuning=settings)
     assert explained["tuning_loss"][0, 1] < explained["tuning_loss"][0, 0]
+
+
+def test_residual_focus_weights_the_fit_by_where_the_inversion_missed():
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    z1, z2 = codes(9)
+    image = lesioned(gated, z1, z2)
+    drawn = gated([z1, z2], training=False).numpy()
+    missed = np.abs(image - drawn)
+    weights = 1.0 + 4.0 * missed / missed.mean()
+    expected = float(np.mean(weights / weights.mean() * np.square(drawn - image)))
+    focused = PivotalTuner(gated, TuningSettings(steps=30, layers="branch", learning_rate=3e-3,
+                                                 residual_focus=4.0))
+    focused.tune(image, z1, z2)
+    assert focused.last_loss[0] == pytest.approx(expected, rel=1e-4)
+    # The weight lies where the lesion is: the untuned residual is largest there, so a focused
+    # fit leaves less of it in the lesion than a plain one, relative to the rest of the image.
+    plain = PivotalTuner(gated, TuningSettings(steps=30, layers="branch", learning_rate=3e-3))
+    lesion = missed > np.quantile(missed, 0.98)
+
+    def residual_in_lesion(tuner):
+        tuned = tuner.tune(image, z1, z2)([z1, z2], training=False).numpy()
+        left = np.abs(image - tuned)
+        return left[lesion].sum() / left.sum()
+
+    assert residual_in_lesion(focused) < residual_in_lesion(plain)
+    with pytest.raises(ValueError, match="residual_focus >= 0"):
+        TuningSettings(residual_focus=-1.0)
