@@ -66,7 +66,7 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
     assert payload["settings"]["tuning"] == {"steps": 3, "learning_rate": 1e-4,
                                              "anchor_weight": 1.0, "layers": "all",
                                              "bce_weight": 0.0, "feature_weight": 0.0,
-                                             "feature_layer": None}
+                                             "feature_layer": None, "residual_focus": 0.0}
     entry = payload["images"][0]
     assert 0.0 <= entry["ssim_untuned"] <= 1.0 and isinstance(entry["trusted_untuned"], bool)
     report = (out / "report.html").read_text()
