@@ -154,7 +154,7 @@ BRANCH_TUNING_STEPS = 400
 # (`--invert-steps`, `--tune-steps` give explain's back). On the shortcut phantoms' test split
 # (64 positives, 34 of them marked), the default map then peaked on the marker in 33 of 34
 # (31 of 34 at explain's steps) and gave the upper-left corner 23.2% of its mass (23.6%): the
-# same findings in about half the time (README, Auditing a data set).
+# same findings with half the steps of each fit (README, Auditing a data set).
 AUDIT_INVERSION_STEPS = 100
 AUDIT_TUNING_STEPS = 200
 # The commands' weight of the classifier-feature term in tuning (TuningSettings.feature_weight),
