@@ -195,9 +195,9 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
 
 
 # Images tuned at the same time, each by its own copy of G in its own thread. One image's step
-# is small (batch 1, a few thousand weights) and leaves part of 2 cores idle: on the 2-core CI
-# machine, 8 shortcut phantoms tuned 400 steps with the feature term took 3.49 s each one after
-# another and 2.63 s each two at a time (throw-away measurement, one run).
+# is small (batch 1, a few thousand weights) and leaves part of 2 cores idle: on a 2-core
+# machine like CI's, 8 shortcut phantoms tuned 400 steps with the feature term took 3.49 s
+# each one after another and 2.63 s each two at a time (throw-away measurement, one run).
 TUNING_THREADS = 2
 
 
