@@ -7,7 +7,7 @@ import click
 
 from covgan.cli.common import emit, seed_everything
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
-from covgan.explain.settings import AUDIT_INVERSION_STEPS, AUDIT_TUNING_STEPS
+from covgan.explain.settings import AUDIT_INVERSION_STEPS, AUDIT_RESTARTS, AUDIT_TUNING_STEPS
 
 
 def _read_mask(path):
@@ -83,7 +83,7 @@ def load_split(data_spec, split, lung_dir):
               default=None, help="Lung masks named by image stem, where DATA has none of its "
                                  "own (else an approximate estimate, flagged as such).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-@inversion_options(steps=AUDIT_INVERSION_STEPS)
+@inversion_options(steps=AUDIT_INVERSION_STEPS, restarts=AUDIT_RESTARTS)
 @tuning_options(steps=AUDIT_TUNING_STEPS)
 def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwrite, settings,
           seed, tuning_for):

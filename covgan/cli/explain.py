@@ -32,16 +32,17 @@ def preset_default(field, covgan_value=None):
     return f"[default: the preset's; {values}]"
 
 
-def inversion_options(command=None, *, steps=None):
+def inversion_options(command=None, *, steps=None, restarts=None):
     """The Eq. 2 options shared by invert, traverse, gradcam, explain, localise and audit:
     --preset, then any field of it given on the command line (defaults: INVERSION_PRESETS),
     and --mixed-precision. The command receives the settings as `settings`.
 
-    `steps` (as `@inversion_options(steps=N)`): the command's own cap on the covgan preset's
-    Adam steps, where --invert-steps is not given (audit: AUDIT_INVERSION_STEPS).
+    `steps`, `restarts` (as `@inversion_options(steps=N, restarts=R)`): the command's own
+    values of the covgan preset's Adam steps and random starts, where --invert-steps or
+    --restarts is not given (audit: AUDIT_INVERSION_STEPS, AUDIT_RESTARTS).
     """
     if command is None:
-        return functools.partial(inversion_options, steps=steps)
+        return functools.partial(inversion_options, steps=steps, restarts=restarts)
     options = [
         click.option("--preset", type=click.Choice(sorted(INVERSION_PRESETS)), default="covgan",
                      show_default=True,
@@ -54,7 +55,7 @@ def inversion_options(command=None, *, steps=None):
                      help=START_HELP + " " + preset_default("z1_start")),
         click.option("--restarts", type=click.IntRange(min=1),
                      help="Random starts per image; the best is kept. "
-                          + preset_default("restarts")),
+                          + preset_default("restarts", restarts)),
         click.option("--keep-best-after", type=click.IntRange(min=0),
                      help="Steps every start runs before only each image's best goes on (0: "
                           "all run to the end). " + preset_default("keep_best_after")),
@@ -75,12 +76,15 @@ def inversion_options(command=None, *, steps=None):
                           "those units; emulated (slower) on CPUs without them."),
     ]
 
+    own_restarts = restarts  # the inner function's own argument shadows the name
+
     @functools.wraps(command)
     def in_chosen_precision(*args, mixed_precision, preset, invert_steps, start, restarts,
                             keep_best_after, invert_lr, mse_weight, bce_weight, prior, **kwargs):
         mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
-        if invert_steps is None and preset == "covgan":
-            invert_steps = steps
+        if preset == "covgan":  # the command's own values, where it has them
+            invert_steps = steps if invert_steps is None else invert_steps
+            restarts = own_restarts if restarts is None else restarts
         settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
                                       keep_best_after=keep_best_after, learning_rate=invert_lr,
                                       mse_weight=mse_weight, bce_weight=bce_weight,

@@ -85,7 +85,7 @@ def test_audit_refuses_a_missing_run_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_audit_inverts_and_tunes_half_explains_steps_unless_asked(tmp_path, monkeypatch):
+def test_audit_inverts_and_tunes_shorter_than_explain_unless_asked(tmp_path, monkeypatch):
     """The audit's own defaults reach what it runs; a value given, or the authors' preset,
     replaces them. What would run is captured where the audit hands it to `audit_images`."""
     import importlib
@@ -94,6 +94,7 @@ def test_audit_inverts_and_tunes_half_explains_steps_unless_asked(tmp_path, monk
     from covgan.evaluation import audit as audit_module
     from covgan.explain.settings import (
         AUDIT_INVERSION_STEPS,
+        AUDIT_RESTARTS,
         AUDIT_TUNING_STEPS,
         BRANCH_TUNING_STEPS,
         INVERSION_PRESETS,
@@ -107,7 +108,7 @@ def test_audit_inverts_and_tunes_half_explains_steps_unless_asked(tmp_path, monk
     asked = []
 
     def captured(*args, settings, tuning, **kwargs):
-        asked.append((settings.steps, tuning.steps))
+        asked.append((settings.steps, settings.restarts, tuning.steps))
         raise SystemExit(3)
 
     monkeypatch.setattr(audit_module, "audit_images", captured)
@@ -115,11 +116,14 @@ def test_audit_inverts_and_tunes_half_explains_steps_unless_asked(tmp_path, monk
     monkeypatch.setattr(importlib.import_module("covgan.cli.audit"), "load_split",
                         lambda *a: (None,) * 6)
     monkeypatch.setattr(audit_module, "probabilities_of", lambda *a: None)
-    for extra in ([], ["--invert-steps", "200", "--tune-steps", "400"], ["--preset", "authors"]):
+    covgan, authors = INVERSION_PRESETS["covgan"], INVERSION_PRESETS["authors"]
+    explains = ["--invert-steps", "200", "--restarts", "2", "--tune-steps", "400"]
+    for extra in ([], explains, ["--preset", "authors"]):
         result = run("audit", "--run", tmp_path / "run", "--out", tmp_path / "out", *extra)
         assert result.exit_code == 3, result.output
-    assert asked == [(AUDIT_INVERSION_STEPS, AUDIT_TUNING_STEPS), (200, 400),
-                     (INVERSION_PRESETS["authors"].steps, AUDIT_TUNING_STEPS)]
-    # Half of explain's: the images of a whole split, read together.
-    assert AUDIT_INVERSION_STEPS < INVERSION_PRESETS["covgan"].steps
+    assert asked == [(AUDIT_INVERSION_STEPS, AUDIT_RESTARTS, AUDIT_TUNING_STEPS), (200, 2, 400),
+                     (authors.steps, authors.restarts, AUDIT_TUNING_STEPS)]
+    # Shorter than explain's: the images of a whole split, read together.
+    assert AUDIT_INVERSION_STEPS < covgan.steps
+    assert AUDIT_RESTARTS < covgan.restarts
     assert AUDIT_TUNING_STEPS < BRANCH_TUNING_STEPS
