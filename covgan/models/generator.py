@@ -34,6 +34,7 @@ image.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import keras
 from keras import ops
@@ -73,6 +74,23 @@ def split_at_branch(generator: keras.Model) -> tuple[keras.Model, keras.Model]:
              generator.get_layer("to_image").output]
     return (keras.Model(generator.inputs, parts, name="trunk"),
             keras.Model(parts, generator.outputs, name="branch_head"))
+
+
+@functools.lru_cache(maxsize=4)
+def with_counterpart(generator: keras.Model) -> keras.Model | None:
+    """A gated-residual G as (z1, z2) -> (G(z1, z2), G(z1, 0)) in one pass, sharing G's
+    layers: the counterpart is the sigmoid of the base image's logit, which z2 never reaches,
+    so it is G(z1, 0) exactly and costs nothing beyond the image (the locality term's second
+    render of every row, for the training step). None for a G without a gated branch.
+
+    Kept per G, and built apart from G and the GAN so no checkpoint or saved model holds it.
+    """
+    if not residual_branch_layers(generator):
+        return None
+    counterpart = keras.layers.Activation("sigmoid", dtype="float32", name="counterpart")(
+        generator.get_layer("to_image").output)
+    return keras.Model(generator.inputs, [generator.outputs[0], counterpart],
+                       name="with_counterpart")
 
 
 def code_sizes(generator: keras.Model) -> tuple[int, int]:

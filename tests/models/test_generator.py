@@ -179,3 +179,18 @@ def test_a_gated_generator_splits_into_a_trunk_and_the_branchs_head():
     assert {id(w) for w in head.weights} == branch
     with pytest.raises(ValueError, match="gated-residual"):
         split_at_branch(build_generator("tiny", z1_dim=16, z2_dim=4, seed=0))
+
+
+def test_a_gated_generator_draws_its_counterpart_in_the_same_pass():
+    from covgan.models.generator import with_counterpart
+
+    generator = build_generator("tiny", z1_dim=16, z2_dim=4, gated_residual=True, seed=0)
+    rng = np.random.default_rng(0)
+    z1 = rng.standard_normal((3, 16)).astype("float32")
+    z2 = rng.standard_normal((3, 4)).astype("float32")
+    images, counterparts = with_counterpart(generator)([z1, z2])
+    np.testing.assert_allclose(images, generator([z1, z2]), atol=1e-6)
+    np.testing.assert_allclose(counterparts, generator([z1, np.zeros_like(z2)]), atol=1e-6)
+    assert float(np.abs(images - counterparts).max()) > 1e-3  # z2 changes the image
+    assert with_counterpart(generator) is with_counterpart(generator)  # built once per G
+    assert with_counterpart(build_generator("tiny", z1_dim=16, z2_dim=4, seed=0)) is None

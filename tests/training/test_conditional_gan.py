@@ -10,8 +10,10 @@ from covgan.models.generator import build_generator
 from covgan.training.conditional_gan import ConditionalGAN
 
 
-def make_gan(positive_rate=0.5, augment=False, z1_dim=16, z2_dim=4, class_aware=False):
-    generator = build_generator("tiny", z1_dim=z1_dim, z2_dim=z2_dim, seed=0)
+def make_gan(positive_rate=0.5, augment=False, z1_dim=16, z2_dim=4, class_aware=False,
+             gated=False):
+    generator = build_generator("tiny", z1_dim=z1_dim, z2_dim=z2_dim, gated_residual=gated,
+                                seed=0)
     discriminator = build_discriminator("tiny", class_aware=class_aware, seed=1)
     gan = ConditionalGAN(generator, discriminator,
                          build_classifier("tiny", seed=2), positive_rate=positive_rate,
@@ -85,8 +87,10 @@ def test_save_and_load_keep_weights_and_optimizer_state(tmp_path):
     assert loaded.lambda_cls == gan.lambda_cls and loaded.z2_dim == 4
 
 
-def test_locality_term_is_tracked_when_asked():
-    local = make_gan(positive_rate=1.0)  # off by default: the train-step test checks it is 0
+@pytest.mark.parametrize("gated", [False, True])  # counterparts as rows of their own; one pass
+def test_locality_term_is_tracked_when_asked(gated):
+    # The term is off by default (the train-step test checks it is 0).
+    local = make_gan(positive_rate=1.0, gated=gated)
     local.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), lambda_cls=1.0,
                   lambda_locality=5.0, run_eagerly=True)
