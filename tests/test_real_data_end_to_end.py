@@ -36,11 +36,12 @@ def test_explain_a_real_radiograph_after_a_tiny_run(shared_dataset, tmp_path):
     assert result.exit_code == 0, result.output
     result = run("train", "--data", data, "--classifier", tmp_path / "clf" / "classifier.keras",
                  "--out", tmp_path / "gan", "--epochs", 1, "--augment", "--z1-dim", 16,
-                 "--z2-dim", 4, "--gated-residual", "--upsampling", "bilinear",
-                 "--padding", "reflect")
+                 "--z2-dim", 4, "--padding", "reflect")
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "gan" / "config.json").read_text())
     assert config["augment"] is True
+    # The tiny preset's levers (a gated G, bilinear, the class-aware critic), and the option.
+    assert (config["gated_residual"], config["class_critic"]) == (True, True)
     assert (config["upsampling"], config["padding"]) == ("bilinear", "reflect")
     image = next((shared_dataset / "val" / "Covid").iterdir())  # a 640x640 original
     result = run("explain", image, "--run", tmp_path / "gan", "--out", tmp_path / "explain",

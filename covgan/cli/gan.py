@@ -33,24 +33,22 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--lambda-cls", type=click.FloatRange(min=0), default=None,
               help="Weight of the classifier cross-entropy in G's loss, Eq. 1 "
                    f"{preset_help('lambda_cls')}.")
-@click.option("--lambda-locality", type=click.FloatRange(min=0), default=GAN.lambda_locality,
-              show_default=True,
+@click.option("--lambda-locality", type=click.FloatRange(min=0), default=None,
               help="Weight of an L1 + total-variation penalty on G(z1, z2) - G(z1, 0) for "
                    "positive samples: the change z2 makes should be small and compact "
-                   "(0: Eq. 1 as in the paper).")
-@click.option("--class-critic/--no-class-critic", default=GAN.class_critic, show_default=True,
+                   f"(0: Eq. 1 as in the paper) {preset_help('lambda_locality')}.")
+@click.option("--class-critic/--no-class-critic", default=None,
               help="A class-aware critic (projection discriminator) that sees the true label "
                    "of real images and the intended class of generated ones, beside C's term "
-                   "(off: the paper's class-blind D).")
-@click.option("--gated-residual/--no-gated-residual", default=GAN.gated_residual,
-              show_default=True,
+                   f"(off: the paper's class-blind D) {preset_help('class_critic')}.")
+@click.option("--gated-residual/--no-gated-residual", default=None,
               help="G draws a base image from z1 and a masked change from z2, so G(z1, 0) is "
                    "the base exactly and a traversal only turns up that change (off: the "
-                   "paper's G of [z1, z2]).")
-@click.option("--upsampling", type=click.Choice(UPSAMPLING), default=GAN.upsampling,
-              show_default=True,
+                   f"paper's G of [z1, z2]) {preset_help('gated_residual')}.")
+@click.option("--upsampling", type=click.Choice(UPSAMPLING), default=None,
               help="How G doubles its feature maps: nearest (the paper's; each 3x3 convolution "
-                   "after it draws a period-2 pattern, the stripes) or bilinear.")
+                   "after it draws a period-2 pattern, the stripes) or bilinear "
+                   f"{preset_help('upsampling')}.")
 @click.option("--padding", type=click.Choice(PADDING), default=GAN.padding, show_default=True,
               help="How G's convolutions pad: zeros (the paper's; the edge is visible to every "
                    "layer and G draws artefacts there) or reflect.")

@@ -23,7 +23,9 @@ def check_summary(result, out, tmp_path, stages):
         assert stage in result.output  # progress names every stage that ran
     assert "covgan demo: summary" in result.output
     assert 0 <= summary["classifier_accuracy"] <= 1
-    assert set(summary["localisation"]) >= {"traversal", "gradcam"}
+    assert set(summary["localisation"]) >= {summary["default_map"], "traversal", "gradcam",
+                                            "integrated_gradients"}
+    assert f"{summary['default_map'].replace('_', ' ')} (the default map)" in result.output
     assert summary["explained"] == 2 and summary["server_exit_code"] == 0
     assert summary["serving_traverse_p50_ms"] > 0
     assert (out / "savedmodels" / "covgan_generator" / "1" / "saved_model.pb").is_file()

@@ -77,6 +77,35 @@ def test_run_folder_and_tensorboard_traversals(tiny_run):
     assert {"epoch_d_loss", "epoch_g_loss", "epoch_cls_loss", "epoch_cls_acc"} <= scalars
 
 
+def test_the_grid_tool_draws_the_saved_generators_walks_from_the_trainings_codes(
+        tiny_run, tmp_path, capsys):
+    import cv2
+    from helpers import load_tool
+
+    from covgan.output.render import to_uint8
+    from covgan.training.runs import load_run
+
+    load_tool("traversal_grid").main(["--run", str(tiny_run), "--out", str(tmp_path / "g.png")])
+    written = json.loads(capsys.readouterr().out)
+    grid = cv2.imread(written["grid"], cv2.IMREAD_GRAYSCALE)
+    assert grid.shape == read_images(tiny_run / "logs", "traversal")[-1][1].shape
+    # Row r walks the r-th of the training's row codes (N(0, I) from the run's seed) through
+    # the saved generator (the averaged weights, which TensorBoard's grids do not show): its
+    # first tile is G(z1, 0), its last G(z1, z2).
+    generator = load_run(tiny_run).generator
+    rng = np.random.default_rng(json.loads((tiny_run / "config.json").read_text())["seed"])
+    z1 = rng.standard_normal((4, generator.inputs[0].shape[-1])).astype("float32")
+    z2 = rng.standard_normal((4, generator.inputs[1].shape[-1])).astype("float32")
+    pitch = 128 + GRID_LABEL_HEIGHT
+    for row in (0, 3):
+        codes = z1[row:row + 1], z2[row:row + 1]
+        first = to_uint8(generator([codes[0], 0 * codes[1]]).numpy()[0])
+        last = to_uint8(generator(list(codes)).numpy()[0])
+        tiles = grid[row * pitch:row * pitch + 128]
+        assert np.abs(tiles[:, :128].astype(int) - first).max() <= 1
+        assert np.abs(tiles[:, -128:].astype(int) - last).max() <= 1
+
+
 def test_a_different_config_is_refused(tiny_run, phantom_dir, classifier_file, tmp_path):
     run_dir = copy_of(tiny_run, tmp_path)
     with pytest.raises(CovganError, match=r"other settings \(lambda_cls\)"):
@@ -134,6 +163,11 @@ def test_sigkill_mid_run_then_rerun_continues_at_the_right_epoch(phantom_dir, cl
     summary = json.loads(result.stdout)
     assert summary["resumed_from_epoch"] == finished
     assert summary["epochs_this_call"] == 1
+    # The command's defaults are the tiny preset's, training levers and all.
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "tiny"
+    assert (config["lambda_locality"], config["class_critic"], config["gated_residual"],
+            config["upsampling"]) == (10.0, True, True, "bilinear")
 
 
 def test_a_gated_run_opens_in_a_fresh_process(tmp_path):

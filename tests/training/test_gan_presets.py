@@ -14,7 +14,20 @@ from covgan.models.classifier import build_classifier
 from covgan.models.discriminator import build_discriminator
 from covgan.models.generator import build_generator
 from covgan.training.conditional_gan import ConditionalGAN
-from covgan.training.presets import GANTrainingConfig
+from covgan.training.presets import PAPER_LEVERS, GANTrainingConfig, preset_config
+
+
+def test_the_paper_preset_is_eq_1_and_options_override_the_tiny_presets_levers():
+    def levers(config):
+        return {name: getattr(config, name) for name in PAPER_LEVERS}
+
+    assert levers(preset_config("paper", data="", classifier="", out="")) == PAPER_LEVERS
+    tiny = preset_config("tiny", data="", classifier="", out="")
+    assert all(levers(tiny)[name] != off for name, off in PAPER_LEVERS.items())
+    assert levers(preset_config("tiny", data="", classifier="", out="", **PAPER_LEVERS)) == \
+        PAPER_LEVERS
+    # A run from before a lever existed reads as trained without it.
+    assert levers(GANTrainingConfig(data="", classifier="", out="")) == PAPER_LEVERS
 
 
 def test_paper_preset_builds_and_one_train_step_runs():
