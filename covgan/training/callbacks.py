@@ -12,6 +12,23 @@ from covgan.output.render import traversal_grid
 TRAVERSAL_TAG = "traversal"
 
 
+def grid_codes(generator, rows=4, seed=0):
+    """The (z1, z2) of a traversal grid's rows: `rows` draws of N(0, I) from `seed`."""
+    rng = np.random.default_rng(seed)
+    d1, d2 = code_sizes(generator)
+    return (rng.standard_normal((rows, d1)).astype(np.float32),
+            rng.standard_normal((rows, d2)).astype(np.float32))
+
+
+def drawn_grid(generator, classifier, z1, z2, *, steps=DEFAULT_STEPS,
+               step_size=DEFAULT_STEP_SIZE):
+    """The traversal grid of codes (z1, z2) as uint8 (render.traversal_grid): one row per
+    code, G(z1, n * step_size * z2) for n = 0..steps, each tile over C's p(positive)."""
+    images, probabilities = traverse(generator, classifier, z1, z2, steps=steps,
+                                     step_size=step_size)
+    return traversal_grid(images.numpy(), probabilities.numpy())
+
+
 class TraversalSummary(keras.callbacks.Callback):
     """Writes a traversal grid to TensorBoard every `every` epochs (and after the last).
 
@@ -28,10 +45,7 @@ class TraversalSummary(keras.callbacks.Callback):
         self.every = max(1, int(every))
         self.total_epochs = total_epochs
         self.steps, self.step_size = steps, step_size
-        rng = np.random.default_rng(seed)
-        d1, d2 = code_sizes(generator)
-        self.z1 = rng.standard_normal((rows, d1)).astype(np.float32)
-        self.z2 = rng.standard_normal((rows, d2)).astype(np.float32)
+        self.z1, self.z2 = grid_codes(generator, rows, seed)
         self.writer = tf.summary.create_file_writer(str(log_dir))
 
     def on_epoch_end(self, epoch, logs=None):
@@ -39,9 +53,8 @@ class TraversalSummary(keras.callbacks.Callback):
         last = self.total_epochs is not None and finished == self.total_epochs
         if finished % self.every and not last:
             return
-        images, probabilities = traverse(self.generator, self.classifier, self.z1, self.z2,
-                                         steps=self.steps, step_size=self.step_size)
-        grid = traversal_grid(images.numpy(), probabilities.numpy())
+        grid = drawn_grid(self.generator, self.classifier, self.z1, self.z2,
+                          steps=self.steps, step_size=self.step_size)
         with self.writer.as_default():
             tf.summary.image(TRAVERSAL_TAG, grid[None, ..., None], step=finished,
                              description="rows: z1 samples; columns: n = 0..10 of n * 0.1 * z2; "
