@@ -92,7 +92,7 @@ class Demo:
                                  "--pairs", s.pairs, stage="3/7 evaluate the GAN (quick)")
         localisation = self.covgan("localise", "--run", gan, "--count", s.explain_count,
                                    "--invert-steps", s.invert_steps,
-                                   stage="4/7 localisation: difference map vs Grad-CAM")
+                                   stage="4/7 localisation: every map against lesion masks")
         images = self.held_out_positives(localisation["data"])
         explained = self.covgan("explain", *images, "--run", gan, "--out", out / "explain",
                                 "--invert-steps", s.invert_steps, "--overwrite",
