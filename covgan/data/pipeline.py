@@ -71,7 +71,12 @@ def make_dataset(
     to_float = _to_float_with_masks if with_masks else _to_float
     dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # tf.data's autotuner runs beside the model, and on 2 cores it cost a GAN training epoch a
+    # third of its time (41 s against 28-30 s for the same 99 steps); images decoded once and
+    # cached need no tuning. Without it AUTOTUNE means one parallel call per core.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def split_dataset(data_dir, records, split, **kwargs):

@@ -16,6 +16,8 @@ def test_batches_follow_the_image_convention(phantom_dir):
     assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
     assert labels.numpy().tolist() == [r.label for r in records[:16]]
     assert sum(int(b[0].shape[0]) for b in dataset) == len(records)
+    # No autotuner thread beside training (it cost a third of an epoch on 2 cores).
+    assert dataset.options().autotune.enabled is False
 
 
 def test_masks_match_the_manifest(phantom_dir):
