@@ -76,15 +76,15 @@ def inversion_options(command=None, *, steps=None, restarts=None):
                           "those units; emulated (slower) on CPUs without them."),
     ]
 
-    own_restarts = restarts  # the inner function's own argument shadows the name
+    own = {"steps": steps, "restarts": restarts}  # the inner function's arguments shadow these
 
     @functools.wraps(command)
     def in_chosen_precision(*args, mixed_precision, preset, invert_steps, start, restarts,
                             keep_best_after, invert_lr, mse_weight, bce_weight, prior, **kwargs):
         mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
         if preset == "covgan":  # the command's own values, where it has them
-            invert_steps = steps if invert_steps is None else invert_steps
-            restarts = own_restarts if restarts is None else restarts
+            invert_steps = own["steps"] if invert_steps is None else invert_steps
+            restarts = own["restarts"] if restarts is None else restarts
         settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
                                       keep_best_after=keep_best_after, learning_rate=invert_lr,
                                       mse_weight=mse_weight, bce_weight=bce_weight,
