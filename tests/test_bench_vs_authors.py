@@ -75,6 +75,7 @@ def test_variants_replace_fields_of_the_covgan_preset_with_their_types(tool):
     settings = tool.parse_variant("steps=1000,learning_rate=0.1,z1_start=zeros")
     assert (settings.steps, settings.learning_rate, settings.z1_start) == (1000, 0.1, "zeros")
     assert isinstance(settings.steps, int) and settings.restarts == 2  # the rest: the preset's
+    assert tool.parse_variant("counterpart_weight=2").counterpart_weight == 2.0
     with pytest.raises(SystemExit, match="unknown inversion setting 'step'"):
         tool.parse_variant("step=3")
 

@@ -226,7 +226,8 @@ def parse_variant(text):
         name, _, value = item.partition("=")
         if name not in names:
             raise SystemExit(f"unknown inversion setting {name!r}; choose from {names}")
-        changes[name] = type(getattr(preset, name))(value)  # the field's own type
+        default = getattr(preset, name)  # the field's own type (None: a float left open)
+        changes[name] = (float if default is None else type(default))(value)
     return dataclasses.replace(INVERSION_PRESETS["covgan"], **changes)
 
 

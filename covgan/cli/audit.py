@@ -105,12 +105,14 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
     """
     from covgan.evaluation.audit import audit_images, probabilities_of
     from covgan.evaluation.metrics import classification_scores
+    from covgan.explain.invert import settings_for
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.output.audit_report import write_audit_report
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
+    settings = settings_for(run.generator, settings)  # as it ran, recorded
     tuning = tuning_for(run.generator)
     seed_everything(seed)
 

@@ -11,8 +11,10 @@ from covgan.explain.settings import (
     DEFAULT_STEPS,
     INVERSION_PRESETS,
     TUNED_LAYERS,
+    TUNING_BCE_WEIGHTS,
     TUNING_FEATURE_WEIGHTS,
     TUNING_LEARNING_RATES,
+    TUNING_RESIDUAL_FOCUS,
     Z1_STARTS,
     TuningSettings,
     inversion_settings,
@@ -69,6 +71,11 @@ def inversion_options(command=None, *, steps=None, restarts=None):
                      help="Weight of a term keeping z on the Gaussian shell, where G was "
                           "trained (keeps counterparts negative and traversals monotone). "
                           + preset_default("prior_weight")),
+        click.option("--counterpart-weight", type=click.FloatRange(min=0),
+                     help="Weight of a term holding the counterpart G(z1, 0) negative, "
+                          "BCE(C(G(z1, 0)), 0), so the class evidence lies in what z2 adds. "
+                          "Default: 1 for a G with a gated residual branch, 0 for any other "
+                          "(the authors' preset: 0)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--mixed-precision", is_flag=True,
                      help="G and C compute in bfloat16 (CPU) or float16 (GPU); the codes, the "
@@ -80,7 +87,8 @@ def inversion_options(command=None, *, steps=None, restarts=None):
 
     @functools.wraps(command)
     def in_chosen_precision(*args, mixed_precision, preset, invert_steps, start, restarts,
-                            keep_best_after, invert_lr, mse_weight, bce_weight, prior, **kwargs):
+                            keep_best_after, invert_lr, mse_weight, bce_weight, prior,
+                            counterpart_weight, **kwargs):
         mixed_precision_for_this_command(mixed_precision)  # before the command loads a model
         if preset == "covgan":  # the command's own values, where it has them
             invert_steps = own["steps"] if invert_steps is None else invert_steps
@@ -88,7 +96,8 @@ def inversion_options(command=None, *, steps=None, restarts=None):
         settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
                                       keep_best_after=keep_best_after, learning_rate=invert_lr,
                                       mse_weight=mse_weight, bce_weight=bce_weight,
-                                      prior_weight=prior, z1_start=start)
+                                      prior_weight=prior, z1_start=start,
+                                      counterpart_weight=counterpart_weight)
         return command(*args, settings=settings, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
@@ -127,7 +136,8 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS):
         click.option("--tune-bce", type=click.FloatRange(min=0), default=None,
                      help="Weight of Eq. 2's classifier term in tuning, holding C's reading of "
                           "the tuned reconstruction to its reading of the image. [default: "
-                          f"{TuningSettings.bce_weight:g}]"),
+                          f"{TUNING_BCE_WEIGHTS['branch']:g} for the branch, "
+                          f"{TUNING_BCE_WEIGHTS['all']:g} for all of G]"),
         click.option("--tune-features", type=click.FloatRange(min=0), default=None,
                      help="Weight of a term holding the classifier's activations on the tuned "
                           "reconstruction to those on the image (relative squared error at "
@@ -140,7 +150,8 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS):
         click.option("--tune-focus", type=click.FloatRange(min=0), default=None,
                      help="Weight tuning's pixel fit toward where the inversion missed: each "
                           "pixel counts 1 + F x its untuned residual over the mean residual. "
-                          f"[default: {TuningSettings.residual_focus:g}]"),
+                          f"[default: {TUNING_RESIDUAL_FOCUS['branch']:g} for the branch, "
+                          f"{TUNING_RESIDUAL_FOCUS['all']:g} for all of G]"),
     ]
 
     @functools.wraps(command)
@@ -218,12 +229,14 @@ def invert(images, run_dir, out, overwrite, settings, seed):
 
     from covgan.data.layout import write_png
     from covgan.explain.invert import invert as solve
+    from covgan.explain.invert import settings_for
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.output.writers import inversion_rows, stems
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
+    settings = settings_for(run.generator, settings)  # as it ran, recorded
     pixels, warnings = load_images(images)
     seed_everything(seed)
     result = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed,
@@ -432,6 +445,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
     Example:
       covgan explain chest.png other.jpg --run runs/gan --out out/explain
     """
+    from covgan.explain.invert import settings_for
     from covgan.explain.pipeline import explain as run_explanation
     from covgan.io import atomic_directory, check_new_directory
     from covgan.output.writers import write_explanation
@@ -439,6 +453,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
 
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
+    settings = settings_for(run.generator, settings)  # as it ran, recorded
     tuning = tuning_for(run.generator)
     pixels, warnings = load_images(images)
     seed_everything(seed)

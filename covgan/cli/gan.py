@@ -193,10 +193,12 @@ def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning
     from covgan.data.pipeline import make_dataset
     from covgan.errors import CovganError
     from covgan.evaluation.localise import score_localisation, table
+    from covgan.explain.invert import settings_for
     from covgan.io import write_json
     from covgan.training.runs import load_run
 
     run = load_run(run_dir)
+    settings = settings_for(run.generator, settings)  # as it ran, recorded
     tuning = tuning_for(run.generator)
     data_dir = resolve_data(data_spec or run.config["data"])
     records = layout.read_manifest(data_dir)

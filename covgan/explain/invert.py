@@ -1,6 +1,7 @@
 """Eq. 2: find (z1, z2) whose G(z1, z2) reproduces a real radiograph x.
 
     argmin_{z1, z2}  a * MSE(G(z1, z2), x) + b * BCE(C(G(z1, z2)), C(x))  [+ c * prior]
+                     [+ w * BCE(C(G(z1, 0)), 0): the counterpart held negative]
 
 solved for a whole batch at once by Adam written as a pure function: z, both
 moment estimates and the step count are tensors carried through a
@@ -33,13 +34,13 @@ from covgan.explain.settings import (
 )
 from covgan.models import losses
 from covgan.models.classifier import positive_probability
-from covgan.models.generator import code_sizes
+from covgan.models.generator import code_sizes, residual_branch_layers, with_counterpart
 
 # Re-exported: the settings and thresholds live in settings.py (no TensorFlow there).
 __all__ = ["InversionSettings", "PROBABILITY_TRUST_GAP", "SSIM_TRUST_THRESHOLD", "IMAGE",
            "RECONSTRUCTION", "COUNTERPART", "PROBABILITY_COLUMNS", "make_inversion_fn",
-           "start_codes", "best_restarts", "trust_conditions", "is_trusted", "score_inversion",
-           "invert"]
+           "settings_for", "start_codes", "best_restarts", "trust_conditions", "is_trusted",
+           "score_inversion", "invert"]
 
 
 def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
@@ -60,15 +61,23 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
         number of steps each image ran; with `record`, then the iterates (S, N, d1 + d2)
         and their losses (S, N) of the S steps the loop ran (row t: before update t + 1).
     """
-    s = settings
+    s = settings_for(generator, settings)
     d1, _ = code_sizes(generator)
+    render = _with_counterparts(generator) if s.counterpart_weight else None
 
     def objective(z, images, target):
         z1, z2 = z[:, :d1], z[:, d1:]
-        reconstruction = generator([z1, z2], training=False)
+        if render:
+            reconstruction, counterpart = render(z1, z2)
+        else:
+            reconstruction = generator([z1, z2], training=False)
         p = positive_probability(classifier, reconstruction)
         loss = s.mse_weight * losses.mean_squared_error(reconstruction, images)
         loss += s.bce_weight * losses.binary_cross_entropy(target, p)
+        if render:  # the walk's start held on the negative side: BCE(0, C(G(z1, 0)))
+            p_counterpart = positive_probability(classifier, counterpart)
+            loss += s.counterpart_weight * losses.binary_cross_entropy(
+                tf.zeros_like(p_counterpart), p_counterpart)
         if s.prior_weight:
             # Keep each code near the Gaussian shell, |z|^2 / d ~ 1, where G was trained.
             shell = tf.square(tf.reduce_mean(tf.square(z1), -1) - 1.0)
@@ -154,6 +163,27 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
         return best_z[:, :d1], best_z[:, d1:], best, ran
 
     return solve
+
+
+def settings_for(generator: keras.Model, settings: InversionSettings) -> InversionSettings:
+    """`settings` with what they leave to the inversion chosen for this G (the counterpart
+    weight: `InversionSettings.for_generator`); the commands record these."""
+    return settings.for_generator(bool(residual_branch_layers(generator)))
+
+
+def _with_counterparts(generator: keras.Model) -> Callable:
+    """(z1, z2) -> (G(z1, z2), G(z1, 0)): one pass of a gated G (`with_counterpart`), else one
+    pass of any G over both sets of rows (inference: the rows do not mix)."""
+    paired = with_counterpart(generator)
+    if paired is not None:
+        return lambda z1, z2: tuple(paired([z1, z2], training=False))
+
+    def both(z1, z2):
+        drawn = generator([tf.concat([z1, z1], 0), tf.concat([z2, tf.zeros_like(z2)], 0)],
+                          training=False)
+        return drawn[: tf.shape(z1)[0]], drawn[tf.shape(z1)[0]:]
+
+    return both
 
 
 def _continued(early: tf.Tensor, later: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:

@@ -22,6 +22,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from covgan import __version__
 from covgan.errors import CovganError
+from covgan.explain.invert import settings_for
 from covgan.export.model_config import (
     CLASSIFIER_MODEL,
     GENERATOR_MODEL,
@@ -107,7 +108,8 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
         "covgan_version": __version__, "version": version, "run": str(run.path),
         "preset": run.config.get("preset"), "z1_dim": d1, "z2_dim": d2,
         "traverse_steps": settings.traverse_steps, "lambda": settings.step_size,
-        "inversion": dataclasses.asdict(settings.inversion), "seed": settings.seed,
+        "inversion": dataclasses.asdict(settings_for(run.generator, settings.inversion)),
+        "seed": settings.seed,
         "gradcam_layer": settings.gradcam_layer,
     }
     _write_model(paths[GENERATOR_MODEL], GENERATOR_MODEL,

@@ -84,7 +84,9 @@ def test_tuning_only_a_branch_needs_a_gated_generator(tiny_run, phantom_positive
 def test_invert_then_traverse_from_latents(tiny_run, phantom_positives, tmp_path):
     result = run("invert", *phantom_positives, "--run", tiny_run, "--out", tmp_path / "inv", *QUICK)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["settings"]["z1_start"] == "normal"
+    settings = json.loads(result.stdout)["settings"]
+    # Recorded as it ran: left to the inversion, the weight is 0 for a G without a gated branch.
+    assert settings["z1_start"] == "normal" and settings["counterpart_weight"] == 0.0
     latents = np.load(tmp_path / "inv" / "latents.npz")
     assert latents["z1"].shape == (2, 8) and latents["z2"].shape == (2, 2)
     assert (tmp_path / "inv" / "00_phantom_00001_counterpart.png").is_file()
@@ -108,6 +110,11 @@ def test_the_authors_preset_with_a_shorter_run(tiny_run, phantom_positives, tmp_
     assert (settings["steps"], settings["learning_rate"], settings["beta_1"],
             settings["restarts"], settings["z1_start"]) == (5, 0.01, 0.5, 1, "zeros")
     assert payload["images"][0]["inversion_steps"] == 5  # no early stop
+    assert settings["counterpart_weight"] == 0.0
+    result = run("invert", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "w",
+                 "--invert-steps", 2, "--counterpart-weight", 2)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["counterpart_weight"] == 2.0
     result = run("invert", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "bad",
                  "--preset", "theirs")
     assert result.exit_code == 2 and "theirs" in result.output

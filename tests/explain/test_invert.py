@@ -246,3 +246,76 @@ def test_invert_from_an_encoder_starts_at_its_codes(models):
     np.testing.assert_allclose(result["z2"], e2, atol=1e-5)
     with pytest.raises(ValueError, match="no encoder"):
         invert(generator, classifier, images, settings=settings)
+
+
+def brightness_classifier():
+    """C reading mean brightness: p(positive) rises steeply with it, so every image gets a
+    probability strictly between 0 and 1 and a gradient."""
+    import keras
+
+    inputs = keras.Input((128, 128, 1))
+    logits = keras.layers.Dense(2, name="read")(keras.layers.GlobalAveragePooling2D()(inputs))
+    classifier = keras.Model(inputs, keras.layers.Softmax()(logits))
+    classifier.get_layer("read").set_weights([np.array([[-20.0, 20.0]], "f4"),
+                                              np.array([10.0, -10.0], "f4")])
+    return classifier
+
+
+@pytest.mark.parametrize("gated", [False, True])
+def test_the_counterpart_term_is_bce_of_the_counterpart_against_negative(gated):
+    # w * -log(1 - C(G(z1, 0))), computed here independently; the other terms off and a zero
+    # learning rate, so the solver's loss is the objective at the start. Both renderings:
+    # a gated G's one pass and any G's second set of rows.
+    generator = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=gated, seed=0)
+    classifier = brightness_classifier()
+    rng = np.random.default_rng(4)
+    images = rng.random((3, 128, 128, 1)).astype("f4")
+    z1 = rng.standard_normal((3, 8)).astype("f4")
+    z2 = rng.standard_normal((3, 2)).astype("f4")
+    settings = InversionSettings(steps=1, learning_rate=0.0, restarts=1, patience=2,
+                                 mse_weight=0.0, bce_weight=0.0, prior_weight=0.0,
+                                 counterpart_weight=2.5)
+    loss = make_inversion_fn(generator, classifier, settings)(images, z1, z2)[2].numpy()
+    counterparts = generator([z1, np.zeros_like(z2)], training=False)
+    p = classifier(counterparts).numpy()[:, 1].astype("f8")
+    assert p.min() > 0.01  # the term is not near 0 at the start: the test can tell
+    np.testing.assert_allclose(loss, -2.5 * np.log(1 - p), rtol=1e-3, atol=1e-5)
+
+
+def test_the_counterpart_term_moves_the_counterpart_to_the_negative_side():
+    generator = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    classifier = brightness_classifier()
+    rng = np.random.default_rng(6)
+    z1 = rng.standard_normal((4, 8)).astype("f4")
+    z2 = rng.standard_normal((4, 2)).astype("f4")
+    images = generator([z1, z2], training=False).numpy()
+
+    def counterpart_p(weight):
+        settings = InversionSettings(steps=40, patience=41, restarts=1, prior_weight=0.0,
+                                     mse_weight=0.0, bce_weight=0.0, counterpart_weight=weight)
+        found = make_inversion_fn(generator, classifier, settings)(images, z1, z2)
+        counterparts = generator([found[0].numpy(), np.zeros_like(z2)], training=False)
+        return classifier(counterparts).numpy()[:, 1]
+
+    start = counterpart_p(0.0)  # no term: nothing moves the codes
+    at_start = classifier(generator([z1, np.zeros_like(z2)])).numpy()[:, 1]
+    np.testing.assert_allclose(start, at_start, rtol=1e-5)
+    moved = counterpart_p(1.0)
+    assert np.all(moved < start) and moved.mean() < start.mean() - 0.2
+
+
+def test_the_counterpart_weight_is_chosen_per_generator():
+    from covgan.explain.invert import settings_for
+    from covgan.explain.settings import COUNTERPART_WEIGHT, INVERSION_PRESETS
+
+    plain = build_generator("tiny", z1_dim=8, z2_dim=2, seed=0)
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    default = InversionSettings()
+    assert default.counterpart_weight is None  # left to the inversion
+    assert settings_for(gated, default).counterpart_weight == COUNTERPART_WEIGHT > 0
+    assert settings_for(plain, default).counterpart_weight == 0.0
+    asked = InversionSettings(counterpart_weight=0.5)
+    assert settings_for(plain, asked).counterpart_weight == 0.5
+    assert settings_for(gated, INVERSION_PRESETS["authors"]).counterpart_weight == 0.0
+    with pytest.raises(ValueError, match="counterpart_weight"):
+        InversionSettings(counterpart_weight=-1.0)

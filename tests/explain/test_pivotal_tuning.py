@@ -6,8 +6,10 @@ from covgan.explain.pipeline import explain
 from covgan.explain.pivotal_tuning import PivotalTuner, tuner_for
 from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
+    TUNING_BCE_WEIGHTS,
     TUNING_FEATURE_WEIGHTS,
     TUNING_LEARNING_RATES,
+    TUNING_RESIDUAL_FOCUS,
     TuningSettings,
     tuning_settings,
 )
@@ -156,9 +158,16 @@ def test_the_pipeline_walks_each_images_tuned_generator(generator):
 def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_when_asked():
     assert tuning_settings(True) == TuningSettings(
         steps=BRANCH_TUNING_STEPS, learning_rate=TUNING_LEARNING_RATES["branch"],
-        layers="branch", feature_weight=TUNING_FEATURE_WEIGHTS["branch"])
-    assert tuning_settings(True).feature_weight > 0  # the branch holds what C sees
+        layers="branch", feature_weight=TUNING_FEATURE_WEIGHTS["branch"],
+        bce_weight=TUNING_BCE_WEIGHTS["branch"], residual_focus=TUNING_RESIDUAL_FOCUS["branch"])
+    branch = tuning_settings(True)
+    # The branch holds what C sees and how it reads the image, and fits hardest where the
+    # inversion missed.
+    assert branch.feature_weight > 0 and branch.bce_weight > 0 and branch.residual_focus > 0
     assert tuning_settings(True, feature_weight=0.0).feature_weight == 0.0
+    assert tuning_settings(True, bce_weight=0.0, residual_focus=0.0) == TuningSettings(
+        steps=BRANCH_TUNING_STEPS, learning_rate=TUNING_LEARNING_RATES["branch"],
+        layers="branch", feature_weight=TUNING_FEATURE_WEIGHTS["branch"])
     assert tuning_settings(False).steps == 0
     assert tuning_settings(True, steps=0).steps == 0
     asked = tuning_settings(False, steps=50)

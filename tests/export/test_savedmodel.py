@@ -213,3 +213,29 @@ def test_a_mixed_precision_export_keeps_float32_signatures_and_close_outputs(tin
     difference = np.abs(drawn["mixed"][0] - drawn["float32"][0])
     assert 0 < difference.max() < 0.05
     assert np.abs(drawn["mixed"][1] - drawn["float32"][1]).mean() < 0.05
+
+
+def test_a_gated_generator_exports_its_counterpart_term(tmp_path):
+    # A gated G's inversion holds the counterpart negative (settings_for): the exported invert
+    # signature traces the one-pass (image, counterpart) model, and the metadata records the
+    # weight it chose, not "left to the inversion".
+    import types
+
+    from covgan.explain.invert import InversionSettings
+    from covgan.explain.settings import COUNTERPART_WEIGHT
+    from covgan.export.settings import ServingSettings
+    from covgan.models.classifier import build_classifier
+    from covgan.models.generator import build_generator
+
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    run = types.SimpleNamespace(generator=gated, classifier=build_classifier("tiny", seed=0),
+                                encoder=None, path=tmp_path / "run", config={"preset": "tiny"})
+    export_run(run, tmp_path / "out",
+               settings=ServingSettings(inversion=InversionSettings(steps=3, restarts=2)))
+    version = tmp_path / "out" / "covgan_generator" / "1"
+    metadata = json.loads((version / "assets.extra" / "covgan.json").read_text())
+    assert metadata["inversion"]["counterpart_weight"] == COUNTERPART_WEIGHT > 0
+    images = np.random.default_rng(2).random((2, 128, 128, 1)).astype("f4")
+    inverted = tf.saved_model.load(str(version)).signatures["invert"](images=tf.constant(images))
+    np.testing.assert_allclose(inverted["counterparts"],
+                               gated([inverted["z1"], 0 * inverted["z2"]]).numpy(), atol=1e-5)
