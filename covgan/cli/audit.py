@@ -7,7 +7,13 @@ import click
 
 from covgan.cli.common import emit, seed_everything
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
-from covgan.explain.settings import AUDIT_INVERSION_STEPS, AUDIT_RESTARTS, AUDIT_TUNING_STEPS
+from covgan.explain.settings import (
+    AUDIT_INVERSION_STEPS,
+    AUDIT_RESTARTS,
+    AUDIT_TUNING_BCE,
+    AUDIT_TUNING_FOCUS,
+    AUDIT_TUNING_STEPS,
+)
 
 
 def _read_mask(path):
@@ -84,7 +90,8 @@ def load_split(data_spec, split, lung_dir):
                                  "own (else an approximate estimate, flagged as such).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options(steps=AUDIT_INVERSION_STEPS, restarts=AUDIT_RESTARTS)
-@tuning_options(steps=AUDIT_TUNING_STEPS)
+@tuning_options(steps=AUDIT_TUNING_STEPS, bce_weight=AUDIT_TUNING_BCE,
+                residual_focus=AUDIT_TUNING_FOCUS)
 def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwrite, settings,
           seed, tuning_for):
     """Audit a classifier's evidence over a data set: where every map's mass lies, what the

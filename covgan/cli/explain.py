@@ -103,18 +103,22 @@ def inversion_options(command=None, *, steps=None, restarts=None):
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
 
 
-def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS):
+def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
+                   residual_focus=None):
     """Pivotal tuning's options (explain, localise, audit): the command receives `tuning_for`,
     which gives the run's G its `TuningSettings` (`settings.tuning_settings`: a gated-residual
     G's branch is tuned, `steps` steps, unless --tune-steps is given; any other G only when
-    asked). As `@tuning_options(steps=N)`, N is the command's own default (audit:
-    AUDIT_TUNING_STEPS).
+    asked). As `@tuning_options(steps=N, bce_weight=B, residual_focus=F)`, those are the
+    command's own defaults where the option is not given (audit: AUDIT_TUNING_STEPS,
+    AUDIT_TUNING_BCE, AUDIT_TUNING_FOCUS; None: tuning_settings' own).
 
     Raises (from tuning_for):
         CovganError: --tune-layers branch on a G without a gated branch.
     """
     if command is None:
-        return functools.partial(tuning_options, steps=steps)
+        return functools.partial(tuning_options, steps=steps, bce_weight=bce_weight,
+                                 residual_focus=residual_focus)
+    own = {"bce_weight": bce_weight, "residual_focus": residual_focus}
     options = [
         click.option("--tune-steps", type=click.IntRange(min=0), default=None,
                      help="Pivotal tuning after the inversion: Adam steps fitting a copy of G to "
@@ -168,9 +172,12 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS):
             return tuning_settings(gated, steps=tune_steps, branch_steps=steps,
                                    learning_rate=tune_lr,
                                    anchor_weight=tune_anchor, layers=tune_layers,
-                                   bce_weight=tune_bce, feature_weight=tune_features,
+                                   bce_weight=own["bce_weight"] if tune_bce is None
+                                   else tune_bce,
+                                   feature_weight=tune_features,
                                    feature_layer=tune_feature_layer,
-                                   residual_focus=tune_focus)
+                                   residual_focus=own["residual_focus"] if tune_focus is None
+                                   else tune_focus)
 
         return command(*args, tuning_for=tuning_for, **kwargs)
 

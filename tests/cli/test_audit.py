@@ -95,9 +95,14 @@ def test_audit_inverts_and_tunes_shorter_than_explain_unless_asked(tmp_path, mon
     from covgan.explain.settings import (
         AUDIT_INVERSION_STEPS,
         AUDIT_RESTARTS,
+        AUDIT_TUNING_BCE,
+        AUDIT_TUNING_FOCUS,
         AUDIT_TUNING_STEPS,
         BRANCH_TUNING_STEPS,
+        COUNTERPART_WEIGHT,
         INVERSION_PRESETS,
+        TUNING_BCE_WEIGHTS,
+        TUNING_RESIDUAL_FOCUS,
     )
     from covgan.models.generator import build_generator
     from covgan.training import runs
@@ -108,7 +113,8 @@ def test_audit_inverts_and_tunes_shorter_than_explain_unless_asked(tmp_path, mon
     asked = []
 
     def captured(*args, settings, tuning, **kwargs):
-        asked.append((settings.steps, settings.restarts, tuning.steps))
+        asked.append((settings.steps, settings.restarts, tuning.steps, tuning.bce_weight,
+                      tuning.residual_focus, settings.counterpart_weight))
         raise SystemExit(3)
 
     monkeypatch.setattr(audit_module, "audit_images", captured)
@@ -117,12 +123,22 @@ def test_audit_inverts_and_tunes_shorter_than_explain_unless_asked(tmp_path, mon
                         lambda *a: (None,) * 6)
     monkeypatch.setattr(audit_module, "probabilities_of", lambda *a: None)
     covgan, authors = INVERSION_PRESETS["covgan"], INVERSION_PRESETS["authors"]
-    explains = ["--invert-steps", "200", "--restarts", "2", "--tune-steps", "400"]
+    explains = ["--invert-steps", "200", "--restarts", "2", "--tune-steps", "400",
+                "--tune-bce", str(TUNING_BCE_WEIGHTS["branch"]),
+                "--tune-focus", str(TUNING_RESIDUAL_FOCUS["branch"])]
     for extra in ([], explains, ["--preset", "authors"]):
         result = run("audit", "--run", tmp_path / "run", "--out", tmp_path / "out", *extra)
         assert result.exit_code == 3, result.output
-    assert asked == [(AUDIT_INVERSION_STEPS, AUDIT_RESTARTS, AUDIT_TUNING_STEPS), (200, 2, 400),
-                     (authors.steps, authors.restarts, AUDIT_TUNING_STEPS)]
+    own = (AUDIT_TUNING_BCE, AUDIT_TUNING_FOCUS)
+    # The gated G's counterpart term is chosen as it runs (the authors' preset has none).
+    assert asked == [
+        (AUDIT_INVERSION_STEPS, AUDIT_RESTARTS, AUDIT_TUNING_STEPS, *own, COUNTERPART_WEIGHT),
+        (200, 2, 400, TUNING_BCE_WEIGHTS["branch"], TUNING_RESIDUAL_FOCUS["branch"],
+         COUNTERPART_WEIGHT),
+        (authors.steps, authors.restarts, AUDIT_TUNING_STEPS, *own, 0.0)]
+    # Nor does it tune on the classifier's reading or focus on the residual, as explain does.
+    assert own == (0.0, 0.0) and min(TUNING_BCE_WEIGHTS["branch"],
+                                     TUNING_RESIDUAL_FOCUS["branch"]) > 0
     # Shorter than explain's: the images of a whole split, read together.
     assert AUDIT_INVERSION_STEPS < covgan.steps
     assert AUDIT_RESTARTS < covgan.restarts
