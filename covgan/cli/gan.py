@@ -215,6 +215,7 @@ def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning
                                 curves=not no_curves, tie_seed=seed,
                                 encoder=encoder_of(run, settings), tuning=tuning)
     scores.update({"run": str(run_dir), "data": str(data_dir), "split": split,
+                   "images": [str(r.path) for r in chosen],  # the per-image lists' order
                    "settings": dataclasses.asdict(settings),
                    "tuning": dataclasses.asdict(tuning)})
     write_json(pathlib.Path(run_dir) / "localisation.json", scores)

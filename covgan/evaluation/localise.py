@@ -60,18 +60,39 @@ def _mean_over_seeds(per_seed):
     return averaged
 
 
+# Each way an inversion can fail the trust rule, by the name localisation.json gives it, with
+# the condition of `invert.trust_conditions` it breaks.
+TRUST_FAILURES = {"ssim": "ssim", "probability_gap": "probability_gap",
+                  "add_back_positive": "add_back_negative"}
+
+
+def _failing(result) -> dict[str, np.ndarray]:
+    """Per failure name, where each image fails it (N,) booleans."""
+    p = result["probabilities"]
+    holds = trust_conditions(p[:, IMAGE], p[:, RECONSTRUCTION], result["ssim"],
+                             result["add_back_probabilities"])
+    return {name: ~np.asarray(holds[condition]) for name, condition in TRUST_FAILURES.items()}
+
+
 def trust_failures(result) -> dict[str, float]:
     """The share of images failing each condition of the trust rule
     (`invert.trust_conditions`); an image may fail several: ssim, probability_gap, and
     add_back_positive (what the GAN failed to reproduce is itself enough to make the
     counterpart positive)."""
-    p = result["probabilities"]
-    holds = trust_conditions(p[:, IMAGE], p[:, RECONSTRUCTION], result["ssim"],
-                             result["add_back_probabilities"])
-    named = {"ssim": "ssim", "probability_gap": "probability_gap",
-             "add_back_positive": "add_back_negative"}
-    return {name: float(1.0 - np.mean(np.asarray(holds[condition])))
-            for name, condition in named.items()}
+    return {name: float(np.mean(fails)) for name, fails in _failing(result).items()}
+
+
+def inversion_per_image(result) -> list[dict]:
+    """Each image's inversion as the trust rule reads it: p(positive) of the image, the
+    reconstruction, the counterpart and the add-back, SSIM, trusted, and the conditions it
+    fails (so a reader can see which images are untrusted, and why)."""
+    p, failing = result["probabilities"], _failing(result)
+    return [{"p_image": float(p[i, IMAGE]), "p_reconstruction": float(p[i, RECONSTRUCTION]),
+             "p_counterpart": float(p[i, COUNTERPART]),
+             "p_add_back": float(result["add_back_probabilities"][i]),
+             "ssim": float(result["ssim"][i]), "trusted": bool(result["trusted"][i]),
+             "untrusted_because": [name for name, fails in failing.items() if fails[i]]}
+            for i in range(len(p))]
 
 
 def _inversion_summary(result, images, masks):
@@ -100,6 +121,7 @@ def _inversion_summary(result, images, masks):
         "difference_mean": float(change.mean()),
         "difference_mean_in_masks": float(np.mean([c[m].mean() for c, m in zip(change, masks)])),
         **untuned,
+        "per_image": inversion_per_image(result),
     }
 
 

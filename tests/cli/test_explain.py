@@ -196,10 +196,17 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
             scores["methods"][method]["relevance_mass"])
     assert "latent_gradients - integrated_gradients" in result.stderr
     assert len(scores["inversion_per_seed"]) == 2
+    # Each image's inversion, per seed: its share of trusted images is the summary's.
+    for summary in scores["inversion_per_seed"]:
+        rows = summary["per_image"]
+        assert len(rows) == 3
+        assert np.mean([r["trusted"] for r in rows]) == pytest.approx(summary["trusted_fraction"])
+        assert all(r["trusted"] == (r["untrusted_because"] == []) for r in rows)
     residual = scores["inversion"]["residual"]
     assert residual["mass_over_area_share"] == pytest.approx(
         residual["relevance_mass"] / residual["mask_area_share"])
-    assert scores["n"] == 3
+    assert scores["n"] == 3 and len(scores["images"]) == 3
+    assert all((phantom_dir / path).is_file() for path in scores["images"])
     assert "pointing_game" in result.stderr  # the table, for people
     assert json.loads((copy / "localisation.json").read_text()) == scores
     assert not (tiny_run / "localisation.json").exists()

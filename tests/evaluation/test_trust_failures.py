@@ -22,3 +22,19 @@ def test_trust_failures_count_each_condition_the_trust_rule_checks():
     p = result["probabilities"]
     trusted = is_trusted(p[:, 0], p[:, 1], result["ssim"], result["add_back_probabilities"])
     np.testing.assert_array_equal(trusted, [True, False, False, False])
+
+
+def test_each_images_inversion_is_listed_with_what_it_fails():
+    from covgan.evaluation.localise import inversion_per_image
+
+    result = {
+        "probabilities": np.array([[0.9, 0.95, 0.1], [0.9, 0.5, 0.6]], np.float32),
+        "ssim": np.array([0.8, 0.4], np.float32),
+        "add_back_probabilities": np.array([0.1, 0.7], np.float32),
+        "trusted": np.array([True, False]),
+    }
+    first, second = inversion_per_image(result)
+    assert first["untrusted_because"] == [] and first["trusted"] is True
+    assert second["untrusted_because"] == ["ssim", "probability_gap", "add_back_positive"]
+    assert (second["p_image"], second["p_reconstruction"], second["p_counterpart"],
+            second["p_add_back"], second["ssim"]) == pytest.approx((0.9, 0.5, 0.6, 0.7, 0.4))
