@@ -216,7 +216,7 @@ DEFAULTS = DemoSettings()
 @click.option("--pairs", type=click.IntRange(min=1), default=DEFAULTS.pairs,
               show_default=True, help="(z1, z2) traversals for the quick monotonicity check.")
 def demo(out, data, classifier_epochs, gan_epochs, explain_count, invert_steps, repeats, pairs):
-    """The whole job, end to end, on the built-in phantoms (11.4 minutes measured on 2 CPU cores).
+    """The whole job, end to end, on the built-in phantoms (14.5 minutes measured on 2 CPU cores).
 
     Trains the tiny classifier, trains the tiny GAN against it, evaluates it,
     scores the difference map against Grad-CAM on lesion masks, explains held-out
