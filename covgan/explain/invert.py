@@ -34,7 +34,7 @@ from covgan.explain.settings import (
 )
 from covgan.models import losses
 from covgan.models.classifier import positive_probability
-from covgan.models.generator import code_sizes, residual_branch_layers, with_counterpart
+from covgan.models.generator import code_sizes, drawn_with_counterparts, residual_branch_layers
 
 # Re-exported: the settings and thresholds live in settings.py (no TensorFlow there).
 __all__ = ["InversionSettings", "PROBABILITY_TRUST_GAP", "SSIM_TRUST_THRESHOLD", "IMAGE",
@@ -63,18 +63,17 @@ def make_inversion_fn(generator: keras.Model, classifier: keras.Model,
     """
     s = settings_for(generator, settings)
     d1, _ = code_sizes(generator)
-    render = _with_counterparts(generator) if s.counterpart_weight else None
 
     def objective(z, images, target):
         z1, z2 = z[:, :d1], z[:, d1:]
-        if render:
-            reconstruction, counterpart = render(z1, z2)
+        if s.counterpart_weight:
+            reconstruction, counterpart = drawn_with_counterparts(generator, z1, z2)
         else:
             reconstruction = generator([z1, z2], training=False)
         p = positive_probability(classifier, reconstruction)
         loss = s.mse_weight * losses.mean_squared_error(reconstruction, images)
         loss += s.bce_weight * losses.binary_cross_entropy(target, p)
-        if render:  # the walk's start held on the negative side: BCE(0, C(G(z1, 0)))
+        if s.counterpart_weight:  # the walk's start held negative: BCE(0, C(G(z1, 0)))
             p_counterpart = positive_probability(classifier, counterpart)
             loss += s.counterpart_weight * losses.binary_cross_entropy(
                 tf.zeros_like(p_counterpart), p_counterpart)
@@ -169,21 +168,6 @@ def settings_for(generator: keras.Model, settings: InversionSettings) -> Inversi
     """`settings` with what they leave to the inversion chosen for this G (the counterpart
     weight: `InversionSettings.for_generator`); the commands record these."""
     return settings.for_generator(bool(residual_branch_layers(generator)))
-
-
-def _with_counterparts(generator: keras.Model) -> Callable:
-    """(z1, z2) -> (G(z1, z2), G(z1, 0)): one pass of a gated G (`with_counterpart`), else one
-    pass of any G over both sets of rows (inference: the rows do not mix)."""
-    paired = with_counterpart(generator)
-    if paired is not None:
-        return lambda z1, z2: tuple(paired([z1, z2], training=False))
-
-    def both(z1, z2):
-        drawn = generator([tf.concat([z1, z1], 0), tf.concat([z2, tf.zeros_like(z2)], 0)],
-                          training=False)
-        return drawn[: tf.shape(z1)[0]], drawn[tf.shape(z1)[0]:]
-
-    return both
 
 
 def _continued(early: tf.Tensor, later: tf.Tensor, kept: tf.Tensor) -> tf.Tensor:

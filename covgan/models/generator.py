@@ -93,6 +93,20 @@ def with_counterpart(generator: keras.Model) -> keras.Model | None:
                        name="with_counterpart")
 
 
+def drawn_with_counterparts(generator: keras.Model, z1, z2, *, training: bool = False):
+    """(G(z1, z2), G(z1, 0)). A gated G draws both in one pass (`with_counterpart`: its base
+    image is the counterpart, and its branch's batch statistics come from the rows z2 draws
+    alone); any other G renders the counterparts as rows of their own in the same call."""
+    both_at_once = with_counterpart(generator)
+    if both_at_once is not None:
+        images, counterparts = both_at_once([z1, z2], training=training)
+        return images, counterparts
+    batch = ops.shape(z1)[0]
+    both = generator([ops.concatenate([z1, z1], 0),
+                      ops.concatenate([z2, ops.zeros_like(z2)], 0)], training=training)
+    return both[:batch], both[batch:]
+
+
 def code_sizes(generator: keras.Model) -> tuple[int, int]:
     """(d1, d2): the sizes of the structure code z1 and the disease code z2 G takes."""
     return int(generator.inputs[0].shape[-1]), int(generator.inputs[1].shape[-1])

@@ -17,7 +17,7 @@ import tensorflow as tf
 from keras import ops
 
 from covgan.models import losses
-from covgan.models.generator import code_sizes, with_counterpart
+from covgan.models.generator import code_sizes, drawn_with_counterparts
 from covgan.training.augment import diff_augment
 
 
@@ -127,7 +127,8 @@ class ConditionalGAN(keras.Model):
         z1, z2, y = self.sample_latents(batch)
         with tf.GradientTape() as tape:
             if self.lambda_locality:
-                fake, counterpart = self._drawn_with_counterparts(z1, z2)
+                fake, counterpart = drawn_with_counterparts(self.generator, z1, z2,
+                                                            training=True)
                 positive = ops.cast(y, "float32")
                 locality = positive * losses.locality_penalty(fake - counterpart)
             else:
@@ -153,18 +154,6 @@ class ConditionalGAN(keras.Model):
         self.cls_acc_tracker.update_state(ops.mean(correct))
         self.locality_tracker.update_state(ops.mean(locality))
         return {m.name: m.result() for m in self.metrics}
-
-    def _drawn_with_counterparts(self, z1, z2):
-        """G(z1, z2) and G(z1, 0) in training mode. A gated G draws both in one pass (its base
-        image is the counterpart), and its branch's batch statistics then come from the rows
-        z2 draws alone; any other G renders the counterparts as rows of their own."""
-        both_at_once = with_counterpart(self.generator)
-        if both_at_once is not None:
-            return both_at_once([z1, z2], training=True)
-        batch = ops.shape(z1)[0]
-        both = self.generator([ops.concatenate([z1, z1], 0),
-                               ops.concatenate([z2, ops.zeros_like(z2)], 0)], training=True)
-        return both[:batch], both[batch:]
 
     def build_optimizers(self):
         """Creates both optimizers' slots now (needed before restoring their state)."""
