@@ -11,6 +11,9 @@ All scores take one map and one boolean mask of the same shape (H, W):
   mask's own area, so a perfect map scores 1. Ties are broken at random (seeded), as in the
   deletion and insertion orders.
 - AUROC: the map as a pixel classifier of the mask (0.5 = chance).
+- surround contrast: the map's mean inside the mask over its mean in the band just around it;
+  for a reconstruction residual, how much worse the lesions are reproduced than the tissue
+  beside them (1 = as well), whatever the residual is elsewhere in the image.
 
 Deletion and insertion curves (Petsiuk et al. 2018) use the classifier:
 pixels are removed from (or inserted into) the image in the map's order and
@@ -61,6 +64,23 @@ def iou_top(saliency, mask, fraction=None, seed=0):
     top[ranking(saliency, seed)[:count]] = True
     top = top.reshape(mask.shape)
     return float((top & mask).sum() / (top | mask).sum())
+
+
+# The width in pixels of the band around a mask that `surround_contrast` compares it with: a
+# lesion's neighbourhood (1/16 of a 128-pixel image's side), not the rest of the image.
+SURROUND_WIDTH = 8
+
+
+def surround_contrast(values, mask, width=SURROUND_WIDTH):
+    """Mean of `values` inside the mask over their mean in the band `width` pixels wide around
+    it (None where the mask or the band is empty, or the band's mean is 0)."""
+    mask = np.asarray(mask, bool)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1,) * 2)
+    band = (cv2.dilate(mask.astype(np.uint8), kernel) > 0) & ~mask
+    values = np.asarray(values, np.float64)
+    if not mask.any() or not band.any() or values[band].mean() <= 0:
+        return None
+    return float(values[mask].mean() / values[band].mean())
 
 
 def pixel_auroc(saliency, mask):

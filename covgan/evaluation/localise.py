@@ -95,6 +95,12 @@ def inversion_per_image(result) -> list[dict]:
             for i in range(len(p))]
 
 
+def _mean_defined(values):
+    """The mean of the values that are not None (None if none is)."""
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
 def _inversion_summary(result, images, masks):
     p, walks = result["probabilities"], result["traversal_probabilities"]
     residual = np.abs(images - result["reconstructions"])[..., 0]
@@ -114,9 +120,13 @@ def _inversion_summary(result, images, masks):
         "non_decreasing_fraction_tolerance_0.01": float(np.mean(
             [monotone(w, tolerance=0.01) for w in walks])),
         "image_positive_fraction": float(np.mean(p[:, IMAGE] >= 0.5)),
-        # What the GAN failed to reproduce, against the masks (mass / area share: 1 = uniform).
+        # What the GAN failed to reproduce, against the masks (mass / area share: 1 = uniform)
+        # and against the tissue just around them (1 = the lesions reproduced as well).
         "residual": {**residual_scores, "mask_area_share": area,
-                     "mass_over_area_share": residual_scores["relevance_mass"] / area},
+                     "mass_over_area_share": residual_scores["relevance_mass"] / area,
+                     "mask_over_surround": _mean_defined(
+                         [localisation.surround_contrast(r, m) for r, m in zip(residual, masks)]),
+                     "surround_width": localisation.SURROUND_WIDTH},
         # How local the walk's change is: its mean inside the masks and overall.
         "difference_mean": float(change.mean()),
         "difference_mean_in_masks": float(np.mean([c[m].mean() for c, m in zip(change, masks)])),
@@ -221,6 +231,14 @@ def table(scores: dict) -> str:
     for baseline, paired in scores.get("paired_vs_baselines", {}).get(default, {}).items():
         lines.append(f"{default} - {baseline}: " + ", ".join(
             f"{score} [{low:+.3f}, {high:+.3f}]" for score, (low, high) in paired.items()))
+    inversion = scores["inversion"]
+    residual = inversion["residual"]
+    around = residual.get("mask_over_surround")
+    lines.append(f"inversion (first seed): median SSIM {inversion['median_ssim']:.3f}, trusted "
+                 f"{inversion['trusted_fraction']:.1%}; the residual's mass in the masks "
+                 f"{residual['mass_over_area_share']:.2f}x their area share, its mean "
+                 + (f"{around:.2f}x" if around is not None else "-")
+                 + f" that of the {residual['surround_width']}-pixel band around them")
     lines.append(f"n = {scores['n']} images x {len(scores['seeds'])} inversion seed(s); "
                  f"default map: {scores['default_map']}; deletion: lower is better; "
                  "all others: higher is better")

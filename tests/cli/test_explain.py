@@ -205,6 +205,9 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     residual = scores["inversion"]["residual"]
     assert residual["mass_over_area_share"] == pytest.approx(
         residual["relevance_mass"] / residual["mask_area_share"])
+    # The residual inside the masks against the band around them: defined for these lesions.
+    assert residual["mask_over_surround"] > 0 and residual["surround_width"] == 8
+    assert f"{residual['mask_over_surround']:.2f}x that of the 8-pixel band" in result.stderr
     assert scores["n"] == 3 and len(scores["images"]) == 3
     assert all((phantom_dir / path).is_file() for path in scores["images"])
     assert "pointing_game" in result.stderr  # the table, for people

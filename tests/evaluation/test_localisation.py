@@ -10,6 +10,7 @@ from covgan.evaluation.localisation import (
     ranking,
     relevance_mass,
     summarise,
+    surround_contrast,
 )
 
 
@@ -92,3 +93,25 @@ def test_deletion_order_of_a_flat_map_is_random_not_raster():
     np.testing.assert_array_equal(order, ranking(flat, seed=0))  # seeded
     graded = np.arange(1024.0).reshape(32, 32)
     np.testing.assert_array_equal(ranking(graded), np.arange(1024)[::-1])  # no ties: by value
+
+
+def test_surround_contrast_compares_the_mask_with_the_band_around_it():
+    mask = square_mask(size=32, top=12, left=12, side=8)
+    values = np.ones((32, 32))
+    assert surround_contrast(values, mask, width=2) == pytest.approx(1.0)
+    values[mask] = 3.0
+    values[:2, :2] = 100.0  # far from the mask: not in the band, so not counted
+    assert surround_contrast(values, mask, width=2) == pytest.approx(3.0)
+    # The band is the width given: a ring of 2 pixels at 0.5, then 1 beyond it.
+    band = np.zeros((32, 32), bool)
+    band[10:22, 10:22] = True
+    values[band & ~mask] = 0.5
+    assert surround_contrast(values, mask, width=2) == pytest.approx(6.0)
+    assert surround_contrast(values, mask, width=4) > 3.0
+
+
+def test_surround_contrast_is_none_without_a_mask_or_a_band():
+    values = np.random.default_rng(0).random((16, 16))
+    assert surround_contrast(values, np.zeros((16, 16), bool)) is None
+    assert surround_contrast(values, np.ones((16, 16), bool)) is None
+    assert surround_contrast(np.zeros((16, 16)), square_mask()) is None
