@@ -25,8 +25,8 @@ def check_target(report, name, lowest=0.0):
 
 
 def test_bench_quick_parts_report_figures_and_targets():
-    report = bench("--parts", "inversion_ratio,gradcam")
-    for part in ("inversion_ratio", "gradcam"):
+    report = bench("--parts", "inversion_ratio,inversion_precision,gradcam")
+    for part in ("inversion_ratio", "inversion_precision", "gradcam"):
         assert "error" not in report[part], (part, report[part])
     # The ratio compares like with like: both solvers reach the same losses. Not to the digit:
     # a batch of 8 and a batch of 1 sum in another order, and Adam's first steps are nearly
@@ -39,14 +39,27 @@ def test_bench_quick_parts_report_figures_and_targets():
     assert ratio["ratio_to_compiled_batch1"] > 0
     for name in ("inversion_batched_vs_eager", "gradcam_batched_vs_keras_io"):
         check_target(report, name)
+    # The precisions in pairs: every round timed both, and each step is a 2-step call less a
+    # 1-step call of the same solver.
+    paired = report["inversion_precision"]
+    for precision in ("float32", "bfloat16"):
+        calls = paired["seconds_by_call"][precision]
+        assert len(calls["1_step"]) == len(calls["2_step"]) == 1, calls
+        assert paired["seconds_per_step_batch"][precision] == pytest.approx(
+            calls["2_step"][0] - calls["1_step"][0], abs=2e-3)
+    assert paired["step_ratio_by_round"]["n"] == 1
+    # Without fidelity measured the ratio is reported but cannot count.
+    target = report["targets"]["mixed_precision_inversion"]
+    assert target["measured"] == paired["step_ratio_of_medians"]
+    assert target["measured_in"].startswith("inversion_precision") and not target["met"]
 
 
 @pytest.mark.slow
 def test_bench_suite_quick_reports_every_part():
     report = bench()
     parts = ("peak", "train_step_float32", "train_step_mixed", "inversion_ratio",
-             "inversion_paper_float32", "inversion_paper_mixed", "inversion_fidelity_float32",
-             "inversion_fidelity_mixed", "inversion_vs_authors",
+             "inversion_precision", "inversion_paper_float32", "inversion_paper_mixed",
+             "inversion_fidelity_float32", "inversion_fidelity_mixed", "inversion_vs_authors",
              "gradcam", "serving")
     for part in parts:
         assert "error" not in report[part], (part, report[part])
@@ -107,6 +120,13 @@ def test_mixed_precision_inversion_counts_only_within_the_ssim_tolerance():
     assert target["ssim_lost"]["mean"] == pytest.approx(0.005, abs=1e-4)
     assert target["ssim_lost"]["pairs"] == 6
     assert target["ssim_lost"]["float32_seed_to_seed"] == pytest.approx(0.0, abs=1e-4)
+    # Where the precisions were also timed in pairs in one process, that ratio counts.
+    paired = {**report, "inversion_precision": {"step_ratio_of_medians": 1.6,
+                                                "step_ratio_by_round": {"median": 1.65}}}
+    target = bench_tool.targets(paired, gpu=False)["mixed_precision_inversion"]
+    assert target["measured"] == 1.6 and not target["met"], target
+    assert target["measured_in"].startswith("inversion_precision")
+    assert target["by_round"] == {"median": 1.65}
     report["inversion_fidelity_mixed"] = fidelity([[0.48, 0.58, 0.68], [0.50, 0.56, 0.68]])
     found = bench_tool.targets(report, gpu=False)
     target = found["mixed_precision_inversion"]

@@ -18,8 +18,11 @@ inversion_fidelity), batched inversion >= 20x the eager loop, a paper-preset
 inversion <= 14 s per image, covgan's default inversion reaching the authors' final SSIM >= 50x
 sooner per image than their procedure at the tiny preset and >= 20x at the paper preset
 (tools/bench_vs_authors.py), batched Grad-CAM >= 3x the keras-io recipe, gRPC overhead <= 20%.
-The inversion part also prints the fair batching ratio, against the same compiled solver called
-one image at a time (`ratio_to_compiled_batch1`; no target: on 2 cores batching buys little).
+The bfloat16 inversion step's ratio is measured in pairs in one process (part
+inversion_precision: both precisions' calls back to back, round after round), where timed in two
+processes it moved with the machine. The inversion part also prints the fair batching ratio,
+against the same compiled solver called one image at a time (`ratio_to_compiled_batch1`; no
+target: on 2 cores batching buys little).
 On a GPU: train step >= 1000 images/s, 1000 images x 1000 inversion steps < 120 s.
 """
 
@@ -35,8 +38,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_fidelity",
-         "inversion_vs_authors", "gradcam", "serving")
+PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_precision",
+         "inversion_fidelity", "inversion_vs_authors", "gradcam", "serving")
 # Parts run once in float32 and once under the mixed policy, each in its own process.
 BOTH_PRECISIONS = ("train_step", "inversion_paper", "inversion_fidelity")
 # inversion_fidelity: images inverted in each precision, at each seed, and the mean SSIM
@@ -302,6 +305,72 @@ def part_inversion_paper(args):
         "seconds_two_step_call": round(measured[2], 3),
         "seconds_per_step_batch": round(step, 3), "seconds_fixed_batch": round(fixed, 3),
         "seconds_per_image_at_max_steps": round(per_image, 3),
+    }
+
+
+def part_inversion_precision(args):
+    """The bfloat16 inversion step against float32's, measured in pairs in one process: the
+    same untrained paper-preset G and C (--quick: tiny), the bfloat16 pair a rebuild of the
+    float32 one with the same weights (`in_global_policy`), and every round times both
+    precisions' 1- and 2-step calls back to back, the order alternating from round to round.
+    Timed apart, in two processes minutes apart, the same ratio read 1.64x, 1.82x and 2.21x
+    on one machine within two hours (README, Performance): the machine's drift lands in both
+    sides of a pair here, not in the ratio."""
+    import dataclasses
+
+    import keras
+    import numpy as np
+
+    from covgan.explain.invert import InversionSettings, make_inversion_fn
+    from covgan.models.generator import code_sizes
+    from covgan.models.precision import in_global_policy
+
+    args.precision = "float32"
+    preset, generator, classifier = inversion_models(args)
+    defaults = InversionSettings()
+    images = 8 if args.quick else 64
+    rows = images * defaults.restarts
+    rng = np.random.default_rng(0)
+    d1, d2 = code_sizes(generator)
+    inputs = (rng.random((rows, 128, 128, 1)).astype("f4"),
+              rng.standard_normal((rows, d1)).astype("f4"),
+              rng.standard_normal((rows, d2)).astype("f4"))
+
+    def solvers():
+        """The 1- and 2-step solvers of this policy's G and C, each called once (traced)."""
+        g, c = in_global_policy(generator), in_global_policy(classifier)
+        made = {}
+        for steps in (1, 2):
+            solve = make_inversion_fn(g, c, dataclasses.replace(defaults, steps=steps,
+                                                                patience=10**6))
+            solve(*inputs)[2].numpy()
+            made[steps] = solve
+        return made
+
+    calls = {"float32": solvers()}
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    calls["bfloat16"] = solvers()
+    keras.mixed_precision.set_global_policy("float32")
+    seconds = {precision: {1: [], 2: []} for precision in calls}
+    for round_ in range(args.repeats):
+        order = list(calls) if round_ % 2 == 0 else list(calls)[::-1]
+        for precision in order:
+            for steps, solve in calls[precision].items():
+                started = time.perf_counter()
+                solve(*inputs)[2].numpy()
+                seconds[precision][steps].append(time.perf_counter() - started)
+    # One step is the 2-step call less the 1-step call: per round, and from the medians.
+    step = {p: [two - one for one, two in zip(t[1], t[2])] for p, t in seconds.items()}
+    ratios = [f / max(b, 1e-9) for f, b in zip(step["float32"], step["bfloat16"])]
+    median_step = {p: stats(t[2])["median"] - stats(t[1])["median"] for p, t in seconds.items()}
+    return {
+        "preset": preset, "rows": rows, "rounds": args.repeats,
+        "seconds_per_step_batch": {p: round(v, 3) for p, v in median_step.items()},
+        "step_ratio_of_medians": round(median_step["float32"]
+                                       / max(median_step["bfloat16"], 1e-9), 2),
+        "step_ratio_by_round": stats(ratios),
+        "seconds_by_call": {p: {f"{k}_step": [round(x, 3) for x in v] for k, v in t.items()}
+                            for p, t in seconds.items()},
     }
 
 
@@ -614,16 +683,27 @@ def targets(report, gpu):
     if lost is not None:  # on its own too: a run of part inversion_fidelity alone
         check("mixed_precision_ssim_lost", lost["mean"], MIXED_SSIM_TOLERANCE, False,
               invalid_because=untrained)
-    if "seconds_per_step_batch" in inversion_fp32 and "seconds_per_step_batch" in inversion_mixed:
-        check("mixed_precision_inversion",
-              round(inversion_fp32["seconds_per_step_batch"]
-                    / max(inversion_mixed["seconds_per_step_batch"], 1e-9), 2), 1.7,
+    # The step ratio measured in pairs in one process (part inversion_precision) where it ran;
+    # else from the two processes of part inversion_paper.
+    paired = report.get("inversion_precision", {})
+    step_ratio = paired.get("step_ratio_of_medians")
+    if (step_ratio is None and "seconds_per_step_batch" in inversion_fp32
+            and "seconds_per_step_batch" in inversion_mixed):
+        step_ratio = round(inversion_fp32["seconds_per_step_batch"]
+                           / max(inversion_mixed["seconds_per_step_batch"], 1e-9), 2)
+    if step_ratio is not None:
+        check("mixed_precision_inversion", step_ratio, 1.7,
               invalid_because=(
                   "no fidelity measured (part inversion_fidelity)" if lost is None else
                   untrained if untrained else
                   None if lost["mean"] <= MIXED_SSIM_TOLERANCE else
                   f"bfloat16 loses {lost['mean']:.3f} mean SSIM against float32 (at most "
                   f"{MIXED_SSIM_TOLERANCE})"))
+        found["mixed_precision_inversion"]["measured_in"] = (
+            "inversion_precision (paired rounds)" if "step_ratio_of_medians" in paired
+            else "inversion_paper (one process per precision)")
+        if "step_ratio_by_round" in paired:
+            found["mixed_precision_inversion"]["by_round"] = paired["step_ratio_by_round"]
         if lost is not None:
             found["mixed_precision_inversion"]["ssim_lost"] = lost
     for preset, target in (("tiny", 50.0), ("paper", 20.0)):
