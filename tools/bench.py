@@ -363,12 +363,15 @@ def part_inversion_precision(args):
     step = {p: [two - one for one, two in zip(t[1], t[2])] for p, t in seconds.items()}
     ratios = [f / max(b, 1e-9) for f, b in zip(step["float32"], step["bfloat16"])]
     median_step = {p: stats(t[2])["median"] - stats(t[1])["median"] for p, t in seconds.items()}
+    # Whole 2-step calls, pair by pair: no difference of timings, so less noise than the step.
+    calls_2 = [f / max(b, 1e-9) for f, b in zip(seconds["float32"][2], seconds["bfloat16"][2])]
     return {
         "preset": preset, "rows": rows, "rounds": args.repeats,
         "seconds_per_step_batch": {p: round(v, 3) for p, v in median_step.items()},
         "step_ratio_of_medians": round(median_step["float32"]
                                        / max(median_step["bfloat16"], 1e-9), 2),
         "step_ratio_by_round": stats(ratios),
+        "two_step_call_ratio_by_round": stats(calls_2),
         "seconds_by_call": {p: {f"{k}_step": [round(x, 3) for x in v] for k, v in t.items()}
                             for p, t in seconds.items()},
     }
