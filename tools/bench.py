@@ -48,6 +48,9 @@ FIDELITY_IMAGES = 64
 FIDELITY_RUN_IMAGES = 32
 FIDELITY_SEEDS = (0, 1)
 MIXED_SSIM_TOLERANCE = 0.01
+# inversion_precision times solvers of this many steps: one step is the difference over the 4
+# steps between them (with 1 and 2, two paired runs an hour apart read 2.06x and 1.68x).
+PAIRED_STEPS = (1, 5)
 
 
 def stats(values):
@@ -312,7 +315,7 @@ def part_inversion_precision(args):
     """The bfloat16 inversion step against float32's, measured in pairs in one process: the
     same untrained paper-preset G and C (--quick: tiny), the bfloat16 pair a rebuild of the
     float32 one with the same weights (`in_global_policy`), and every round times both
-    precisions' 1- and 2-step calls back to back, the order alternating from round to round.
+    precisions' calls of PAIRED_STEPS steps back to back, the order alternating from round to round.
     Timed apart, in two processes minutes apart, the same ratio read 1.64x, 1.82x and 2.21x
     on one machine within two hours (README, Performance): the machine's drift lands in both
     sides of a pair here, not in the ratio."""
@@ -337,10 +340,10 @@ def part_inversion_precision(args):
               rng.standard_normal((rows, d2)).astype("f4"))
 
     def solvers():
-        """The 1- and 2-step solvers of this policy's G and C, each called once (traced)."""
+        """This policy's solvers of PAIRED_STEPS steps, each called once (traced)."""
         g, c = in_global_policy(generator), in_global_policy(classifier)
         made = {}
-        for steps in (1, 2):
+        for steps in PAIRED_STEPS:
             solve = make_inversion_fn(g, c, dataclasses.replace(defaults, steps=steps,
                                                                 patience=10**6))
             solve(*inputs)[2].numpy()
@@ -351,7 +354,7 @@ def part_inversion_precision(args):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     calls["bfloat16"] = solvers()
     keras.mixed_precision.set_global_policy("float32")
-    seconds = {precision: {1: [], 2: []} for precision in calls}
+    seconds = {precision: {steps: [] for steps in PAIRED_STEPS} for precision in calls}
     for round_ in range(args.repeats):
         order = list(calls) if round_ % 2 == 0 else list(calls)[::-1]
         for precision in order:
@@ -359,19 +362,24 @@ def part_inversion_precision(args):
                 started = time.perf_counter()
                 solve(*inputs)[2].numpy()
                 seconds[precision][steps].append(time.perf_counter() - started)
-    # One step is the 2-step call less the 1-step call: per round, and from the medians.
-    step = {p: [two - one for one, two in zip(t[1], t[2])] for p, t in seconds.items()}
+    # One step: the longer call less the 1-step call, over the steps between them; per round,
+    # and from the medians.
+    short, long = PAIRED_STEPS
+    step = {p: [(b - a) / (long - short) for a, b in zip(t[short], t[long])]
+            for p, t in seconds.items()}
     ratios = [f / max(b, 1e-9) for f, b in zip(step["float32"], step["bfloat16"])]
-    median_step = {p: stats(t[2])["median"] - stats(t[1])["median"] for p, t in seconds.items()}
-    # Whole 2-step calls, pair by pair: no difference of timings, so less noise than the step.
-    calls_2 = [f / max(b, 1e-9) for f, b in zip(seconds["float32"][2], seconds["bfloat16"][2])]
+    median_step = {p: (stats(t[long])["median"] - stats(t[short])["median"]) / (long - short)
+                   for p, t in seconds.items()}
+    # The longer calls whole, pair by pair: no difference of timings, but their fixed cost in.
+    whole = [f / max(b, 1e-9) for f, b in zip(seconds["float32"][long],
+                                              seconds["bfloat16"][long])]
     return {
-        "preset": preset, "rows": rows, "rounds": args.repeats,
+        "preset": preset, "rows": rows, "rounds": args.repeats, "calls_of_steps": PAIRED_STEPS,
         "seconds_per_step_batch": {p: round(v, 3) for p, v in median_step.items()},
         "step_ratio_of_medians": round(median_step["float32"]
                                        / max(median_step["bfloat16"], 1e-9), 2),
         "step_ratio_by_round": stats(ratios),
-        "two_step_call_ratio_by_round": stats(calls_2),
+        "longer_call_ratio_by_round": stats(whole),
         "seconds_by_call": {p: {f"{k}_step": [round(x, 3) for x in v] for k, v in t.items()}
                             for p, t in seconds.items()},
     }
