@@ -49,7 +49,7 @@ FIDELITY_RUN_IMAGES = 32
 FIDELITY_SEEDS = (0, 1)
 MIXED_SSIM_TOLERANCE = 0.01
 # inversion_precision times solvers of this many steps: one step is the difference over the 4
-# steps between them (with 1 and 2, two paired runs an hour apart read 2.06x and 1.68x).
+# steps between them (with 1 and 2, two paired runs 20 minutes apart read 2.06x and 1.68x).
 PAIRED_STEPS = (1, 5)
 
 
@@ -328,7 +328,7 @@ def part_inversion_precision(args):
     from covgan.models.generator import code_sizes
     from covgan.models.precision import in_global_policy
 
-    args.precision = "float32"
+    args.precision = "float32"  # built in float32; the bfloat16 pair is rebuilt from them
     preset, generator, classifier = inversion_models(args)
     defaults = InversionSettings()
     images = 8 if args.quick else 64
