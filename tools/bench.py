@@ -267,36 +267,50 @@ def inversion_models(args):
     return preset, generator, classifier
 
 
-def part_inversion_paper(args):
-    """A whole inversion at the paper preset: batch 64, default restarts, per-step cost."""
-    import dataclasses
-
+def timing_inputs(generator, rows):
+    """What the timing parts invert: random targets and start codes for `rows` solver rows
+    (seed 0)."""
     import numpy as np
 
-    from covgan.explain.invert import InversionSettings, make_inversion_fn
     from covgan.models.generator import code_sizes
+
+    rng = np.random.default_rng(0)
+    d1, d2 = code_sizes(generator)
+    return (rng.random((rows, 128, 128, 1)).astype("f4"),
+            rng.standard_normal((rows, d1)).astype("f4"),
+            rng.standard_normal((rows, d2)).astype("f4"))
+
+
+def fixed_step_solver(generator, classifier, steps):
+    """covgan's default solver run for exactly `steps` steps (early stopping never fires)."""
+    import dataclasses
+
+    from covgan.explain.invert import InversionSettings, make_inversion_fn
+
+    return make_inversion_fn(generator, classifier,
+                             dataclasses.replace(InversionSettings(), steps=steps,
+                                                 patience=10**6))
+
+
+def part_inversion_paper(args):
+    """A whole inversion at the paper preset: batch 64, default restarts, per-step cost."""
+    from covgan.explain.invert import InversionSettings
 
     quick = args.quick
     preset, generator, classifier = inversion_models(args)
     defaults = InversionSettings()
     images = 8 if quick else 64
-    rows = images * defaults.restarts
     # Time the solver at 1 and at 2 steps: the difference is one loop step, the rest is the
     # fixed cost (the start, the final scoring). Scale the step by the default cap: a worst
     # case, since images stop early once their loss stalls.
-    rng = np.random.default_rng(0)
-    d1, d2 = code_sizes(generator)
-    targets = rng.random((rows, 128, 128, 1)).astype("f4")
-    z1 = rng.standard_normal((rows, d1)).astype("f4")
-    z2 = rng.standard_normal((rows, d2)).astype("f4")
+    inputs = timing_inputs(generator, images * defaults.restarts)
     measured = {}
     for steps in (1, 2):
-        settings = dataclasses.replace(defaults, steps=steps, patience=10**6)
-        solve = make_inversion_fn(generator, classifier, settings)
+        solve = fixed_step_solver(generator, classifier, steps)
         # The median of --repeats calls: the step is a difference of two timings; from
         # single calls the float32-over-bfloat16 step ratio read 1.64x where the profile's
         # medians read 1.82x an hour later.
-        measured[steps] = stats(timed(lambda: solve(targets, z1, z2)[2].numpy(),
+        measured[steps] = stats(timed(lambda: solve(*inputs)[2].numpy(),
                                       args.repeats))["median"]
     step = max(measured[2] - measured[1], 1e-9)
     fixed = max(measured[1] - step, 0.0)
@@ -319,35 +333,23 @@ def part_inversion_precision(args):
     Timed apart, in two processes minutes apart, the same ratio read 1.64x, 1.82x and 2.21x
     on one machine within two hours (README, Performance): the machine's drift lands in both
     sides of a pair here, not in the ratio."""
-    import dataclasses
-
     import keras
-    import numpy as np
 
-    from covgan.explain.invert import InversionSettings, make_inversion_fn
-    from covgan.models.generator import code_sizes
+    from covgan.explain.invert import InversionSettings
     from covgan.models.precision import in_global_policy
 
     args.precision = "float32"  # built in float32; the bfloat16 pair is rebuilt from them
     preset, generator, classifier = inversion_models(args)
-    defaults = InversionSettings()
-    images = 8 if args.quick else 64
-    rows = images * defaults.restarts
-    rng = np.random.default_rng(0)
-    d1, d2 = code_sizes(generator)
-    inputs = (rng.random((rows, 128, 128, 1)).astype("f4"),
-              rng.standard_normal((rows, d1)).astype("f4"),
-              rng.standard_normal((rows, d2)).astype("f4"))
+    rows = (8 if args.quick else 64) * InversionSettings().restarts
+    inputs = timing_inputs(generator, rows)
 
     def solvers():
         """This policy's solvers of PAIRED_STEPS steps, each called once (traced)."""
         g, c = in_global_policy(generator), in_global_policy(classifier)
         made = {}
         for steps in PAIRED_STEPS:
-            solve = make_inversion_fn(g, c, dataclasses.replace(defaults, steps=steps,
-                                                                patience=10**6))
-            solve(*inputs)[2].numpy()
-            made[steps] = solve
+            made[steps] = fixed_step_solver(g, c, steps)
+            made[steps](*inputs)[2].numpy()
         return made
 
     calls = {"float32": solvers()}
@@ -468,12 +470,10 @@ def profile_inversion(args):
     (64 images x 2 starts; --quick: 16): G forward, G's input gradient (its backward pass
     given an upstream gradient), C forward, C's input gradient, and the rest of the step
     (Adam, the loss terms), the step itself timed as the solver runs it (2 steps - 1 step)."""
-    import dataclasses
 
     import numpy as np
     import tensorflow as tf
 
-    from covgan.explain.invert import InversionSettings, make_inversion_fn
     from covgan.models.generator import code_sizes
 
     preset, generator, classifier = inversion_models(args)
@@ -509,11 +509,9 @@ def profile_inversion(args):
     def median(function):
         return stats(timed(lambda: function().numpy(), args.repeats))["median"]
 
-    settings = InversionSettings()
     calls = {}
     for steps in (1, 2):
-        solve = make_inversion_fn(generator, classifier,
-                                  dataclasses.replace(settings, steps=steps, patience=10**6))
+        solve = fixed_step_solver(generator, classifier, steps)
         calls[steps] = median(lambda: solve(images, z1, z2)[2])
     step = calls[2] - calls[1]
     g_f, g_fb = median(g_forward), median(g_forward_and_gradient)
