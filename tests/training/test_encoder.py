@@ -36,21 +36,22 @@ def test_encoder_learns_g_codes_leaves_g_alone_and_continues(tiny_run, tmp_path)
     summary = json.loads((copy / "encoder.json").read_text())
     assert summary["finished"] and summary["config"]["steps"] == 10
 
-    more = train_encoder(EncoderConfig(**{**config.__dict__, "steps": 60}), verbose=0)
-    assert more["resumed_from_step"] == 10 and more["steps"] == 60
+    more = train_encoder(EncoderConfig(**{**config.__dict__, "steps": 150}), verbose=0)
+    assert more["resumed_from_step"] == 10 and more["steps"] == 150
     later = load_run(copy)
-    # 50 more steps give back G's codes better than the first 10 did.
-    assert codes_error(later) < codes_error(early)
+    # 140 more steps give back G's codes clearly better than the first 10 did (about 0.5
+    # against 0.83 over three seeds; after 60 steps the gap was within the runs' spread).
+    assert codes_error(later) < 0.9 * codes_error(early)
     with pytest.raises(CovganError, match="other settings"):
         train_encoder(EncoderConfig(**{**config.__dict__, "pixel_weight": 1.0}), verbose=0)
 
     # Refined on real images: real_weight may change on the way, and each phase is kept.
-    refined = train_encoder(EncoderConfig(**{**config.__dict__, "steps": 80,
+    refined = train_encoder(EncoderConfig(**{**config.__dict__, "steps": 170,
                                              "real_weight": 10.0}), verbose=0)
-    assert refined["resumed_from_step"] == 60 and set(refined["final"]) == {
+    assert refined["resumed_from_step"] == 150 and set(refined["final"]) == {
         "code_loss", "pixel_loss", "real_loss"}
-    assert refined["phases"] == [{"from_step": 0, "to_step": 60, "real_weight": 0.0},
-                                 {"from_step": 60, "to_step": 80, "real_weight": 10.0}]
+    assert refined["phases"] == [{"from_step": 0, "to_step": 150, "real_weight": 0.0},
+                                 {"from_step": 150, "to_step": 170, "real_weight": 10.0}]
     assert json.loads((copy / "encoder.json").read_text())["phases"] == refined["phases"]
 
 
