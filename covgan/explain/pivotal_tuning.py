@@ -9,11 +9,13 @@ of G is fine-tuned on one image, codes fixed at the inverted (z1, z2) (the pivot
     min_G'  MSE(G'(z1, z2), x) + anchor_weight * MSE(G'(z1, 0), G(z1, 0))
 
 so G' reproduces the image while its counterpart stays the untuned G's: the detail the codes
-could not reach lands in what the walk from z2 = 0 to z2 changes. With `layers="branch"` (a
-gated-residual G) only the branch that z2 turns up is tuned: G'(z1, 0) is G(z1, 0) exactly, the
-anchor term is dropped, and a step costs a fraction of a whole-G step. Adam is written out over
-slot variables owned here, so one traced loop serves every image: `tune` reassigns the copy's
-weights and the slots instead of building new ones.
+could not reach lands in what the walk from z2 = 0 to z2 changes. With `counterpart_fit` the
+anchor gives way to fitting the counterpart to the image where the inversion did not miss,
+held negative by C (`TuningSettings`), so the walk no longer also redraws the anatomy. With
+`layers="branch"` (a gated-residual G) only the branch that z2 turns up is tuned: G'(z1, 0) is
+G(z1, 0) exactly, the anchor term is dropped, and a step costs a fraction of a whole-G step.
+Adam is written out over slot variables owned here, so one traced loop serves every image:
+`tune` reassigns the copy's weights and the slots instead of building new ones.
 """
 
 from __future__ import annotations
@@ -136,8 +138,19 @@ class PivotalTuner:
                 target, positive_probability(self.classifier, drawn[:1]))[0]
         if self._branch_only:  # the counterpart cannot move
             return fidelity
-        return fidelity + self.settings.anchor_weight * losses.mean_squared_error(
-            drawn[1:], anchor)[0]
+        if not self.settings.counterpart_fit:
+            return fidelity + self.settings.anchor_weight * losses.mean_squared_error(
+                drawn[1:], anchor)[0]
+        # The image as it would read negative: fitted where the inversion drew it (the focus's
+        # weights inverted), free where it missed, and read negative by C.
+        kept = 1.0 / pixel_weights
+        kept = kept / tf.reduce_mean(kept)
+        counterpart = drawn[1:]
+        return (fidelity
+                + self.settings.counterpart_fit * tf.reduce_mean(
+                    kept * tf.square(counterpart - image))
+                + self.settings.bce_weight * losses.binary_cross_entropy(
+                    tf.zeros([1]), positive_probability(self.classifier, counterpart))[0])
 
     def _fit_steps(self, image, z1, z2, anchor, target, seen, pixel_weights):
         s = self.settings

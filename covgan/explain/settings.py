@@ -140,6 +140,14 @@ class TuningSettings:
     thing it is there for, rather than the anatomy they already drew. It needs no mask and
     nothing of the classifier.
 
+    `counterpart_fit` (all of G only) replaces the anchor: rather than held to the untuned G's
+    counterpart, which draws none of the image's own anatomy, the tuned counterpart is fitted
+    to the image itself, counterpart_fit * mean(w * (G'(z1, 0) - x)^2), where the inversion did
+    not miss (w = 1 / the residual focus's weights, mean 1), and is held negative, bce_weight *
+    BCE(C(G'(z1, 0)), 0). Both images then share the anatomy, and the walk between them is left
+    with what the codes missed and the classifier reads as positive. It needs the focus and the
+    classifier term (without them the counterpart would be fitted to the lesions too).
+
     `layers` is what is tuned: "all" of G (Roich et al.), or, for a gated-residual G, only its
     "branch" (the residual stages, the change and the gate). The branch is multiplied by 0 at
     z2 = 0, so the tuned counterpart is the untuned one exactly and needs no anchor; G's trunk
@@ -154,16 +162,23 @@ class TuningSettings:
     feature_weight: float = 0.0
     feature_layer: str | None = None
     residual_focus: float = 0.0
+    counterpart_fit: float = 0.0
 
     def __post_init__(self):
         if (self.steps < 0 or self.learning_rate <= 0 or self.anchor_weight < 0
-                or self.bce_weight < 0 or self.feature_weight < 0 or self.residual_focus < 0):
+                or self.bce_weight < 0 or self.feature_weight < 0 or self.residual_focus < 0
+                or self.counterpart_fit < 0):
             raise ValueError("Tuning needs steps >= 0, learning_rate > 0, and anchor_weight, "
-                             "bce_weight, feature_weight and residual_focus >= 0. Received: "
-                             f"{self}.")
+                             "bce_weight, feature_weight, residual_focus and counterpart_fit "
+                             f">= 0. Received: {self}.")
         if self.layers not in TUNED_LAYERS:
             raise ValueError(f"Tuning's layers must be one of {TUNED_LAYERS}, "
                              f"not {self.layers!r}.")
+        if self.counterpart_fit and (self.layers != "all" or not self.bce_weight
+                                     or not self.residual_focus):
+            raise ValueError("Fitting the counterpart needs layers='all' (the branch cannot "
+                             "move it), bce_weight > 0 and residual_focus > 0 (to keep it "
+                             f"negative and off what the inversion missed). Received: {self}.")
 
     @property
     def uses_classifier(self) -> bool:
@@ -211,6 +226,10 @@ TUNING_FEATURE_WEIGHTS = {"all": 0.0, "branch": 0.05}
 # them, so they stay 0 there.
 TUNING_BCE_WEIGHTS = {"all": 0.0, "branch": 0.1}
 TUNING_RESIDUAL_FOCUS = {"all": 0.0, "branch": 4.0}
+# Fitting all of G's counterpart to the image (TuningSettings.counterpart_fit) was measured with
+# the branch's terms and steps (README, Measured), so asking for it brings those defaults along
+# (all of G at its own learning rate).
+COUNTERPART_FIT_TERMS = "branch"
 
 
 def tuning_settings(gated: bool, *, steps: int | None = None,
@@ -218,7 +237,8 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
                     learning_rate: float | None = None, anchor_weight: float | None = None,
                     layers: str | None = None, bce_weight: float | None = None,
                     feature_weight: float | None = None, feature_layer: str | None = None,
-                    residual_focus: float | None = None) -> TuningSettings:
+                    residual_focus: float | None = None,
+                    counterpart_fit: float | None = None) -> TuningSettings:
     """The tuning the commands run, from what was asked (None: not asked).
 
     A gated-residual G (`gated`) has its branch tuned by default: `branch_steps` steps at
@@ -226,22 +246,26 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
     focus at TUNING_FEATURE_WEIGHTS, TUNING_BCE_WEIGHTS and TUNING_RESIDUAL_FOCUS["branch"]; its
     counterpart cannot move, and without it the walk misses what the codes cannot draw
     (README, Explaining a radiograph). Any other G is tuned only when steps are asked, all of
-    it.
+    it. Asking for `counterpart_fit` tunes all of G, `branch_steps` steps, with the branch's
+    terms (COUNTERPART_FIT_TERMS) wherever they are not asked.
     """
-    layers = layers or ("branch" if gated else "all")
+    fitted = bool(counterpart_fit)
+    layers = layers or ("all" if fitted or not gated else "branch")
+    terms = COUNTERPART_FIT_TERMS if fitted else layers
     if steps is None:
-        steps = branch_steps if layers == "branch" else 0
+        steps = branch_steps if layers == "branch" or fitted else 0
     return TuningSettings(
         steps=steps,
         learning_rate=learning_rate or TUNING_LEARNING_RATES[layers],
         anchor_weight=TuningSettings.anchor_weight if anchor_weight is None else anchor_weight,
         layers=layers,
-        bce_weight=TUNING_BCE_WEIGHTS[layers] if bce_weight is None else bce_weight,
-        feature_weight=(TUNING_FEATURE_WEIGHTS[layers] if feature_weight is None
+        bce_weight=TUNING_BCE_WEIGHTS[terms] if bce_weight is None else bce_weight,
+        feature_weight=(TUNING_FEATURE_WEIGHTS[terms] if feature_weight is None
                         else feature_weight),
         feature_layer=feature_layer,
-        residual_focus=(TUNING_RESIDUAL_FOCUS[layers] if residual_focus is None
-                        else residual_focus))
+        residual_focus=(TUNING_RESIDUAL_FOCUS[terms] if residual_focus is None
+                        else residual_focus),
+        counterpart_fit=counterpart_fit or 0.0)
 
 
 # Images tuned at the same time, each by its own copy of G in its own thread. One image's step

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -247,5 +249,62 @@ def test_residual_focus_weights_the_fit_by_where_the_inversion_missed():
         return left[lesion].sum() / left.sum()
 
     assert residual_in_lesion(focused) < residual_in_lesion(plain)
-    with pytest.raises(ValueError, match="residual_focus >= 0"):
+    with pytest.raises(ValueError, match="residual_focus and counterpart_fit >= 0"):
         TuningSettings(residual_focus=-1.0)
+
+
+def test_the_counterpart_fit_draws_the_anatomy_into_both_ends_and_holds_the_counterpart_negative():
+    classifier = build_classifier("tiny", seed=0)
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    z1, z2 = codes(9)
+    image = lesioned(gated, z1, z2)
+    # Anatomy the codes cannot reach, away from the lesion, and less bright than it.
+    image[:, 80:120, 20:100] *= 0.5
+    settings = tuning_settings(True, counterpart_fit=1.0, steps=30)
+    # Asked alone it brings the branch's terms and steps, on all of G at all of G's rate.
+    assert settings == TuningSettings(
+        steps=30, learning_rate=TUNING_LEARNING_RATES["all"], layers="all",
+        bce_weight=TUNING_BCE_WEIGHTS["branch"], feature_weight=TUNING_FEATURE_WEIGHTS["branch"],
+        residual_focus=TUNING_RESIDUAL_FOCUS["branch"], counterpart_fit=1.0)
+    assert tuning_settings(True, counterpart_fit=1.0).steps == BRANCH_TUNING_STEPS
+    plain = dataclasses.replace(settings, feature_weight=0.0, learning_rate=1e-3, steps=100)
+    tuner = PivotalTuner(gated, plain, classifier)
+    tuner.tune(image, z1, z2)
+    # The objective before the first step, term by term.
+    drawn = gated([z1, z2], training=False).numpy()
+    counterpart = gated([z1, np.zeros_like(z2)], training=False).numpy()
+    missed = np.abs(image - drawn)
+    weights = 1.0 + plain.residual_focus * missed / missed.mean()
+    weights /= weights.mean()
+    kept = 1.0 / weights
+    kept /= kept.mean()
+    bce = losses.binary_cross_entropy
+    expected = (np.mean(weights * np.square(drawn - image))
+                + plain.bce_weight * float(bce(positive_probability(classifier, image),
+                                               positive_probability(classifier, drawn))[0])
+                + np.mean(kept * np.square(counterpart - image))
+                + plain.bce_weight * float(bce(np.zeros(1, "float32"),
+                                               positive_probability(classifier, counterpart))[0]))
+    assert tuner.last_loss[0] == pytest.approx(expected, rel=1e-4)
+    assert tuner.last_loss[1] < tuner.last_loss[0]
+    # Against the anchored tuning, the counterpart takes on the image's anatomy (the band the
+    # codes missed); the lesion, weighted least, stays far less fitted in the counterpart than
+    # in the reconstruction (here C is untrained: on a trained C its term holds it out too).
+    anchored = PivotalTuner(gated, dataclasses.replace(plain, counterpart_fit=0.0), classifier)
+    band, lesion = np.s_[:, 80:120, 20:100], np.s_[:, 40:56, 40:56]
+
+    def errors(tuner):
+        tuned = tuner.tune(image, z1, z2)
+        ends = [tuned([z1, z], training=False).numpy() for z in (np.zeros_like(z2), z2)]
+        return {(end, name): mse(drawn[where], image[where])
+                for end, drawn in zip(("counterpart", "reconstruction"), ends)
+                for name, where in (("band", band), ("lesion", lesion))}
+
+    fitted, held = errors(tuner), errors(anchored)
+    assert fitted["counterpart", "band"] < 0.2 * held["counterpart", "band"]
+    assert fitted["counterpart", "lesion"] > 10 * fitted["reconstruction", "lesion"]
+    # What it needs, said in one line.
+    for wrong in ({"layers": "branch"}, {"bce_weight": 0.0}, {"residual_focus": 0.0},
+                  {"counterpart_fit": -1.0}):
+        with pytest.raises(ValueError, match="counterpart"):
+            dataclasses.replace(settings, **wrong)
