@@ -66,11 +66,24 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
     assert payload["settings"]["tuning"] == {"steps": 3, "learning_rate": 1e-4,
                                              "anchor_weight": 1.0, "layers": "all",
                                              "bce_weight": 0.0, "feature_weight": 0.0,
-                                             "feature_layer": None, "residual_focus": 0.0}
+                                             "feature_layer": None, "residual_focus": 0.0,
+                                             "counterpart_fit": 0.0}
     entry = payload["images"][0]
     assert 0.0 <= entry["ssim_untuned"] <= 1.0 and isinstance(entry["trusted_untuned"], bool)
     report = (out / "report.html").read_text()
     assert "Pivotal tuning" in report and f"{entry['ssim_untuned']:.2f} before tuning" in report
+
+    # The counterpart fit brings the branch's terms; without the classifier term it refuses.
+    fitted = run("explain", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "fit",
+                 *QUICK, "--tune-steps", "2", "--tune-counterpart-fit", "1")
+    assert fitted.exit_code == 0, fitted.output
+    tuning = json.loads(fitted.stdout)["settings"]["tuning"]
+    assert (tuning["layers"], tuning["counterpart_fit"]) == ("all", 1.0)
+    assert tuning["bce_weight"] > 0 and tuning["residual_focus"] > 0
+    refused = run("explain", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "no",
+                  *QUICK, "--tune-counterpart-fit", "1", "--tune-bce", "0")
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert "bce_weight > 0" in refused.output and not (tmp_path / "no").exists()
 
 
 def test_tuning_only_a_branch_needs_a_gated_generator(tiny_run, phantom_positives, tmp_path):
