@@ -150,12 +150,21 @@ def trust_banner(entry, ssim_threshold, probability_gap):
     )
 
 
-def tuning_note(entry):
-    """What pivotal tuning changed: the pictures come from a copy of G fitted to this image."""
+def tuning_note(entry, tuning=None):
+    """What pivotal tuning changed: the pictures come from a copy of G fitted to this image;
+    `tuning` (the settings' dict, where known) says what became of the counterpart."""
     before = "trusted" if entry["trusted_untuned"] else "not trusted"
+    tuning = tuning or {}
+    if tuning.get("counterpart_fit"):
+        counterpart = ("fitted to this radiograph too, except where the inversion missed, and "
+                       "held negative by the classifier")
+    elif tuning.get("layers") == "branch":
+        counterpart = "exactly the untuned GAN's (only the branch the walk turns up was tuned)"
+    else:
+        counterpart = "held to the untuned GAN's"
     return ("<p>Pivotal tuning: the reconstruction, the walk and its maps come from a copy of "
-            "the GAN fine-tuned to this radiograph, its negative counterpart held to the "
-            f"untuned GAN's. Reconstruction SSIM {entry['ssim_untuned']:.2f} before tuning, "
+            f"the GAN fine-tuned to this radiograph, its negative counterpart {counterpart}. "
+            f"Reconstruction SSIM {entry['ssim_untuned']:.2f} before tuning, "
             f"{entry['ssim']:.2f} after; the inversion alone was {before}.</p>")
 
 
@@ -199,7 +208,7 @@ def write_report(path, entries, *, title, settings, ssim_threshold, probability_
         parts.extend(f'<p class="warning">{html.escape(w)}</p>' for w in entry["warnings"])
         parts.append(trust_banner(entry, ssim_threshold, probability_gap))
         if "ssim_untuned" in entry:
-            parts.append(tuning_note(entry))
+            parts.append(tuning_note(entry, settings.get("tuning")))
         parts.append(panels_html(*entry["figure_panels"], "Figure 2"))
         if entry.get("map_panels"):
             parts.append("<p>Every map, over the image (brighter: more evidence for "

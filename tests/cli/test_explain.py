@@ -80,6 +80,9 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
     tuning = json.loads(fitted.stdout)["settings"]["tuning"]
     assert (tuning["layers"], tuning["counterpart_fit"]) == ("all", 1.0)
     assert tuning["bce_weight"] > 0 and tuning["residual_focus"] > 0
+    # The report says what became of the counterpart (the anchored run's held to the untuned).
+    assert "held to the untuned GAN's" in report
+    assert "held negative by the classifier" in (tmp_path / "fit" / "report.html").read_text()
     refused = run("explain", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "no",
                   *QUICK, "--tune-counterpart-fit", "1", "--tune-bce", "0")
     assert refused.exit_code != 0 and "Traceback" not in refused.output
