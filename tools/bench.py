@@ -470,7 +470,6 @@ def profile_inversion(args):
     (64 images x 2 starts; --quick: 16): G forward, G's input gradient (its backward pass
     given an upstream gradient), C forward, C's input gradient, and the rest of the step
     (Adam, the loss terms), the step itself timed as the solver runs it (2 steps - 1 step)."""
-
     import numpy as np
     import tensorflow as tf
 

@@ -160,7 +160,8 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
                      help="Tune all of G with its counterpart G(z1, 0) fitted to the image "
                           "where the inversion did not miss and held negative by the "
                           "classifier, in place of the anchor (brings the branch's tuning "
-                          "terms and steps where not given; about 3x slower). [default: 0, off]"),
+                          "terms and steps where not given; slower: each step draws two images "
+                          "through all of G). [default: 0, off]"),
     ]
 
     @functools.wraps(command)
