@@ -94,8 +94,47 @@ def test_an_encoder_start_is_timed_from_before_the_encoder_and_solves_from_it(to
     # One start, a negligible rate: every point of the curve is the encoder's reconstruction.
     settings = dataclasses.replace(tool.parse_variant("z1_start=encoder,restarts=1,steps=3"),
                                    learning_rate=1e-9, patience=3)
-    result = tool.run_covgan(generator, classifier, images, settings, seed=0, encoder=encoder)
+    result, _ = tool.run_covgan(generator, classifier, images, settings, seed=0, encoder=encoder)
     e1, e2 = encoder(images)
     expected = float(tf.reduce_mean(tf.image.ssim(generator([e1, e2]), images, max_val=1.0)))
     assert all(p["ssim"] == pytest.approx(expected, abs=1e-4) for p in result["curve_per_image"])
     assert result["curve_per_image"][0]["seconds"] > 0
+
+
+def test_the_tuned_curve_goes_on_from_the_inversion_into_the_explanations_tuning(tool):
+    import dataclasses
+
+    import tensorflow as tf
+
+    from covgan.explain.pivotal_tuning import PivotalTuner
+    from covgan.explain.settings import tuning_settings
+
+    generator = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    images = np.random.default_rng(4).random((2, 128, 128, 1)).astype("f4")
+    tuning = tuning_settings(True, steps=16)
+    result = tool.compare(generator, classifier, images, authors_steps=6, covgan_steps=4,
+                          tuning=tuning)
+    inverted, tuned = result["covgan"], result["tuned"]["covgan"]
+    points = tuned["curve_per_image"]
+    # It starts where the inversion ended, then one whole tuning per sampled length.
+    assert points[0] == inverted["curve_per_image"][-1]
+    assert [p["tuning_steps"] for p in points[1:]] == [1, 2, 4, 8, 16]
+    assert all(p["seconds"] > inverted["seconds_per_image"] for p in points[1:])
+    assert tuned["final_ssim"] == points[-1]["ssim"] and tuned["tuning"]["steps"] == 16
+    # The last point is the explanation's own tuning of each image from the inversion's codes.
+    _, codes = tool.run_covgan(generator, classifier, images,
+                               dataclasses.replace(tool.INVERSION_PRESETS["covgan"], steps=4),
+                               seed=0)
+    tuner = PivotalTuner(generator, tuning, classifier)
+    ssim = []
+    for i in range(2):
+        z1, z2 = codes[i:i + 1, :8], codes[i:i + 1, 8:]
+        drawn = tuner.tune(images[i:i + 1], z1, z2)([z1, z2], training=False)
+        ssim.append(float(tf.image.ssim(drawn, images[i:i + 1], max_val=1.0)[0]))
+    assert tuned["final_ssim"] == pytest.approx(np.mean(ssim), abs=1e-4)
+    assert tuned["final_ssim"] != pytest.approx(inverted["final_ssim"], abs=1e-4)
+    if result["tuned"]["ratio"] is not None:
+        assert result["tuned"]["ratio"] == pytest.approx(
+            result["authors"]["seconds_per_image_to_final"]
+            / result["tuned"]["covgan_seconds_per_image_to_target"])

@@ -12,6 +12,11 @@ the authors' wall time per image to their final SSIM divided by covgan's wall ti
 to first reach that SSIM; `ratio_at_covgan_final` is the converse where covgan stops short of
 it: the authors' time to first reach covgan's final SSIM over covgan's whole time.
 
+With `tuning` (a gated-residual G: what `covgan explain` tunes by default), covgan's curve
+goes on past the inversion into the pivotal tuning its explanations start from (`run_tuned`):
+the tuned copy of G reconstructs the image more closely than any code of G, so this measures
+the fidelity covgan explains from, not Eq. 2's; the result says which.
+
 Where the authors' run is shortened (the paper preset: 5000 steps per
 image take too long here), its per-step cost is measured and the time to 5000 steps
 extrapolated; its final SSIM is taken as the last one measured only if the curve has stopped
@@ -26,10 +31,14 @@ import numpy as np
 import tensorflow as tf
 
 from covgan.explain.invert import best_restarts, make_inversion_fn, start_codes
-from covgan.explain.settings import INVERSION_PRESETS
-from covgan.models.generator import code_sizes
+from covgan.explain.pivotal_tuning import PivotalTuner
+from covgan.explain.settings import INVERSION_PRESETS, TuningSettings, tuning_settings
+from covgan.models.generator import code_sizes, residual_branch_layers
 
 CURVE_POINTS = 40
+# Where the tuned curve is sampled, as fractions of the tuning's steps: one whole tuning per
+# point (the tuner's loop runs all its steps in one graph and records nothing on the way).
+TUNING_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)
 # The authors' SSIM curve counts as flat when its last fifth gained less than this (a loss
 # lower in MSE + BCE can come with a lower SSIM, so the curve may also fall).
 FLAT_GAIN = 0.005
@@ -65,7 +74,8 @@ def traced(generator, classifier, settings, *arrays):
 
 def run_covgan(generator, classifier, images, settings, seed, encoder=None):
     """covgan's default: all images in one batch, as `covgan invert` solves them. With an
-    encoder start, the encoder's time counts as part of covgan's."""
+    encoder start, the encoder's time counts as part of covgan's. Returns the summary and each
+    image's final codes (N, d1 + d2)."""
     d1, d2 = code_sizes(generator)
     restarts = max(1, settings.restarts)
     repeated = np.repeat(images, restarts, axis=0)
@@ -90,7 +100,45 @@ def run_covgan(generator, classifier, images, settings, seed, encoder=None):
     count = len(images)
     return {"images_in_batch": count, "restarts": restarts, "steps_run": int(codes.shape[0]),
             "seconds_per_image": seconds / count, "final_ssim": points[-1]["ssim"],
-            "curve_per_image": [{**p, "seconds": p["seconds"] / count} for p in points]}
+            "curve_per_image": [{**p, "seconds": p["seconds"] / count} for p in points]}, final
+
+
+def explain_tuning(generator, steps=None):
+    """The pivotal tuning `covgan explain` runs on this G (steps 0: none, for a G without a
+    gated branch); `steps` shortens it."""
+    gated = bool(residual_branch_layers(generator))
+    return tuning_settings(gated, steps=steps if gated else None)
+
+
+def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSettings):
+    """The reconstruction covgan's explanations start from: the inversion (`inverted`,
+    run_covgan's summary, and its `codes`), then each image's pivotal tuning, one image at a
+    time (`covgan explain` tunes TUNING_THREADS at once, so it is no slower per image). Each
+    point of the curve is a whole tuning of k steps (TUNING_FRACTIONS of `tuning.steps`), timed
+    from the copy's reset; its time is the inversion's per image plus the tuning's mean per
+    image, its SSIM that of G'(z1, z2), G' changed for each image."""
+    d1 = code_sizes(generator)[0]
+    z1, z2 = codes[:, :d1].numpy(), codes[:, d1:].numpy()
+    base = inverted["seconds_per_image"]
+    points = [inverted["curve_per_image"][-1]]
+    for k in sorted({max(1, round(tuning.steps * f)) for f in TUNING_FRACTIONS}):
+        tuner = PivotalTuner(generator, dataclasses.replace(tuning, steps=k),
+                             classifier if tuning.uses_classifier else None)
+        tuner.tune(images[:1], z1[:1], z2[:1])  # traces the loop, untimed
+        seconds, ssim = [], []
+        for i in range(len(images)):
+            started = time.perf_counter()
+            tuned = tuner.tune(images[i:i + 1], z1[i:i + 1], z2[i:i + 1])
+            seconds.append(time.perf_counter() - started)
+            drawn = tuned([z1[i:i + 1], z2[i:i + 1]], training=False)
+            ssim.append(float(tf.image.ssim(drawn, images[i:i + 1], max_val=1.0)[0]))
+        points.append({"tuning_steps": k, "seconds": base + float(np.mean(seconds)),
+                       "ssim": float(np.mean(ssim))})
+    return {"inversion": "covgan's default, as above", "tuning": dataclasses.asdict(tuning),
+            "fidelity": "G'(z1, z2) after pivotal tuning: G changed for each image, as "
+                        "covgan's explanations use it (not Eq. 2's G(z1, z2))",
+            "seconds_per_image": points[-1]["seconds"], "final_ssim": points[-1]["ssim"],
+            "curve_per_image": points}
 
 
 def run_authors(generator, classifier, images, settings, seed):
@@ -129,11 +177,13 @@ def flattened(points):
 
 
 def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=None, seed=0,
-            encoder=None):
+            encoder=None, tuning=None):
     """Both procedures on `images`; `authors_steps` shortens the authors' run (extrapolated to
     their 5000 steps), `covgan_steps` caps covgan's (only to keep a smoke test short). With
     `encoder` (the run's E), covgan also runs from one encoder start (`--start encoder
-    --restarts 1`), timed from before E, against the same authors' run: `encoder_start`."""
+    --restarts 1`), timed from before E, against the same authors' run: `encoder_start`. With
+    `tuning` (steps > 0), each of covgan's runs goes on into that pivotal tuning (`run_tuned`):
+    `tuned` beside it, against the same authors' run."""
     authors = INVERSION_PRESETS["authors"]
     full_steps = authors.steps
     if authors_steps:
@@ -142,7 +192,7 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
     if covgan_steps:
         ours = dataclasses.replace(ours, steps=covgan_steps)
     theirs = run_authors(generator, classifier, images, authors, seed)
-    covgan = run_covgan(generator, classifier, images, ours, seed)
+    covgan, codes = run_covgan(generator, classifier, images, ours, seed)
     shortened = theirs["steps_run"] < full_steps
     flat = flattened(theirs["curve_per_image"])
     seconds_authors = theirs["seconds_per_step"] * full_steps
@@ -167,11 +217,20 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
         "target_ssim": target_ssim,
         **against_authors(covgan),
     }
+
+    def then_tuned(inverted, codes):
+        tuned = run_tuned(generator, classifier, images, inverted, codes, tuning)
+        return {"covgan": tuned, **against_authors(tuned)}
+
+    if tuning is not None and tuning.steps:
+        result["tuned"] = then_tuned(covgan, codes)
     if encoder is not None:
-        started = run_covgan(generator, classifier, images,
-                             dataclasses.replace(ours, z1_start="encoder", restarts=1), seed,
-                             encoder=encoder)
+        started, codes = run_covgan(generator, classifier, images,
+                                    dataclasses.replace(ours, z1_start="encoder", restarts=1),
+                                    seed, encoder=encoder)
         result["encoder_start"] = {"covgan": started, **against_authors(started)}
+        if tuning is not None and tuning.steps:
+            result["encoder_start"]["tuned"] = then_tuned(started, codes)
     # The other way round: how long the authors take to first reach where covgan stops.
     theirs_reach = next((p for p in theirs["curve_per_image"]
                          if p["ssim"] >= covgan["final_ssim"]), None)
@@ -231,6 +290,14 @@ def parse_variant(text):
     return dataclasses.replace(INVERSION_PRESETS["covgan"], **changes)
 
 
+def reached_at(run, target):
+    """Seconds per image at which `run`'s curve first reaches SSIM `target` (None: never, or no
+    target)."""
+    reached = next((p["seconds"] for p in run["curve_per_image"]
+                    if target is not None and p["ssim"] >= target), None)
+    return reached and round(reached, 2)
+
+
 def main():
     """covgan's solver under other settings on a run's held-out images: final SSIM, time per
     image and when each first reaches `--target` SSIM (e.g. the authors' final from the
@@ -242,6 +309,9 @@ def main():
     parser.add_argument("--run", required=True, help="a trained tiny-preset run")
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--target", type=float, default=None, help="an SSIM to time")
+    parser.add_argument("--tune", type=int, default=None, metavar="STEPS",
+                        help="also go on into the explanation's pivotal tuning of this many "
+                             "steps (0: the steps `covgan explain` tunes) and time that curve")
     parser.add_argument("--variant", action="append", default=[],
                         help="settings replaced in the covgan preset, e.g. steps=1000,"
                              "learning_rate=0.1 (repeatable; the preset itself always runs)")
@@ -255,19 +325,27 @@ def main():
         if encoder is None:
             raise SystemExit(f"{args.run} has no encoder.keras: run covgan encoder train first")
     for variant in ["", *args.variant]:
-        result = run_covgan(generator, classifier, images, parse_variant(variant), seed=0,
-                            encoder=encoder)
-        reached = next((p["seconds"] for p in result["curve_per_image"]
-                        if args.target is not None and p["ssim"] >= args.target), None)
-        print(json.dumps({"variant": variant or "covgan preset", "models": models,
-                          "steps_run": result["steps_run"],
-                          "seconds_per_image": round(result["seconds_per_image"], 1),
-                          # The start's SSIM (the best start by loss): with one encoder
-                          # start, that of G(E(x)).
-                          "start_ssim": round(result["curve_per_image"][0]["ssim"], 3),
-                          "final_ssim": round(result["final_ssim"], 3),
-                          "seconds_per_image_to_target": reached and round(reached, 1)}),
-              flush=True)
+        result, codes = run_covgan(generator, classifier, images, parse_variant(variant), seed=0,
+                                   encoder=encoder)
+        line = {"variant": variant or "covgan preset", "models": models,
+                "steps_run": result["steps_run"],
+                "seconds_per_image": round(result["seconds_per_image"], 1),
+                # The start's SSIM (the best start by loss): with one encoder start, G(E(x))'s.
+                "start_ssim": round(result["curve_per_image"][0]["ssim"], 3),
+                "final_ssim": round(result["final_ssim"], 3),
+                "seconds_per_image_to_target": reached_at(result, args.target)}
+        if args.tune is not None:
+            tuning = explain_tuning(generator, steps=args.tune or None)
+            if not tuning.steps:
+                raise SystemExit("--tune: this run's G has no gated branch to tune")
+            tuned = run_tuned(generator, classifier, images, result, codes, tuning)
+            line["tuned"] = {"tuning_steps": tuning.steps,
+                             "seconds_per_image": round(tuned["seconds_per_image"], 1),
+                             "final_ssim": round(tuned["final_ssim"], 3),
+                             "seconds_per_image_to_target": reached_at(tuned, args.target),
+                             "curve": [(p.get("tuning_steps", 0), round(p["seconds"], 2),
+                                        round(p["ssim"], 3)) for p in tuned["curve_per_image"]]}
+        print(json.dumps(line), flush=True)
 
 
 if __name__ == "__main__":
