@@ -142,3 +142,29 @@ def test_mixed_precision_inversion_counts_only_within_the_ssim_tolerance():
     found = bench_tool.targets(report, gpu=False)
     for name in ("mixed_precision_inversion", "mixed_precision_ssim_lost"):
         assert not found[name]["met"] and "--run" in found[name]["invalid"], found[name]
+
+
+def test_each_procedure_timed_against_the_authors_is_its_own_target_line():
+    bench_tool = load_tool("bench")
+
+    def versus(ratio, final_ssim, valid=True):
+        return {"ratio": ratio, "ratio_valid": valid, "covgan": {"final_ssim": final_ssim}}
+
+    tiny = {**versus(None, 0.70), "target_ssim": 0.74, "note": None,
+            "tuned": versus(60.0, 0.76),
+            "encoder_start": {**versus(None, 0.71), "tuned": versus(30.0, 0.75)}}
+    paper = {**versus(64.0, 0.49, valid=False), "target_ssim": 0.38, "note": "still rising"}
+    found = bench_tool.targets({"inversion_vs_authors": {"tiny": tiny, "paper": paper}},
+                               gpu=False)
+    default = found["inversion_vs_authors_tiny"]
+    assert default["measured"] is None and not default["met"]
+    assert "0.700 is below the authors' 0.740" in default["invalid"]
+    tuned = found["inversion_vs_authors_tiny_tuned"]
+    assert tuned["measured"] == 60.0 and tuned["met"] and "tuning" in tuned["what"]
+    assert not found["inversion_vs_authors_tiny_encoder_start"]["met"]
+    started = found["inversion_vs_authors_tiny_encoder_start_tuned"]
+    assert started["measured"] == 30.0 and not started["met"] and "encoder" in started["what"]
+    # A ratio against a shortened, still-rising authors' run cannot count.
+    assert found["inversion_vs_authors_paper"] == {"measured": 64.0, "target": 20.0,
+                                                   "met": False, "invalid": "still rising"}
+    assert "inversion_vs_authors_paper_tuned" not in found
