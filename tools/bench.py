@@ -440,8 +440,8 @@ def ssim_lost(fp32, mixed):
 def part_inversion_vs_authors(args):
     """Time per image to the authors' final SSIM: their procedure (one image at a time, 5000
     steps) against covgan's default, same G, C and images (tools/bench_vs_authors.py). The
-    tiny preset in full; the paper preset from a shortened authors' run (--quick: tiny only,
-    both runs short)."""
+    tiny preset in full, and on a gated G on into the explanation's tuning; the paper preset
+    from a shortened authors' run (--quick: tiny only, both runs short)."""
     from bench_vs_authors import compare, explain_tuning, models_and_images
 
     result = {}
@@ -716,6 +716,7 @@ def targets(report, gpu):
             found["mixed_precision_inversion"]["by_round"] = paired["step_ratio_by_round"]
         if lost is not None:
             found["mixed_precision_inversion"]["ssim_lost"] = lost
+
     def against_authors(name, versus, target, what, shortened_because, authors_ssim):
         """One line per covgan procedure timed against the authors' (`versus`: compare()'s
         ratio fields and covgan's summary); None where it never reached their SSIM."""
