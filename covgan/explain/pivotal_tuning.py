@@ -78,6 +78,10 @@ class PivotalTuner:
             traced = score_model(classifier, layer).model
             # Only the path to the layer: the rest of C would run every step for nothing.
             self._features = keras.Model(traced.inputs, traced.outputs[0])
+            # With the classifier term too, one pass gives both: the layer's activations and
+            # p, so the path to the layer (most of C's work) runs once a step, not twice.
+            self._seen_and_read = keras.Model(traced.inputs, [traced.outputs[0],
+                                                              traced.outputs[2]])
         self._fit = tf.function(self._fit_steps, reduce_retracing=True)
         self.last_loss: tuple[float, float] | None = None
 
@@ -129,13 +133,18 @@ class PivotalTuner:
             fidelity = tf.reduce_mean(pixel_weights * tf.square(drawn[:1] - image))
         else:
             fidelity = losses.mean_squared_error(drawn[:1], image)[0]
-        if self.settings.feature_weight:
+        if self.settings.feature_weight and self.settings.bce_weight:
+            drawn_seen, read = self._seen_and_read(drawn[:1], training=False)
+            read = tf.cast(read[:, 1], tf.float32)
+        elif self.settings.feature_weight:
             drawn_seen = self._features(drawn[:1], training=False)
+        elif self.settings.bce_weight:
+            read = positive_probability(self.classifier, drawn[:1])
+        if self.settings.feature_weight:
             fidelity += self.settings.feature_weight * tf.reduce_mean(
                 tf.square(drawn_seen - seen)) / (tf.reduce_mean(tf.square(seen)) + 1e-8)
         if self.settings.bce_weight:
-            fidelity += self.settings.bce_weight * losses.binary_cross_entropy(
-                target, positive_probability(self.classifier, drawn[:1]))[0]
+            fidelity += self.settings.bce_weight * losses.binary_cross_entropy(target, read)[0]
         if self._branch_only:  # the counterpart cannot move
             return fidelity
         if not self.settings.counterpart_fit:

@@ -226,6 +226,29 @@ def test_the_feature_term_holds_the_classifiers_activations_to_the_images():
     assert explained["tuning_loss"][0, 1] < explained["tuning_loss"][0, 0]
 
 
+def test_both_classifier_terms_together_read_one_pass_as_c_reads_the_drawing():
+    # The tuner reads the activations and p from one pass through C; each must be what C and
+    # its feature layer give on their own.
+    from covgan.explain.class_score import score_model
+
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    z1, z2 = codes(9)
+    image = lesioned(gated, z1, z2)
+    tuner = PivotalTuner(gated, TuningSettings(steps=1, layers="branch", feature_weight=3.0,
+                                               bce_weight=2.0), classifier)
+    tuner.tune(image, z1, z2)
+    features = score_model(classifier, "block3_conv3").model
+    seen = features(image, training=False)[0]
+    drawn = gated([z1, z2], training=False)
+    relative = float(np.mean(np.square(features(drawn, training=False)[0] - seen))
+                     / np.mean(np.square(seen)))
+    read = float(losses.binary_cross_entropy(positive_probability(classifier, image),
+                                             positive_probability(classifier, drawn))[0])
+    expected = mse(drawn, image) + 3.0 * relative + 2.0 * read
+    assert 2.0 * read > 1e-3 and tuner.last_loss[0] == pytest.approx(expected, rel=1e-4)
+
+
 def test_residual_focus_weights_the_fit_by_where_the_inversion_missed():
     gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
     z1, z2 = codes(9)
