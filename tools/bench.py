@@ -717,17 +717,20 @@ def targets(report, gpu):
         if lost is not None:
             found["mixed_precision_inversion"]["ssim_lost"] = lost
 
-    def against_authors(name, versus, target, what, shortened_because, authors_ssim):
+    def against_authors(name, versus, target, shortened_because, authors_ssim, what=None):
         """One line per covgan procedure timed against the authors' (`versus`: compare()'s
-        ratio fields and covgan's summary); None where it never reached their SSIM."""
+        ratio fields and covgan's summary; `what`: the procedure where it is not the default
+        inversion); None where it never reached their SSIM."""
         if versus["ratio"] is None:
+            procedure = what or "covgan's default inversion"
             found[name] = {"measured": None, "target": target, "met": False,
-                           "invalid": f"{what}'s final SSIM {versus['covgan']['final_ssim']:.3f} "
-                                      f"is below the authors' {authors_ssim:.3f}"}
+                           "invalid": f"{procedure}'s final SSIM "
+                                      f"{versus['covgan']['final_ssim']:.3f} is below the "
+                                      f"authors' {authors_ssim:.3f}"}
             return
         check(name, round(versus["ratio"], 1), target,
               invalid_because=None if versus["ratio_valid"] else shortened_because)
-        if what != "covgan's default inversion":
+        if what:
             found[name]["what"] = what
 
     tuned = ("its reconstruction after the explanation's pivotal tuning (G changed for each "
@@ -738,8 +741,7 @@ def targets(report, gpu):
             continue
         name = f"inversion_vs_authors_{preset}"
         authors_ssim = versus["target_ssim"]
-        against_authors(name, versus, target, "covgan's default inversion", versus.get("note"),
-                        authors_ssim)
+        against_authors(name, versus, target, versus.get("note"), authors_ssim)
         # Not the default inversion's fidelity: each its own line, the same target.
         started = versus.get("encoder_start")
         lines = [(f"{name}_tuned", versus.get("tuned"), f"covgan's default inversion, {tuned}"),
@@ -748,8 +750,8 @@ def targets(report, gpu):
                   f"one encoder start, {tuned}")]
         for line, measured, what in lines:
             if measured is not None:
-                against_authors(line, measured, target, what, "authors' run shortened",
-                                authors_ssim)
+                against_authors(line, measured, target, "authors' run shortened", authors_ssim,
+                                what)
     check("inversion_batched_vs_eager", report.get("inversion_ratio", {}).get("ratio_of_medians"),
           20.0)
     paper = report.get("inversion_paper_float32", {})

@@ -134,7 +134,7 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
             ssim.append(float(tf.image.ssim(drawn, images[i:i + 1], max_val=1.0)[0]))
         points.append({"tuning_steps": k, "seconds": base + float(np.mean(seconds)),
                        "ssim": float(np.mean(ssim))})
-    return {"inversion": "covgan's default, as above", "tuning": dataclasses.asdict(tuning),
+    return {"tuning": dataclasses.asdict(tuning),
             "fidelity": "G'(z1, z2) after pivotal tuning: G changed for each image, as "
                         "covgan's explanations use it (not Eq. 2's G(z1, z2))",
             "seconds_per_image": points[-1]["seconds"], "final_ssim": points[-1]["ssim"],
@@ -176,6 +176,11 @@ def flattened(points):
     return bool(earlier) and last["ssim"] - earlier[-1]["ssim"] < FLAT_GAIN
 
 
+def first_at(run, ssim):
+    """The first point of `run`'s curve at or above `ssim` (None: it never gets there)."""
+    return next((p for p in run["curve_per_image"] if p["ssim"] >= ssim), None)
+
+
 def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=None, seed=0,
             encoder=None, tuning=None):
     """Both procedures on `images`; `authors_steps` shortens the authors' run (extrapolated to
@@ -199,8 +204,7 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
     target_ssim = theirs["final_ssim"]
 
     def against_authors(ours_run):
-        reached = next((p for p in ours_run["curve_per_image"] if p["ssim"] >= target_ssim),
-                       None)
+        reached = first_at(ours_run, target_ssim)
         return {
             "covgan_seconds_per_image_to_target": reached and reached["seconds"],
             "ratio": reached and seconds_authors / max(reached["seconds"], 1e-9),
@@ -232,8 +236,7 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
         if tuning is not None and tuning.steps:
             result["encoder_start"]["tuned"] = then_tuned(started, codes)
     # The other way round: how long the authors take to first reach where covgan stops.
-    theirs_reach = next((p for p in theirs["curve_per_image"]
-                         if p["ssim"] >= covgan["final_ssim"]), None)
+    theirs_reach = first_at(theirs, covgan["final_ssim"])
     result["authors_seconds_per_image_to_covgan_final"] = theirs_reach and theirs_reach["seconds"]
     result["ratio_at_covgan_final"] = theirs_reach and (theirs_reach["seconds"]
                                                         / covgan["seconds_per_image"])
@@ -291,11 +294,10 @@ def parse_variant(text):
 
 
 def reached_at(run, target):
-    """Seconds per image at which `run`'s curve first reaches SSIM `target` (None: never, or no
-    target)."""
-    reached = next((p["seconds"] for p in run["curve_per_image"]
-                    if target is not None and p["ssim"] >= target), None)
-    return reached and round(reached, 2)
+    """Seconds per image at which `run`'s curve first reaches SSIM `target`, rounded (None:
+    never, or no target)."""
+    reached = None if target is None else first_at(run, target)
+    return reached and round(reached["seconds"], 2)
 
 
 def main():
