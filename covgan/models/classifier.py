@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 import keras
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from covgan.errors import CovganError
 from covgan.models.precision import in_global_policy
+from covgan.models.seeding import glorot_uniform
 from covgan.shapes import IMAGE_SHAPE
 
 # Convolution widths of the five VGG16 blocks, per preset.
@@ -39,7 +41,8 @@ def build_classifier(preset: str = "tiny", *, imagenet_weights: str | os.PathLik
         imagenet_weights: optional path to a local VGG16 "notop" weights file
             (vgg16 preset only). Its first convolution is adapted to one channel
             by summing the RGB kernels; inputs are scaled to 0-255 and centred.
-        seed: seed for the He-normal initialisation of the convolutions.
+        seed: seed of every initial weight: the convolutions' He-normal, each from a seed of
+            its own, and the head's Glorot-uniform.
 
     Returns:
         A `keras.Model` mapping "images" (B, 128, 128, 1) to "probabilities" (B, 2).
@@ -57,7 +60,9 @@ def build_classifier(preset: str = "tiny", *, imagenet_weights: str | os.PathLik
         backbone = _vgg_backbone(preset, seed)
     x = backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = keras.layers.Dense(2, activation="softmax", name="probabilities", dtype="float32")(x)
+    outputs = keras.layers.Dense(2, activation="softmax",
+                                 kernel_initializer=glorot_uniform(seed, "probabilities"),
+                                 name="probabilities", dtype="float32")(x)
     return keras.Model(images, outputs, name=f"classifier_{preset}")
 
 
@@ -67,10 +72,13 @@ def _vgg_backbone(preset, seed):
     if preset == "vgg16":
         base = keras.applications.VGG16(include_top=False, weights=None, input_shape=IMAGE_SHAPE)
         # From scratch, Keras' default Glorot init left VGG16 at chance; He-normal trains.
-        init = keras.initializers.HeNormal(seed=seed)
+        # Each convolution from its own seed, as in the tiny preset: one shared seeded
+        # initialiser draws the same values for the same shape, and started block 3's last two
+        # convolutions identical, and the five of blocks 4-5 (runs trained before 2026-11-28).
         for layer in base.layers:
             if isinstance(layer, keras.layers.Conv2D):
-                layer.kernel.assign(init(layer.kernel.shape))
+                block, conv = re.fullmatch(r"block(\d)_conv(\d)", layer.name).groups()
+                layer.kernel.assign(_conv_init(seed, int(block), int(conv))(layer.kernel.shape))
         return base
     inputs = keras.Input(IMAGE_SHAPE)
     x = inputs
@@ -78,13 +86,16 @@ def _vgg_backbone(preset, seed):
         for conv in range(1, convs + 1):
             x = keras.layers.Conv2D(
                 width, 3, padding="same", activation="relu",
-                kernel_initializer=keras.initializers.HeNormal(
-                    seed=None if seed is None else seed * 100 + block * 10 + conv
-                ),
+                kernel_initializer=_conv_init(seed, block, conv),
                 name=f"block{block}_conv{conv}",
             )(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     return keras.Model(inputs, x, name=f"vgg16_{preset}")
+
+
+def _conv_init(seed, block, conv):
+    return keras.initializers.HeNormal(seed=None if seed is None else seed * 100 + block * 10
+                                       + conv)
 
 
 def _imagenet_vgg16(weights_path):

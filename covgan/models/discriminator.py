@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import keras
 
+from covgan.models.seeding import layer_seed
 from covgan.shapes import IMAGE_SHAPE
 
 PRESETS = {
@@ -46,7 +47,8 @@ def build_discriminator(preset: str = "tiny", *, class_aware: bool = False,
     dense = keras.layers.Dense(1, kernel_initializer=init, name="logit")
     logits = keras.layers.SpectralNormalization(dense, name="logits", dtype="float32")(x)
     if not class_aware:
-        return keras.Model(images, logits, name=f"discriminator_{preset}")
+        return _seed_power_iteration(keras.Model(images, logits, name=f"discriminator_{preset}"),
+                                     seed)
     labels = keras.Input((), dtype="int32", name="labels")
     one_hot = keras.layers.CategoryEncoding(2, output_mode="one_hot", name="one_hot")(labels)
     # The class embedding as a bias-free dense map of the one-hot class, so that it can be
@@ -56,4 +58,18 @@ def build_discriminator(preset: str = "tiny", *, class_aware: bool = False,
     embedding = keras.layers.SpectralNormalization(embed, name="class_embed")(one_hot)
     projection = keras.layers.Dot(axes=1, name="projection", dtype="float32")([embedding, x])
     logits = keras.layers.Add(name="class_logits", dtype="float32")([logits, projection])
-    return keras.Model([images, labels], logits, name=f"discriminator_{preset}_class_aware")
+    return _seed_power_iteration(
+        keras.Model([images, labels], logits, name=f"discriminator_{preset}_class_aware"), seed)
+
+
+def _seed_power_iteration(model, seed):
+    """Draws each SpectralNormalization layer's power-iteration vector u as Keras does
+    (truncated normal, stddev 0.02), but from `seed`: Keras draws it unseeded."""
+    if seed is None:
+        return model
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.SpectralNormalization):
+            u = layer.vector_u
+            draw = keras.initializers.TruncatedNormal(stddev=0.02, seed=layer_seed(seed, u.path))
+            u.assign(draw(u.shape, u.dtype))
+    return model

