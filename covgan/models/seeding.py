@@ -1,11 +1,11 @@
-"""Seeds of their own for the weights a builder's one seeded initialiser does not reach.
+"""Seeds of their own for the weights a builder's seeded initialisers do not reach.
 
-A builder draws its layers from one `HeNormal(seed=seed)`. A layer left on Keras' default
-initialiser, or a weight Keras draws itself (SpectralNormalization's u), takes Keras' global
-generator instead, so the builder's seed did not fix it: the same seed built a different
-model in every process. Those weights take `layer_seed(seed, name)`; the others keep the
-shared initialiser, so the weights earlier runs started from are unchanged (the paper
-classifier's aside: `covgan.models.classifier`).
+A builder seeds the He-normal initialisers of its layers from `seed`. A layer left on
+Keras' default initialiser, or a weight Keras draws itself (SpectralNormalization's u),
+takes Keras' global generator instead, so the builder's seed did not fix it: the same seed
+built a different model in every process. Those weights take `layer_seed(seed, name)`; the
+others keep their initialisers, so the weights earlier runs started from are unchanged (the
+paper classifier's aside: `covgan.models.classifier`).
 """
 
 from __future__ import annotations
