@@ -85,8 +85,12 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start,
 @click.option("--max-connections", type=click.IntRange(min=1), default=1024, show_default=True,
               help="REST: connections held at once, waiting or in a request (a waiting one "
                    "costs no thread); more are answered 503.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning"]), default="info",
+              show_default=True,
+              help="info: one line per finished request; debug: a line as each one starts too; "
+                   "warning: warnings and errors only.")
 def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_request_mb,
-          grace, connection_timeout, max_connections):
+          grace, connection_timeout, max_connections, log_level):
     """Serve exported models over TF Serving's gRPC and REST APIs.
 
     Loads every model version the config's version policy names, replays their
@@ -100,8 +104,11 @@ def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_
     """
     from covgan.serving.server import Server, ServerSettings, serve_until_signalled
 
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+    level = getattr(logging, log_level.upper())
+    # debug is for the server's own lines: other libraries' debug output stays off.
+    logging.basicConfig(level=max(level, logging.INFO), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("covgan.serve").setLevel(level)
     settings = ServerSettings(host=host, port=port, rest_port=None if no_rest else rest_port,
                               workers=workers, max_batch=max_batch,
                               max_request_mb=max_request_mb, grace=grace,

@@ -88,7 +88,9 @@ def _decode(request):
 
 
 def _answer(context, method, target, started, call):
-    """Runs `call`, turns a ServingError into the RPC status, logs one line."""
+    """Runs `call`, turns a ServingError into the RPC status, logs one line (two with
+    --log-level debug: the start too, so an operator sees what is in flight)."""
+    log.debug("grpc %s %s started", method, target)
     code = grpc.StatusCode.OK
     try:
         return call()

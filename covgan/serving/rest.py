@@ -185,6 +185,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         started = time.perf_counter()
+        log.debug("rest %s %s started", self.command, self.path)
         try:
             name, version, wants_metadata, verb = self._route()
             if verb:
@@ -202,6 +203,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         started = time.perf_counter()
+        log.debug("rest %s %s started", self.command, self.path)
         try:
             name, version, _, verb = self._route()
             if verb in ("classify", "regress"):

@@ -21,7 +21,10 @@ CODES = {"z1": np.zeros((1, 8), "f4"), "z2": np.zeros((1, 2), "f4")}
 
 def test_sigterm_finishes_the_request_in_flight(exported):
     # A grace long enough for the request on a loaded machine: this tests that it finishes.
-    running = ServerProcess(exported / "models.config", "--grace", "300")
+    # --log-level debug logs each request as it starts: SIGTERM is sent only once the server
+    # has the request (a fixed sleep raced the connection on a loaded machine, and the
+    # request then arrived after SIGTERM and was refused).
+    running = ServerProcess(exported / "models.config", "--grace", "300", "--log-level", "debug")
     client = Client(running.grpc, timeout=300)
     answers = []
     # An explain batch that takes a few seconds on 2 cores.
@@ -32,7 +35,11 @@ def test_sigterm_finishes_the_request_in_flight(exported):
         )
     )
     worker.start()
-    time.sleep(1.0)
+    started = "grpc Predict covgan_generator/latest:explain started"
+    deadline = time.monotonic() + 120
+    while not any(started in line for line in running.log) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any(started in line for line in running.log), "".join(running.log[-20:])
     assert worker.is_alive(), "the request finished before SIGTERM; make it heavier"
     assert running.stop(timeout=330) == 0, "".join(running.log[-20:])
     worker.join(timeout=60)
