@@ -44,14 +44,31 @@ def test_compare_runs_both_procedures_on_the_same_images(tool):
         seconds = [p["seconds"] for p in points]
         assert steps[0] == 1 and steps == sorted(steps) and seconds == sorted(seconds)
         assert all(-1 <= p["ssim"] <= 1 for p in points)
+        # Each image's SSIM beside the mean, at every point and at the end.
+        assert all(len(p["ssim_per_image"]) == 2 for p in points)
+        assert all(p["ssim"] == pytest.approx(np.mean(p["ssim_per_image"]), abs=1e-4)
+                   for p in points)
+        assert run["final_ssim"] == pytest.approx(np.mean(run["final_ssim_per_image"]), abs=1e-4)
+    # Passes through C: the authors one a step; covgan's 2 starts one each a step (this G has
+    # no gated branch, so no counterpart term).
+    assert [p["classifier_passes"] for p in authors["curve_per_image"]] == \
+        [p["step"] for p in authors["curve_per_image"]]
+    assert authors["classifier_passes_per_image_to_final"] == 5000
+    assert [p["classifier_passes"] for p in covgan["curve_per_image"]] == \
+        [2 * p["step"] for p in covgan["curve_per_image"]]
     assert result["target_ssim"] == authors["final_ssim"]
     if result["ratio"] is None:
         assert not result["ratio_valid"] and covgan["final_ssim"] < result["target_ssim"]
+        assert result["classifier_passes_ratio"] is None
     else:
         reached = result["covgan_seconds_per_image_to_target"]
         assert result["ratio"] == pytest.approx(authors["seconds_per_image_to_final"] / reached)
         first = next(p for p in covgan["curve_per_image"] if p["ssim"] >= result["target_ssim"])
         assert first["seconds"] == reached
+        assert result["classifier_passes_ratio"] == pytest.approx(
+            5000 / first["classifier_passes"])
+        assert result["classifier_passes_ratio"] * result["seconds_per_pass_ratio"] == \
+            pytest.approx(result["ratio"])
     back = result["authors_seconds_per_image_to_covgan_final"]
     if back is None:
         assert result["ratio_at_covgan_final"] is None
@@ -122,6 +139,9 @@ def test_the_tuned_curve_goes_on_from_the_inversion_into_the_explanations_tuning
     assert [p["tuning_steps"] for p in points[1:]] == [1, 2, 4, 8, 16]
     assert all(p["seconds"] > inverted["seconds_per_image"] for p in points[1:])
     assert tuned["final_ssim"] == points[-1]["ssim"] and tuned["tuning"]["steps"] == 16
+    # A tuning step passes through C once (the classifier and feature terms share the pass).
+    assert [p["classifier_passes"] - inverted["classifier_passes_per_image"]
+            for p in points] == [0, 1, 2, 4, 8, 16]
     # The last point is the explanation's own tuning of each image from the inversion's codes.
     _, codes = tool.run_covgan(generator, classifier, images,
                                dataclasses.replace(tool.INVERSION_PRESETS["covgan"], steps=4),
@@ -138,3 +158,18 @@ def test_the_tuned_curve_goes_on_from_the_inversion_into_the_explanations_tuning
         assert result["tuned"]["ratio"] == pytest.approx(
             result["authors"]["seconds_per_image_to_final"]
             / result["tuned"]["covgan_seconds_per_image_to_target"])
+
+
+def test_classifier_passes_count_starts_pruning_and_the_counterpart_term(tool):
+    import dataclasses
+
+    plain = build_generator("tiny", z1_dim=8, z2_dim=2, seed=0)
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    covgan = tool.INVERSION_PRESETS["covgan"]  # 2 starts, the better one alone after 25 steps
+    assert tool.classifier_passes(covgan, plain, 10) == 2 * 10
+    assert tool.classifier_passes(covgan, plain, 200) == 2 * 25 + 175
+    # A gated G's counterpart term reads G(z1, 0) too: two passes a row.
+    assert tool.classifier_passes(covgan, gated, 200) == 2 * (2 * 25 + 175)
+    assert tool.classifier_passes(dataclasses.replace(covgan, keep_best_after=0), plain,
+                                  200) == 2 * 200
+    assert tool.classifier_passes(tool.INVERSION_PRESETS["authors"], gated, 5000) == 5000

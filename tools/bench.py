@@ -732,6 +732,11 @@ def targets(report, gpu):
               invalid_because=None if versus["ratio_valid"] else shortened_because)
         if what:
             found[name]["what"] = what
+        # Why: the ratio is (the authors' passes through C / covgan's) x (what a pass costs
+        # each); a JSON from before the passes were counted has neither.
+        for factor in ("classifier_passes_ratio", "seconds_per_pass_ratio"):
+            if versus.get(factor) is not None:
+                found[name][factor] = round(versus[factor], 2)
 
     tuned = ("its reconstruction after the explanation's pivotal tuning (G changed for each "
              "image), not Eq. 2's")

@@ -30,7 +30,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from covgan.explain.invert import best_restarts, make_inversion_fn, start_codes
+from covgan.explain.invert import best_restarts, make_inversion_fn, settings_for, start_codes
 from covgan.explain.pivotal_tuning import PivotalTuner
 from covgan.explain.settings import INVERSION_PRESETS, TuningSettings, tuning_settings
 from covgan.models.generator import code_sizes, residual_branch_layers
@@ -44,23 +44,44 @@ TUNING_FRACTIONS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1)
 FLAT_GAIN = 0.005
 
 
-def mean_ssim(generator, images, codes, d1):
+def ssim_of(generator, images, codes, d1):
+    """{"ssim": the mean, "ssim_per_image": each image's} of G(codes) against `images`: a mean
+    of two can hide one inversion jumping to its exact code while the other stays put."""
     reconstructions = generator([codes[:, :d1], codes[:, d1:]], training=False)
-    return float(tf.reduce_mean(tf.image.ssim(reconstructions, images, max_val=1.0)))
+    each = [round(float(v), 4) for v in tf.image.ssim(reconstructions, images, max_val=1.0)]
+    return {"ssim": float(np.mean(each)), "ssim_per_image": each}
 
 
-def curve(generator, images, codes, losses, restarts, seconds, d1, offset=0.0):
-    """Mean SSIM at about CURVE_POINTS recorded steps, each image at its best start there;
-    the time of step t is `offset` (time spent before the solver: the encoder) plus the
-    solver's time prorated by steps (t + 1) / S."""
+def classifier_passes(settings, generator, step):
+    """C's forward and input-gradient passes per image in a solver's first `step` loop steps:
+    the work a step of either procedure is made of (the profile: C is most of a step). Each
+    row runs C once a step, twice with the counterpart term (G(z1, 0) read too); a pruning
+    solver runs every start for `keep_best_after` steps, then one row per image. The passes
+    outside the loop (C(x) once, the final objective) are left out."""
+    s = settings_for(generator, settings)
+    per_row = 2 if s.counterpart_weight else 1
+    restarts = max(1, s.restarts)
+    if restarts > 1 and 0 < s.keep_best_after < s.steps:
+        first = min(step, s.keep_best_after)
+        return per_row * (restarts * first + step - first)
+    return per_row * restarts * step
+
+
+def curve(generator, images, codes, losses, settings, seconds, offset=0.0):
+    """SSIM (mean and per image) at about CURVE_POINTS recorded steps, each image at its best
+    start there; the time of step t is `offset` (time spent before the solver: the encoder)
+    plus the solver's time prorated by steps (t + 1) / S."""
     steps = int(codes.shape[0])
+    d1 = code_sizes(generator)[0]
+    restarts = max(1, settings.restarts)
     points = []
     for t in np.unique(np.linspace(0, steps - 1, CURVE_POINTS).round().astype(int)):
         pick = best_restarts(losses[t], restarts)
         chosen = tf.gather(codes[t], pick)
         points.append({"step": int(t + 1), "seconds": offset + seconds * (t + 1) / steps,
+                       "classifier_passes": classifier_passes(settings, generator, int(t + 1)),
                        "loss": float(tf.reduce_mean(tf.gather(losses[t], pick))),
-                       "ssim": mean_ssim(generator, images, chosen, d1)})
+                       **ssim_of(generator, images, chosen, d1)})
     return points
 
 
@@ -91,15 +112,19 @@ def run_covgan(generator, classifier, images, settings, seed, encoder=None):
     z1_best, z2_best, loss, ran, codes, losses = solve(repeated, z1, z2)
     solving = time.perf_counter() - started
     seconds = encoding + solving
-    points = curve(generator, images, codes, losses, restarts, solving, d1, encoding)
+    points = curve(generator, images, codes, losses, settings, solving, encoding)
     pick = best_restarts(loss, restarts)
     final = tf.concat([tf.gather(z1_best, pick), tf.gather(z2_best, pick)], axis=1)
-    points.append({"step": int(codes.shape[0]), "seconds": seconds,
+    steps = int(codes.shape[0])
+    points.append({"step": steps, "seconds": seconds,
+                   "classifier_passes": classifier_passes(settings, generator, steps),
                    "loss": float(tf.reduce_mean(tf.gather(loss, pick))),
-                   "ssim": mean_ssim(generator, images, final, d1)})
+                   **ssim_of(generator, images, final, d1)})
     count = len(images)
-    return {"images_in_batch": count, "restarts": restarts, "steps_run": int(codes.shape[0]),
+    return {"images_in_batch": count, "restarts": restarts, "steps_run": steps,
             "seconds_per_image": seconds / count, "final_ssim": points[-1]["ssim"],
+            "final_ssim_per_image": points[-1]["ssim_per_image"],
+            "classifier_passes_per_image": points[-1]["classifier_passes"],
             "curve_per_image": [{**p, "seconds": p["seconds"] / count} for p in points]}, final
 
 
@@ -121,6 +146,8 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
     z1, z2 = codes[:, :d1].numpy(), codes[:, d1:].numpy()
     base = inverted["seconds_per_image"]
     points = [inverted["curve_per_image"][-1]]
+    # One pass through C a tuning step (the feature and classifier terms share it), if any.
+    per_step = 1 if tuning.uses_classifier else 0
     for k in sorted({max(1, round(tuning.steps * f)) for f in TUNING_FRACTIONS}):
         tuner = PivotalTuner(generator, dataclasses.replace(tuning, steps=k),
                              classifier if tuning.uses_classifier else None)
@@ -131,13 +158,17 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
             tuned = tuner.tune(images[i:i + 1], z1[i:i + 1], z2[i:i + 1])
             seconds.append(time.perf_counter() - started)
             drawn = tuned([z1[i:i + 1], z2[i:i + 1]], training=False)
-            ssim.append(float(tf.image.ssim(drawn, images[i:i + 1], max_val=1.0)[0]))
+            ssim.append(round(float(tf.image.ssim(drawn, images[i:i + 1], max_val=1.0)[0]), 4))
         points.append({"tuning_steps": k, "seconds": base + float(np.mean(seconds)),
-                       "ssim": float(np.mean(ssim))})
+                       "classifier_passes": inverted["classifier_passes_per_image"]
+                       + per_step * k,
+                       "ssim": float(np.mean(ssim)), "ssim_per_image": ssim})
     return {"tuning": dataclasses.asdict(tuning),
             "fidelity": "G'(z1, z2) after pivotal tuning: G changed for each image, as "
                         "covgan's explanations use it (not Eq. 2's G(z1, z2))",
             "seconds_per_image": points[-1]["seconds"], "final_ssim": points[-1]["ssim"],
+            "final_ssim_per_image": points[-1]["ssim_per_image"],
+            "classifier_passes_per_image": points[-1]["classifier_passes"],
             "curve_per_image": points}
 
 
@@ -154,17 +185,20 @@ def run_authors(generator, classifier, images, settings, seed):
         started = time.perf_counter()
         z1_best, z2_best, _, _, codes, losses = solve(images[i:i + 1], z1, z2)
         seconds.append(time.perf_counter() - started)
-        ssim_rows.append(curve(generator, images[i:i + 1], codes, losses, 1, 1.0, d1))
-        final.append(mean_ssim(generator, images[i:i + 1],
-                               tf.concat([z1_best, z2_best], axis=1), d1))
+        ssim_rows.append(curve(generator, images[i:i + 1], codes, losses, settings, 1.0))
+        final.append(ssim_of(generator, images[i:i + 1],
+                             tf.concat([z1_best, z2_best], axis=1), d1)["ssim"])
     per_image = float(np.median(seconds))
     steps = int(settings.steps)
     points = [{"step": p["step"], "seconds": per_image * p["step"] / steps,
+               "classifier_passes": p["classifier_passes"],
                "ssim": float(np.mean([row[k]["ssim"] for row in ssim_rows])),
+               "ssim_per_image": [row[k]["ssim"] for row in ssim_rows],
                "loss": float(np.mean([row[k]["loss"] for row in ssim_rows]))}
               for k, p in enumerate(ssim_rows[0])]
     return {"images": len(images), "steps_run": steps, "seconds_per_image": per_image,
             "seconds_per_step": per_image / steps, "final_ssim": float(np.mean(final)),
+            "final_ssim_per_image": [round(v, 4) for v in final],
             "curve_per_image": points}
 
 
@@ -201,22 +235,32 @@ def compare(generator, classifier, images, *, authors_steps=None, covgan_steps=N
     shortened = theirs["steps_run"] < full_steps
     flat = flattened(theirs["curve_per_image"])
     seconds_authors = theirs["seconds_per_step"] * full_steps
+    passes_authors = classifier_passes(authors, generator, full_steps)
     target_ssim = theirs["final_ssim"]
 
     def against_authors(ours_run):
         reached = first_at(ours_run, target_ssim)
+        ratio = reached and seconds_authors / max(reached["seconds"], 1e-9)
+        # The ratio in two factors: how many fewer passes through C covgan needs, and how much
+        # less each costs it (batching; the rest of a step).
+        fewer = reached and passes_authors / max(reached["classifier_passes"], 1)
         return {
             "covgan_seconds_per_image_to_target": reached and reached["seconds"],
-            "ratio": reached and seconds_authors / max(reached["seconds"], 1e-9),
+            "ratio": ratio,
             # A shortened run's final SSIM is only known where its curve has flattened.
             "ratio_valid": reached is not None and (flat or not shortened),
+            "covgan_classifier_passes_per_image_to_target": reached
+            and reached["classifier_passes"],
+            "classifier_passes_ratio": fewer,
+            "seconds_per_pass_ratio": reached and ratio / fewer,
         }
 
     result = {
         "images": len(images),
         "authors": {**theirs, "full_steps": full_steps, "shortened": shortened,
                     "curve_flattened": flat,
-                    "seconds_per_image_to_final": seconds_authors},
+                    "seconds_per_image_to_final": seconds_authors,
+                    "classifier_passes_per_image_to_final": passes_authors},
         "covgan": covgan,
         "target_ssim": target_ssim,
         **against_authors(covgan),
