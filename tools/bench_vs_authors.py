@@ -48,8 +48,8 @@ def ssim_of(generator, images, codes, d1):
     """{"ssim": the mean, "ssim_per_image": each image's} of G(codes) against `images`: a mean
     of two can hide one inversion jumping to its exact code while the other stays put."""
     reconstructions = generator([codes[:, :d1], codes[:, d1:]], training=False)
-    each = [round(float(v), 4) for v in tf.image.ssim(reconstructions, images, max_val=1.0)]
-    return {"ssim": float(np.mean(each)), "ssim_per_image": each}
+    each = tf.image.ssim(reconstructions, images, max_val=1.0).numpy()
+    return {"ssim": float(np.mean(each)), "ssim_per_image": [round(float(v), 4) for v in each]}
 
 
 def classifier_passes(settings, generator, step):
@@ -157,12 +157,12 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
             started = time.perf_counter()
             tuned = tuner.tune(images[i:i + 1], z1[i:i + 1], z2[i:i + 1])
             seconds.append(time.perf_counter() - started)
-            drawn = tuned([z1[i:i + 1], z2[i:i + 1]], training=False)
-            ssim.append(round(float(tf.image.ssim(drawn, images[i:i + 1], max_val=1.0)[0]), 4))
+            ssim.append(ssim_of(tuned, images[i:i + 1], codes[i:i + 1], d1)["ssim"])
         points.append({"tuning_steps": k, "seconds": base + float(np.mean(seconds)),
                        "classifier_passes": inverted["classifier_passes_per_image"]
                        + per_step * k,
-                       "ssim": float(np.mean(ssim)), "ssim_per_image": ssim})
+                       "ssim": float(np.mean(ssim)),
+                       "ssim_per_image": [round(v, 4) for v in ssim]})
     return {"tuning": dataclasses.asdict(tuning),
             "fidelity": "G'(z1, z2) after pivotal tuning: G changed for each image, as "
                         "covgan's explanations use it (not Eq. 2's G(z1, z2))",
