@@ -38,6 +38,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import covgan  # noqa: E402,F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
+
 PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_precision",
          "inversion_fidelity", "inversion_vs_authors", "gradcam", "serving")
 # Parts run once in float32 and once under the mixed policy, each in its own process.
@@ -90,6 +92,17 @@ def cpu_bf16():
     except OSError:
         return None
     return sorted({"avx512_bf16", "amx_bf16", "avx_vnni"} & set(flags)) or ["none"]
+
+
+def onednn():
+    """Whether TensorFlow runs its oneDNN kernels here (covgan turns them on where TF would
+    not; TF_ENABLE_ONEDNN_OPTS=0 turns them off). None where TF does not say."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    try:
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except AttributeError:
+        return None
 
 
 # === Parts (each runs in a child process) ===
@@ -798,7 +811,7 @@ def main():
         return
 
     started = time.perf_counter()
-    report = {"device": None, "cpu_bf16": cpu_bf16(),
+    report = {"device": None, "cpu_bf16": cpu_bf16(), "onednn": onednn(),
               "tensorflow": importlib.metadata.version("tensorflow"),
               "quick": args.quick, "repeats": args.repeats}
     for name in args.parts.split(","):

@@ -17,6 +17,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# isort: off
+import covgan  # noqa: E402,F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
+# isort: on
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -28,6 +28,10 @@ import dataclasses
 import time
 
 import numpy as np
+
+# isort: off
+import covgan as _onednn_on  # noqa: F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
+# isort: on
 import tensorflow as tf
 
 from covgan.explain.invert import best_restarts, make_inversion_fn, settings_for, start_codes
