@@ -55,13 +55,26 @@ def test_bench_quick_parts_report_figures_and_targets():
     assert target["measured_in"].startswith("inversion_precision") and not target["met"]
 
 
+def test_onednn_speedup_runs_each_part_with_the_kernels_off_and_on():
+    report = bench("--parts", "onednn_speedup")["onednn_speedup"]
+    for name, measure in (("train_step", "seconds_per_step"),
+                          ("inversion_paper", "seconds_per_step_batch")):
+        off, on = report[name]["off"], report[name]["on"]
+        # Each child ran with what it was told, whatever this CPU's default is.
+        assert (off["onednn"], on["onednn"]) == (False, True), report[name]
+        slow, fast = (part[measure] for part in (off, on))
+        slow, fast = (v["median"] if isinstance(v, dict) else v for v in (slow, fast))
+        assert report[name]["measure"] == measure
+        assert report[name]["speedup"] == pytest.approx(slow / fast, rel=0.01)
+
+
 @pytest.mark.slow
 def test_bench_suite_quick_reports_every_part():
     report = bench()
     parts = ("peak", "train_step_float32", "train_step_mixed", "inversion_ratio",
              "inversion_precision", "inversion_paper_float32", "inversion_paper_mixed",
              "inversion_fidelity_float32", "inversion_fidelity_mixed", "inversion_vs_authors",
-             "gradcam", "serving")
+             "gradcam", "serving", "onednn_speedup")
     for part in parts:
         assert "error" not in report[part], (part, report[part])
     peak = report["peak"]["float32"]

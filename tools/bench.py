@@ -41,7 +41,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import covgan  # noqa: E402,F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
 
 PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_precision",
-         "inversion_fidelity", "inversion_vs_authors", "gradcam", "serving")
+         "inversion_fidelity", "inversion_vs_authors", "gradcam", "serving", "onednn_speedup")
+# Part onednn_speedup runs these parts with TensorFlow's oneDNN kernels off and on, and
+# compares this measure of each (seconds, lower is better).
+ONEDNN_PARTS = {"train_step": "seconds_per_step", "inversion_paper": "seconds_per_step_batch"}
 # Parts run once in float32 and once under the mixed policy, each in its own process.
 BOTH_PRECISIONS = ("train_step", "inversion_paper", "inversion_fidelity")
 # inversion_fidelity: images inverted in each precision, at each seed, and the mean SSIM
@@ -95,14 +98,32 @@ def cpu_bf16():
 
 
 def onednn():
-    """Whether TensorFlow runs its oneDNN kernels here (covgan turns them on where TF would
-    not; TF_ENABLE_ONEDNN_OPTS=0 turns them off). None where TF does not say."""
-    from tensorflow.python.util import _pywrap_util_port
-
+    """Whether TensorFlow runs its oneDNN kernels in this process (covgan turns them on where
+    TF would not; TF_ENABLE_ONEDNN_OPTS=0 turns them off). None where TF does not say."""
     try:
+        from tensorflow.python.util import _pywrap_util_port
+
         return bool(_pywrap_util_port.IsMklEnabled())
-    except AttributeError:
+    except (ImportError, AttributeError):
         return None
+
+
+def compare_onednn(args):
+    """The train step and the paper inversion's step with TensorFlow's oneDNN kernels off and
+    on, each in its own child process, one after the other in this run: what covgan's turning
+    them on buys on a CPU where TF would leave them off (on one where TF turns them on itself,
+    "off" is slower than what users get by default)."""
+    result = {}
+    for name, seconds in ONEDNN_PARTS.items():
+        off, on = (run_part(name, args, onednn_setting=s) for s in ("0", "1"))
+        entry = {"off": off, "on": on}
+        if all(seconds in part for part in (off, on)):
+            slow, fast = off[seconds], on[seconds]
+            slow, fast = (v["median"] if isinstance(v, dict) else v for v in (slow, fast))
+            entry["speedup"] = round(slow / max(fast, 1e-9), 2)
+            entry["measure"] = seconds
+        result[name] = entry
+    return result
 
 
 # === Parts (each runs in a child process) ===
@@ -174,9 +195,13 @@ def part_train_step(args):
     compute_dtypes = sorted({layer.compute_dtype for layer in _layers(gan.classifier)
                              if isinstance(layer, keras.layers.Conv2D)})
     batch = 32
-    real = tf.constant(np.random.default_rng(0).random((batch, 128, 128, 1)), tf.float32)
+    rng = np.random.default_rng(0)
+    real = tf.constant(rng.random((batch, 128, 128, 1)), tf.float32)
+    # A class-aware critic (the tiny preset's) is shown each real image's label.
+    data = (real, tf.constant(rng.integers(0, 2, batch), tf.int32)) if config.class_critic \
+        else (real,)
     step = tf.function(gan.train_step)
-    times = timed(lambda: step((real,))["d_loss"].numpy(), args.repeats)
+    times = timed(lambda: step(data)["d_loss"].numpy(), args.repeats)
     # Per image: D step = G fwd + D fwd/bwd on real and fake (6 D);
     # G step = G fwd/bwd (3 G) + D fwd and input-gradient (2 D) + C fwd and input-gradient (2 C).
     g, d, c = forward_flops(generator), forward_flops(discriminator), forward_flops(classifier)
@@ -656,12 +681,17 @@ def part_serving(args):
 
 # === The driver ===
 
-def run_part(name, args, precision="float32"):
+def run_part(name, args, precision="float32", onednn_setting=None):
+    """Part `name` in a child process; `onednn_setting` ("0" or "1") sets the child's
+    TF_ENABLE_ONEDNN_OPTS (else it inherits covgan's default)."""
     command = [sys.executable, __file__, "--child", name, "--repeats", str(args.repeats),
                "--precision", precision, "--authors-steps", str(args.authors_steps)]
     command += (["--quick"] if args.quick else []) + (["--run", args.run] if args.run else [])
+    environment = dict(os.environ)
+    if onednn_setting is not None:
+        environment["TF_ENABLE_ONEDNN_OPTS"] = onednn_setting
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, env=environment)
     if result.returncode != 0:
         return {"error": result.stderr.strip().splitlines()[-1] if result.stderr else "failed"}
     payload = json.loads(result.stdout)
@@ -803,7 +833,8 @@ def main():
     args = parser.parse_args()
     if args.child:
         # Each part names its device, so the parent never starts TensorFlow itself.
-        print(json.dumps({"device": device(), **globals()[f"part_{args.child}"](args)}))
+        print(json.dumps({"device": device(), "onednn": onednn(),
+                          **globals()[f"part_{args.child}"](args)}))
         return
     if args.profile:
         args.precision = "mixed" if args.mixed else "float32"
@@ -811,21 +842,28 @@ def main():
         return
 
     started = time.perf_counter()
-    report = {"device": None, "cpu_bf16": cpu_bf16(), "onednn": onednn(),
+    report = {"device": None, "cpu_bf16": cpu_bf16(), "onednn": None,
               "tensorflow": importlib.metadata.version("tensorflow"),
               "quick": args.quick, "repeats": args.repeats}
     for name in args.parts.split(","):
         if name not in PARTS:
             parser.error(f"unknown part {name!r}; choose from {PARTS}")
         print(f"bench: {name} ...", file=sys.stderr, flush=True)
-        if name in BOTH_PRECISIONS:
+        if name == "onednn_speedup":
+            report[name] = compare_onednn(args)
+        elif name in BOTH_PRECISIONS:
             report[f"{name}_float32"] = run_part(name, args)
             report[f"{name}_mixed"] = run_part(name, args, "mixed")
         else:
             report[name] = run_part(name, args)
-    devices = [part["device"] for part in report.values() if isinstance(part, dict)
-               and "device" in part]
+    # Part onednn_speedup's children report theirs one level down.
+    parts = [*report.values(), *(run for compared in report.get("onednn_speedup", {}).values()
+                                 for run in (compared["off"], compared["on"]))]
+    devices = [part["device"] for part in parts if isinstance(part, dict) and "device" in part]
     report["device"] = devices[0] if devices else None
+    # What the parts ran with by default (part onednn_speedup's children set it themselves).
+    report["onednn"] = next((part["onednn"] for part in report.values()
+                             if isinstance(part, dict) and "onednn" in part), None)
     gpu = bool(devices) and not devices[0].startswith("CPU")
     report["targets"] = targets(report, gpu)
     report["seconds"] = round(time.perf_counter() - started, 1)
