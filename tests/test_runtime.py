@@ -1,5 +1,7 @@
 """covgan turns on TensorFlow's oneDNN CPU kernels (TF does so by itself only on CPUs with
-AVX-512 VNNI, BF16 or AMX), and an explicit TF_ENABLE_ONEDNN_OPTS=0 still turns them off."""
+AVX-512 VNNI, BF16 or AMX), and an explicit TF_ENABLE_ONEDNN_OPTS=0 still turns them off;
+without them, batched tuning is off too (TF's own CPU kernels have no gradient for grouped
+convolutions)."""
 
 import os
 import subprocess
@@ -11,14 +13,18 @@ import pytest
 PROBE = ("import covgan, tensorflow; "
          "from tensorflow.python.util import _pywrap_util_port as port; "
          "print(port.IsMklEnabled())")
+# Whether grouped convolutions have gradients on the CPU (batched tuning needs them).
+GROUPED = ("import covgan, tensorflow as tf; tf.config.set_visible_devices([], 'GPU'); "
+           "from covgan.explain.per_row_weights import grouped_convolution_gradients_work; "
+           "print(grouped_convolution_gradients_work())")
 
 
-def onednn_after_importing_covgan(setting):
+def onednn_after_importing_covgan(setting, probe=PROBE):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if setting is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = setting
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
                           text=True, timeout=120, check=True)
     return done.stdout.strip().splitlines()[-1]
 
@@ -26,3 +32,8 @@ def onednn_after_importing_covgan(setting):
 @pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False"), ("1", "True")])
 def test_importing_covgan_turns_onednn_on_unless_told_not_to(setting, expected):
     assert onednn_after_importing_covgan(setting) == expected
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
+def test_batched_tuning_is_possible_exactly_where_onednn_is_on(setting, expected):
+    assert onednn_after_importing_covgan(setting, GROUPED) == expected

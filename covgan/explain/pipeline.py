@@ -13,12 +13,13 @@ import numpy as np
 import tensorflow as tf
 from numpy.typing import ArrayLike
 
+from covgan.explain.batched_tuning import batched_tuner_for, batched_tuning_works
 from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
 from covgan.explain.integrated_gradients import make_integrated_gradients_fn
 from covgan.explain.invert import InversionSettings, invert, make_inversion_fn, score_inversion
 from covgan.explain.latent_gradients import make_latent_gradients_fn
 from covgan.explain.pivotal_tuning import tuner_for
-from covgan.explain.settings import TUNING_THREADS, TuningSettings
+from covgan.explain.settings import TUNING_BATCH, TUNING_THREADS, TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
 # Images per Integrated Gradients or latent-gradients call (each becomes many classifier
@@ -88,9 +89,41 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
 
 
 def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate):
-    """Pivotal tuning, one image at a time per tuner (TUNING_THREADS of them at once); then the
-    image's scores and walk through its own tuned copy of G. Returns the updated result, the
-    walks and their probabilities."""
+    """Pivotal tuning of every image (TUNING_BATCH at once where `batched_tuning_works`, else
+    one at a time per tuner, TUNING_THREADS of them at once); then each image's scores and
+    walk through its own tuned copy of G. Returns the updated result, the walks and their
+    probabilities."""
+    tune = _tune_in_batches if batched_tuning_works(generator, tuning) else _tune_in_threads
+    done = tune(generator, classifier, images, result["z1"], result["z2"], tuning, steps,
+                extrapolate)
+    scores, walks, walk_probabilities, tuning_loss = zip(*done)
+    tuned_scores = {key: np.concatenate([np.asarray(s[key]) for s in scores])
+                    for key in scores[0]}
+    result = {**result, **tuned_scores, "ssim_untuned": result["ssim"],
+              "trusted_untuned": result["trusted"],
+              "tuning_loss": np.asarray(tuning_loss, np.float32)}
+    return result, np.concatenate(walks), np.concatenate(walk_probabilities)
+
+
+def _tune_in_batches(generator, classifier, images, z1, z2, tuning, steps, extrapolate):
+    """Each image's (scores, walk, p, tuning loss), its branch tuned with TUNING_BATCH - 1
+    others'."""
+    tuner = batched_tuner_for(generator, tuning, classifier if tuning.uses_classifier else None)
+    scored_walk = _compiled(_make_scored_walk_fn, tuner.tuned, classifier, steps, extrapolate)
+    done = []
+    for start in range(0, len(images), TUNING_BATCH):
+        batch = slice(start, start + TUNING_BATCH)
+        losses = tuner.tune(images[batch], z1[batch], z2[batch])
+        for k, i in enumerate(range(start, start + len(losses))):
+            tuner.with_branch_of(k)
+            score, walk, p = scored_walk(*(a[i : i + 1] for a in (images, z1, z2)))
+            done.append((score, walk.numpy(), p.numpy(), tuple(losses[k])))
+    return done
+
+
+def _tune_in_threads(generator, classifier, images, z1, z2, tuning, steps, extrapolate):
+    """Each image's (scores, walk, p, tuning loss), tuned alone by one of TUNING_THREADS
+    tuners running at once."""
     done = [None] * len(images)
     threads = min(TUNING_THREADS, len(images))  # a tuner not needed is not built
 
@@ -101,21 +134,15 @@ def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate
         scored_walk = _compiled(_make_scored_walk_fn, tuner.tuned, classifier, steps,
                                 extrapolate)
         for i in range(slot, len(images), threads):
-            image, z1, z2 = (a[i : i + 1] for a in (images, result["z1"], result["z2"]))
-            tuner.tune(image, z1, z2)
-            score, walk, p = scored_walk(image, z1, z2)
+            image, z1_i, z2_i = (a[i : i + 1] for a in (images, z1, z2))
+            tuner.tune(image, z1_i, z2_i)
+            score, walk, p = scored_walk(image, z1_i, z2_i)
             done[i] = (score, walk.numpy(), p.numpy(), tuner.last_loss)
 
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         for finished in [pool.submit(tune_every, slot) for slot in range(threads)]:
             finished.result()  # raises what the thread raised
-    scores, walks, walk_probabilities, tuning_loss = zip(*done)
-    tuned_scores = {key: np.concatenate([np.asarray(s[key]) for s in scores])
-                    for key in scores[0]}
-    result = {**result, **tuned_scores, "ssim_untuned": result["ssim"],
-              "trusted_untuned": result["trusted"],
-              "tuning_loss": np.asarray(tuning_loss, np.float32)}
-    return result, np.concatenate(walks), np.concatenate(walk_probabilities)
+    return done
 
 
 @functools.lru_cache(maxsize=16)

@@ -73,15 +73,7 @@ class PivotalTuner:
         self._moments = [(tf.Variable(tf.zeros_like(w), trainable=False),
                           tf.Variable(tf.zeros_like(w), trainable=False))
                          for w in self._drawing.trainable_variables]
-        if settings.feature_weight:
-            layer = settings.feature_layer or feature_convolution(classifier)
-            traced = score_model(classifier, layer).model
-            # Only the path to the layer: the rest of C would run every step for nothing.
-            self._features = keras.Model(traced.inputs, traced.outputs[0])
-            # With the classifier term too, one pass gives both: the layer's activations and
-            # p, so the path to the layer (most of C's work) runs once a step, not twice.
-            self._seen_and_read = keras.Model(traced.inputs, [traced.outputs[0],
-                                                              traced.outputs[2]])
+        self.terms = FitTerms(settings, classifier)
         self._fit = tf.function(self._fit_steps, reduce_retracing=True)
         self.last_loss: tuple[float, float] | None = None
 
@@ -106,45 +98,16 @@ class PivotalTuner:
             m.assign(tf.zeros_like(m))
             v.assign(tf.zeros_like(v))
         anchor = self.generator([z1, tf.zeros_like(z2)], training=False)
-        # What C makes of the image, fixed for every step: its probability (bce_weight) and
-        # what it sees, its activations at the feature layer (feature_weight).
-        target = (positive_probability(self.classifier, image) if self.settings.bce_weight
-                  else tf.zeros([1]))
-        seen = (self._features(image, training=False) if self.settings.feature_weight
-                else tf.zeros([1]))
+        target, seen = self.terms.read(image)
         before, after = self._fit(image, z1, z2, anchor, target, seen,
-                                  self._pixel_weights(image, z1, z2))
+                                  residual_weights(self.generator, self.settings, image, z1, z2))
         self.last_loss = (float(before), float(after))
         return self.tuned
-
-    def _pixel_weights(self, image, z1, z2):
-        """Each pixel's weight in the fit, mean 1: 1 + residual_focus * |r| / mean|r| for the
-        untuned residual r = x - G(z1, z2) (all ones without focus)."""
-        if not self.settings.residual_focus:
-            return tf.ones_like(image)
-        missed = tf.abs(image - self.generator([z1, z2], training=False))
-        weights = 1.0 + self.settings.residual_focus * missed / (tf.reduce_mean(missed) + 1e-8)
-        return weights / tf.reduce_mean(weights)
 
     def _objective(self, image, inputs, anchor, target, seen, pixel_weights):
         # All of G: rows G'(z1, z2), G'(z1, 0). The branch: G'(z1, z2) from the trunk's parts.
         drawn = self._drawing(inputs, training=False)
-        if self.settings.residual_focus:
-            fidelity = tf.reduce_mean(pixel_weights * tf.square(drawn[:1] - image))
-        else:
-            fidelity = losses.mean_squared_error(drawn[:1], image)[0]
-        if self.settings.feature_weight and self.settings.bce_weight:
-            drawn_seen, read = self._seen_and_read(drawn[:1], training=False)
-            read = tf.cast(read[:, 1], tf.float32)
-        elif self.settings.feature_weight:
-            drawn_seen = self._features(drawn[:1], training=False)
-        elif self.settings.bce_weight:
-            read = positive_probability(self.classifier, drawn[:1])
-        if self.settings.feature_weight:
-            fidelity += self.settings.feature_weight * tf.reduce_mean(
-                tf.square(drawn_seen - seen)) / (tf.reduce_mean(tf.square(seen)) + 1e-8)
-        if self.settings.bce_weight:
-            fidelity += self.settings.bce_weight * losses.binary_cross_entropy(target, read)[0]
+        fidelity = self.terms.per_image(drawn[:1], image, target, seen, pixel_weights)[0]
         if self._branch_only:  # the counterpart cannot move
             return fidelity
         if not self.settings.counterpart_fit:
@@ -181,6 +144,72 @@ class PivotalTuner:
                 weight.assign_sub(update)
         return before, self._objective(image, inputs, anchor, target, seen, pixel_weights)
 
+
+class FitTerms:
+    """The terms of tuning's objective that fit the reconstruction to the image, each image's
+    own (a batch of reconstructions gives one value per image): the pixel fit (weighted by
+    `pixel_weights` under residual focus), the classifier-feature term and the classifier term.
+    Shared by `PivotalTuner` and the batched branch tuner."""
+
+    def __init__(self, settings: TuningSettings, classifier: keras.Model | None):
+        self.settings = settings
+        self.classifier = classifier
+        if settings.feature_weight:
+            layer = settings.feature_layer or feature_convolution(classifier)
+            traced = score_model(classifier, layer).model
+            # Only the path to the layer: the rest of C would run every step for nothing.
+            self._features = keras.Model(traced.inputs, traced.outputs[0])
+            # With the classifier term too, one pass gives both: the layer's activations and
+            # p, so the path to the layer (most of C's work) runs once a step, not twice.
+            self._seen_and_read = keras.Model(traced.inputs, [traced.outputs[0],
+                                                              traced.outputs[2]])
+
+    def read(self, images):
+        """What C makes of the images, fixed for every step: p (bce_weight) and the feature
+        layer's activations (feature_weight); zeros where the term is off."""
+        rows = [tf.shape(images)[0]]
+        target = (positive_probability(self.classifier, images) if self.settings.bce_weight
+                  else tf.zeros(rows))
+        seen = (self._features(images, training=False) if self.settings.feature_weight
+                else tf.zeros(rows))
+        return target, seen
+
+    def per_image(self, drawn, images, target, seen, pixel_weights):
+        """(B,): each reconstruction's fit to its image."""
+        s = self.settings
+        if s.residual_focus:
+            fidelity = _mean_per_image(pixel_weights * tf.square(drawn - images))
+        else:
+            fidelity = losses.mean_squared_error(drawn, images)
+        if s.feature_weight and s.bce_weight:
+            drawn_seen, read = self._seen_and_read(drawn, training=False)
+            read = tf.cast(read[:, 1], tf.float32)
+        elif s.feature_weight:
+            drawn_seen = self._features(drawn, training=False)
+        elif s.bce_weight:
+            read = positive_probability(self.classifier, drawn)
+        if s.feature_weight:
+            fidelity += s.feature_weight * _mean_per_image(tf.square(drawn_seen - seen)) / (
+                _mean_per_image(tf.square(seen)) + 1e-8)
+        if s.bce_weight:
+            fidelity += s.bce_weight * losses.binary_cross_entropy(target, read)
+        return fidelity
+
+
+def residual_weights(generator, settings: TuningSettings, images, z1, z2):
+    """Each pixel's weight in the fit, mean 1 in each image: 1 + residual_focus * |r| /
+    mean|r| for the untuned residual r = x - G(z1, z2) (all ones without focus)."""
+    if not settings.residual_focus:
+        return tf.ones_like(images)
+    missed = tf.abs(images - generator([z1, z2], training=False))
+    weights = 1.0 + settings.residual_focus * missed / (
+        tf.reduce_mean(missed, axis=[1, 2, 3], keepdims=True) + 1e-8)
+    return weights / tf.reduce_mean(weights, axis=[1, 2, 3], keepdims=True)
+
+
+def _mean_per_image(values):
+    """(B, ...) -> (B,): the mean over all but the first axis."""
+    return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
 
 @functools.lru_cache(maxsize=2 * TUNING_THREADS)
 def tuner_for(generator: keras.Model, settings: TuningSettings,

@@ -273,6 +273,12 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
 # machine like CI's, 8 shortcut phantoms tuned 400 steps with the feature term took 3.49 s
 # each one after another and 2.63 s each two at a time (throw-away measurement, one run).
 TUNING_THREADS = 2
+# Images whose gated branches are tuned in one batch, each by its own copy (batched_tuning.py;
+# used where grouped convolutions have gradients, else TUNING_THREADS). On a 2-core AMD EPYC
+# with oneDNN, the default run's branch tuned 8 images 1.64x and 16 images 1.85x faster per
+# image than one at a time (throw-away measurement, one run each; README, Performance, has the
+# benchmark's figures).
+TUNING_BATCH = 16
 
 
 # `--preset` of the inversion commands. "authors" is the paper's own procedure, run by covgan's
