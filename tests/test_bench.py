@@ -55,6 +55,22 @@ def test_bench_quick_parts_report_figures_and_targets():
     assert target["measured_in"].startswith("inversion_precision") and not target["met"]
 
 
+def test_tuning_batch_times_the_three_ways_on_the_same_images():
+    report = bench("--parts", "tuning_batch")["tuning_batch"]
+    assert "error" not in report, report
+    seconds = {way: s["median"] for way, s in report["seconds_per_image"].items()}
+    assert set(seconds) == {"one_at_a_time", "threads", "batched"} and min(seconds.values()) > 0
+    assert report["batched_vs_one_at_a_time"] == pytest.approx(
+        seconds["one_at_a_time"] / seconds["batched"], rel=0.01)
+    assert report["batched_vs_threads"] == pytest.approx(seconds["threads"] / seconds["batched"],
+                                                         rel=0.01)
+    # Like for like: both fit the images (the objective falls) about as well; not to the digit,
+    # Adam's normalised steps turn rounding differences into different paths.
+    after = report["mean_objective_after"]
+    assert max(after.values()) < 0.8 * report["mean_objective_before"]
+    assert after["batched"] == pytest.approx(after["one_at_a_time"], rel=0.2)
+
+
 def test_onednn_speedup_runs_each_part_with_the_kernels_off_and_on():
     report = bench("--parts", "onednn_speedup")["onednn_speedup"]
     for name, measure in (("train_step", "seconds_per_step"),
@@ -74,7 +90,7 @@ def test_bench_suite_quick_reports_every_part():
     parts = ("peak", "train_step_float32", "train_step_mixed", "inversion_ratio",
              "inversion_precision", "inversion_paper_float32", "inversion_paper_mixed",
              "inversion_fidelity_float32", "inversion_fidelity_mixed", "inversion_vs_authors",
-             "gradcam", "serving", "onednn_speedup")
+             "tuning_batch", "gradcam", "serving", "onednn_speedup")
     for part in parts:
         assert "error" not in report[part], (part, report[part])
     peak = report["peak"]["float32"]

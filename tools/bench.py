@@ -41,7 +41,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import covgan  # noqa: E402,F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
 
 PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_precision",
-         "inversion_fidelity", "inversion_vs_authors", "gradcam", "serving", "onednn_speedup")
+         "inversion_fidelity", "inversion_vs_authors", "tuning_batch", "gradcam", "serving",
+         "onednn_speedup")
 # Part onednn_speedup runs these parts with TensorFlow's oneDNN kernels off and on, and
 # compares this measure of each (seconds, lower is better).
 ONEDNN_PARTS = {"train_step": "seconds_per_step", "inversion_paper": "seconds_per_step_batch"}
@@ -86,15 +87,14 @@ def device():
 
 
 def cpu_bf16():
-    """The CPU's bfloat16 instructions (Linux): without any, TF emulates bf16 and mixed
-    precision is slower than float32 (6x for the tiny train step on one such CPU)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), [])
-    except OSError:
+    """The CPU's bfloat16 (and VNNI) instructions (Linux): without avx512_bf16 or amx_bf16, TF
+    emulates bf16 and mixed precision is slower than float32 (covgan.cpu)."""
+    from covgan.cpu import BFLOAT16_INSTRUCTIONS, cpu_flags
+
+    flags = cpu_flags()
+    if flags is None:
         return None
-    return sorted({"avx512_bf16", "amx_bf16", "avx_vnni"} & set(flags)) or ["none"]
+    return sorted({*BFLOAT16_INSTRUCTIONS, "avx_vnni"} & flags) or ["none"]
 
 
 def onednn():
@@ -580,6 +580,86 @@ def keras_io_gradcam(grad_model, image):
     pooled = tf.reduce_mean(grads, axis=(0, 1, 2))
     heatmap = tf.squeeze(activations[0] @ pooled[..., None])
     return (tf.maximum(heatmap, 0) / tf.math.reduce_max(heatmap)).numpy()
+
+
+def part_tuning_batch(args):
+    """The explanation's pivotal tuning of a gated G's branch, per image: one image at a time,
+    TUNING_THREADS at once (each tuner one image at a time: the commands' way without
+    grouped-convolution gradients) and TUNING_BATCH in one batched loop (their way with them),
+    on the same images, one after the other in this process. With --run, the run's G and C;
+    else untrained tiny ones. The images are G's own drawings from random codes with a bright
+    square the codes cannot draw (what tuning is for), so the codes are known and no inversion
+    is timed. Also each way's objective after tuning: the batched loop must fit as well."""
+    import concurrent.futures
+
+    import numpy as np
+
+    from covgan.explain.batched_tuning import BatchedBranchTuner
+    from covgan.explain.pivotal_tuning import PivotalTuner
+    from covgan.explain.settings import TUNING_BATCH, TUNING_THREADS, tuning_settings
+    from covgan.models.classifier import build_classifier
+    from covgan.models.generator import build_generator, code_sizes
+
+    if args.run:
+        from covgan.training.runs import load_run
+
+        run = load_run(args.run)
+        generator, classifier, models = run.generator, run.classifier, f"run {args.run}"
+    else:
+        generator = build_generator("tiny", gated_residual=True, seed=0)
+        classifier = build_classifier("tiny", seed=0)
+        models = "untrained tiny G (gated) and C"
+    count = 4 if args.quick else TUNING_BATCH
+    settings = tuning_settings(True, steps=50 if args.quick else None)
+    rng = np.random.default_rng(0)
+    z1, z2 = (rng.standard_normal((count, d)).astype("f4") for d in code_sizes(generator))
+    images = generator([z1, z2], training=False).numpy()
+    for k in range(count):
+        top = 24 + (k * 7) % 72
+        images[k, top:top + 12, 40:52] = np.minimum(images[k, top:top + 12, 40:52] + 0.4, 1.0)
+
+    def alone(tuner, indices):
+        losses = []
+        for i in indices:
+            tuner.tune(images[i:i + 1], z1[i:i + 1], z2[i:i + 1])
+            losses.append(tuner.last_loss)
+        return losses
+
+    tuners = [PivotalTuner(generator, settings, classifier) for _ in range(TUNING_THREADS)]
+    for tuner in tuners:  # traced, untimed
+        alone(tuner, [0])
+    batched = BatchedBranchTuner(generator, settings, classifier)
+    losses = {}
+
+    def one_at_a_time():
+        losses["one_at_a_time"] = alone(tuners[0], range(count))
+
+    def threads():
+        with concurrent.futures.ThreadPoolExecutor(TUNING_THREADS) as pool:
+            parts = [pool.submit(alone, tuner, range(slot, count, TUNING_THREADS))
+                     for slot, tuner in enumerate(tuners)]
+            for part in parts:
+                part.result()
+
+    def in_one_batch():
+        losses["batched"] = batched.tune(images, z1, z2).tolist()
+
+    seconds = {"one_at_a_time": timed(one_at_a_time, args.repeats, warm=False),
+               "threads": timed(threads, args.repeats, warm=False),
+               "batched": timed(in_one_batch, args.repeats)}  # warmed: it traces for K images
+    per_image = {way: stats([t / count for t in times]) for way, times in seconds.items()}
+    median = {way: s["median"] for way, s in per_image.items()}
+    after = {way: float(np.mean([loss[1] for loss in found])) for way, found in losses.items()}
+    return {
+        "models": models, "images": count, "tuning": {"steps": settings.steps,
+                                                      "threads": TUNING_THREADS},
+        "seconds_per_image": per_image,
+        "batched_vs_one_at_a_time": round(median["one_at_a_time"] / median["batched"], 2),
+        "batched_vs_threads": round(median["threads"] / median["batched"], 2),
+        "mean_objective_before": round(float(np.mean([loss[0] for loss in losses["batched"]])),
+                                       5),
+        "mean_objective_after": {way: round(value, 5) for way, value in after.items()},
+    }
 
 
 def part_gradcam(args):

@@ -34,9 +34,15 @@ import covgan as _onednn_on  # noqa: F401  (before TensorFlow: it turns on TF's 
 # isort: on
 import tensorflow as tf
 
+from covgan.explain.batched_tuning import BatchedBranchTuner, batched_tuning_works
 from covgan.explain.invert import best_restarts, make_inversion_fn, settings_for, start_codes
 from covgan.explain.pivotal_tuning import PivotalTuner
-from covgan.explain.settings import INVERSION_PRESETS, TuningSettings, tuning_settings
+from covgan.explain.settings import (
+    INVERSION_PRESETS,
+    TUNING_BATCH,
+    TuningSettings,
+    tuning_settings,
+)
 from covgan.models.generator import code_sizes, residual_branch_layers
 
 CURVE_POINTS = 40
@@ -141,33 +147,48 @@ def explain_tuning(generator, steps=None):
 
 def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSettings):
     """The reconstruction covgan's explanations start from: the inversion (`inverted`,
-    run_covgan's summary, and its `codes`), then each image's pivotal tuning, one image at a
-    time (`covgan explain` tunes TUNING_THREADS at once, so it is no slower per image). Each
-    point of the curve is a whole tuning of k steps (TUNING_FRACTIONS of `tuning.steps`), timed
-    from the copy's reset; its time is the inversion's per image plus the tuning's mean per
-    image, its SSIM that of G'(z1, z2), G' changed for each image."""
+    run_covgan's summary, and its `codes`), then the pivotal tuning `covgan explain` runs:
+    TUNING_BATCH images in one batched loop where `batched_tuning_works` (here all of
+    `images`, up to TUNING_BATCH), else one image at a time (`covgan explain` then tunes
+    TUNING_THREADS at once, so it is no slower per image). Each point of the curve is a whole
+    tuning of k steps (TUNING_FRACTIONS of `tuning.steps`), timed from the copies' reset; its
+    time is the inversion's per image plus the tuning's per image, its SSIM that of
+    G'(z1, z2), G' changed for each image."""
     d1 = code_sizes(generator)[0]
     z1, z2 = codes[:, :d1].numpy(), codes[:, d1:].numpy()
     base = inverted["seconds_per_image"]
     points = [inverted["curve_per_image"][-1]]
     # One pass through C a tuning step (the feature and classifier terms share it), if any.
     per_step = 1 if tuning.uses_classifier else 0
+    reading = classifier if tuning.uses_classifier else None
+    batched = batched_tuning_works(generator, tuning) and len(images) <= TUNING_BATCH
+    if batched:
+        together = BatchedBranchTuner(generator, tuning, reading)
+        together.tune(images, z1, z2, steps=1)  # traces the loop (any length), untimed
     for k in sorted({max(1, round(tuning.steps * f)) for f in TUNING_FRACTIONS}):
-        tuner = PivotalTuner(generator, dataclasses.replace(tuning, steps=k),
-                             classifier if tuning.uses_classifier else None)
-        tuner.tune(images[:1], z1[:1], z2[:1])  # traces the loop, untimed
-        seconds, ssim = [], []
-        for i in range(len(images)):
+        if batched:
             started = time.perf_counter()
-            tuned = tuner.tune(images[i:i + 1], z1[i:i + 1], z2[i:i + 1])
-            seconds.append(time.perf_counter() - started)
-            ssim.append(ssim_of(tuned, images[i:i + 1], codes[i:i + 1], d1)["ssim"])
+            together.tune(images, z1, z2, steps=k)
+            seconds = [(time.perf_counter() - started) / len(images)]
+            ssim = [ssim_of(together.with_branch_of(i), images[i:i + 1], codes[i:i + 1],
+                            d1)["ssim"] for i in range(len(images))]
+        else:
+            tuner = PivotalTuner(generator, dataclasses.replace(tuning, steps=k), reading)
+            tuner.tune(images[:1], z1[:1], z2[:1])  # traces the loop, untimed
+            seconds, ssim = [], []
+            for i in range(len(images)):
+                started = time.perf_counter()
+                tuned = tuner.tune(images[i:i + 1], z1[i:i + 1], z2[i:i + 1])
+                seconds.append(time.perf_counter() - started)
+                ssim.append(ssim_of(tuned, images[i:i + 1], codes[i:i + 1], d1)["ssim"])
         points.append({"tuning_steps": k, "seconds": base + float(np.mean(seconds)),
                        "classifier_passes": inverted["classifier_passes_per_image"]
                        + per_step * k,
                        "ssim": float(np.mean(ssim)),
                        "ssim_per_image": [round(v, 4) for v in ssim]})
     return {"tuning": dataclasses.asdict(tuning),
+            "tuned_in": (f"one batch of {len(images)}" if batched
+                         else "one image at a time"),
             "fidelity": "G'(z1, z2) after pivotal tuning: G changed for each image, as "
                         "covgan's explanations use it (not Eq. 2's G(z1, z2))",
             "seconds_per_image": points[-1]["seconds"], "final_ssim": points[-1]["ssim"],
