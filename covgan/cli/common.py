@@ -59,3 +59,17 @@ def mixed_precision_for_this_command(enabled):
     keras.mixed_precision.set_global_policy(mixed_policy_name())
     click.get_current_context().call_on_close(
         lambda: keras.mixed_precision.set_global_policy(previous))
+    warn_if_bfloat16_is_emulated()
+
+
+def warn_if_bfloat16_is_emulated():
+    """Under --mixed-precision on a CPU without bfloat16 instructions, says on stderr that the
+    command will run slower, not faster: the flag still does what it was asked."""
+    from covgan.cpu import bfloat16_is_emulated
+    from covgan.models.precision import mixed_policy_name
+
+    if mixed_policy_name() == "mixed_bfloat16" and bfloat16_is_emulated():
+        click.echo("Warning: --mixed-precision on a CPU without bfloat16 instructions "
+                   "(AVX512_BF16, AMX): TensorFlow emulates bfloat16 here, so this runs slower "
+                   "than float32 (16x for the tiny inversion step on such a CPU), not faster.",
+                   err=True)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from covgan.cli.common import emit, seed_everything
+from covgan.cli.common import emit, seed_everything, warn_if_bfloat16_is_emulated
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
 from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
@@ -108,6 +108,8 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,
         summary_every=summary_every, seed=seed, init_from=str(init_from or ""),
     )
+    if mixed_precision:
+        warn_if_bfloat16_is_emulated()
     emit(train_gan(config, verbose=1 if sys.stderr.isatty() else 2))
 
 
