@@ -112,7 +112,8 @@ def _conv(layer, own, x):
 
 
 def _dense(layer, own, x):
-    kernel = own(layer.kernel)  # (K or 1, in, out)
+    kernel = own(layer.kernel)  # (K or 1, in, out); 1 for a frozen layer, shared by all rows
+    kernel = tf.broadcast_to(kernel, [tf.shape(x)[0], *kernel.shape[1:]])
     shape = tf.shape(x)
     flat = tf.reshape(x, [shape[0], -1, shape[-1]])
     y = tf.reshape(tf.einsum("bni,bio->bno", flat, kernel),
