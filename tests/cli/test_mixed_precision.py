@@ -66,3 +66,16 @@ def test_localise_in_mixed_precision_scores_every_map(tiny_run, phantom_dir, tmp
         for key in ("pointing_game", "relevance_mass", "auroc"):
             assert 0.0 <= values[key] <= 1.0
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_mixed_precision_warns_where_the_cpu_would_emulate_bfloat16(monkeypatch, capsys):
+    from covgan import cpu
+    from covgan.cli.common import warn_if_bfloat16_is_emulated
+
+    for flags, warned in (({"avx2", "fma"}, True), ({"avx2", "avx512_bf16"}, False),
+                          ({"amx_bf16"}, False), (None, False)):
+        monkeypatch.setattr(cpu, "cpu_flags", lambda flags=flags: flags)
+        warn_if_bfloat16_is_emulated()
+        said = capsys.readouterr()
+        assert said.out == ""  # stdout carries only results
+        assert ("emulates bfloat16" in said.err) == warned, (flags, said.err)
