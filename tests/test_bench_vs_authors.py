@@ -123,7 +123,7 @@ def test_the_tuned_curve_goes_on_from_the_inversion_into_the_explanations_tuning
 
     import tensorflow as tf
 
-    from covgan.explain.pivotal_tuning import PivotalTuner
+    from covgan.explain.batched_tuning import BatchedBranchTuner
     from covgan.explain.settings import tuning_settings
 
     generator = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
@@ -142,15 +142,18 @@ def test_the_tuned_curve_goes_on_from_the_inversion_into_the_explanations_tuning
     # A tuning step passes through C once (the classifier and feature terms share the pass).
     assert [p["classifier_passes"] - inverted["classifier_passes_per_image"]
             for p in points] == [0, 1, 2, 4, 8, 16]
-    # The last point is the explanation's own tuning of each image from the inversion's codes.
+    # The last point is the explanation's own tuning of the images from the inversion's codes,
+    # as the command runs it here: both images in one batched loop.
+    assert tuned["tuned_in"] == "one batch of 2"
     _, codes = tool.run_covgan(generator, classifier, images,
                                dataclasses.replace(tool.INVERSION_PRESETS["covgan"], steps=4),
                                seed=0)
-    tuner = PivotalTuner(generator, tuning, classifier)
+    tuner = BatchedBranchTuner(generator, tuning, classifier)
+    tuner.tune(images, codes[:, :8], codes[:, 8:])
     ssim = []
     for i in range(2):
         z1, z2 = codes[i:i + 1, :8], codes[i:i + 1, 8:]
-        drawn = tuner.tune(images[i:i + 1], z1, z2)([z1, z2], training=False)
+        drawn = tuner.with_branch_of(i)([z1, z2], training=False)
         ssim.append(float(tf.image.ssim(drawn, images[i:i + 1], max_val=1.0)[0]))
     assert tuned["final_ssim"] == pytest.approx(np.mean(ssim), abs=1e-4)
     assert tuned["final_ssim"] != pytest.approx(inverted["final_ssim"], abs=1e-4)

@@ -1,7 +1,7 @@
 """The package's architecture, read from its imports: layers point down, nothing circles.
 
     cli -> training | serving -> output | evaluation | export -> explain -> models | data
-        -> shapes | io | errors
+        -> shapes | io | errors | cpu
 
 A part is a sub-package or a top-level module of covgan. A part may import parts of lower
 layers only (parts of one layer do not import each other), and serving may take only
@@ -22,7 +22,7 @@ LAYERS = [
     {"output", "evaluation", "export"},
     {"explain"},
     {"models", "data"},
-    {"shapes", "io", "errors", "__init__"},
+    {"shapes", "io", "errors", "cpu", "__init__"},
 ]
 LAYER_OF = {part: depth for depth, parts in enumerate(LAYERS) for part in parts}
 
