@@ -4,13 +4,16 @@
 one pass through C's feature path, too small to keep even 2 cores busy. Here K images are
 tuned in one loop, each by its own copy of the branch: the copies are stacked weights
 (K, *shape), the branch runs with row k's weights on image k (`per_row_weights`), and the sum
-of the images' objectives gives each copy its own image's gradient. The objective, the
-learning rate and Adam are `PivotalTuner`'s with layers="branch", so image k's tuned branch is
-what tuning it alone gives, up to float rounding (tests/explain/test_batched_tuning.py).
+of the images' objectives gives each copy its own image's gradient, to rounding
+(tests/explain/test_batched_tuning.py). The objective, the learning rate and Adam are
+`PivotalTuner`'s with layers="branch"; the weights are not the same to the digit (Adam's
+normalised steps carry the grouped convolution's other rounding into other paths), the fit is
+as good (README, Performance, Batched tuning).
 
 Only the branch: tuning all of G per image would stack every weight of G K times, and its
 counterpart terms differ. Where grouped convolutions have no gradient (TF's CPU kernels
-without oneDNN), `batched_tuning_works` is False and the commands tune one image at a time.
+without oneDNN), `batched_tuning_works` is False and the commands tune one image at a time
+per tuner, TUNING_THREADS tuners at once.
 """
 
 from __future__ import annotations

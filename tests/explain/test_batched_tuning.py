@@ -178,9 +178,3 @@ def test_the_pipeline_tunes_a_gated_branch_in_batches(gated, classifier, monkeyp
     np.testing.assert_allclose(
         tuned["traversal"][:, 0],
         gated([tuned["z1"], np.zeros_like(tuned["z2"])], training=False), atol=1e-5)
-    # One image at a time (no grouped gradients) starts from the same objective.
-    monkeypatch.setattr(pipeline, "batched_tuning_works", lambda *_: False)
-    alone = pipeline.explain(gated, classifier, images, settings=settings, image_maps=False,
-                             tuning=tuning)
-    np.testing.assert_allclose(alone["tuning_loss"][:, 0], tuned["tuning_loss"][:, 0],
-                               rtol=1e-4)
