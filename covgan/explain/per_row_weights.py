@@ -107,7 +107,7 @@ def _conv(layer, own, x):
                      dilations=layer.dilation_rate)
     y = tf.transpose(tf.reshape(y, [tf.shape(y)[1], tf.shape(y)[2], rows, c_out]), [2, 0, 1, 3])
     if layer.use_bias:
-        y = y + own(layer.bias)[:, None, None, :]
+        y = y + _per_row(own(layer.bias), y)
     return layer.activation(y)
 
 
@@ -119,19 +119,20 @@ def _dense(layer, own, x):
     y = tf.reshape(tf.einsum("bni,bio->bno", flat, kernel),
                    tf.concat([shape[:-1], [kernel.shape[-1]]], axis=0))
     if layer.use_bias:
-        bias = own(layer.bias)
-        y = y + tf.reshape(bias, [tf.shape(bias)[0]] + [1] * (len(x.shape) - 2) + [-1])
+        y = y + _per_row(own(layer.bias), y)
     return layer.activation(y)
 
 
 def _batch_norm(layer, own, x):
     scale = tf.math.rsqrt(layer.moving_variance.value + layer.epsilon)
     y = (x - layer.moving_mean.value) * scale
-    ones = [1] * (len(x.shape) - 2)
     if layer.scale:
-        gamma = own(layer.gamma)
-        y = y * tf.reshape(gamma, [tf.shape(gamma)[0], *ones, -1])
+        y = y * _per_row(own(layer.gamma), y)
     if layer.center:
-        beta = own(layer.beta)
-        y = y + tf.reshape(beta, [tf.shape(beta)[0], *ones, -1])
+        y = y + _per_row(own(layer.beta), y)
     return y
+
+
+def _per_row(vector, x):
+    """A (K or 1, C) parameter shaped to broadcast over x's (K, ..., C) row by row."""
+    return tf.reshape(vector, [tf.shape(vector)[0], *[1] * (len(x.shape) - 2), -1])

@@ -211,6 +211,7 @@ def _mean_per_image(values):
     """(B, ...) -> (B,): the mean over all but the first axis."""
     return tf.reduce_mean(tf.reshape(values, [tf.shape(values)[0], -1]), axis=1)
 
+
 @functools.lru_cache(maxsize=2 * TUNING_THREADS)
 def tuner_for(generator: keras.Model, settings: TuningSettings,
               classifier: keras.Model | None = None, slot: int = 0) -> PivotalTuner:

@@ -275,9 +275,9 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
 TUNING_THREADS = 2
 # Images whose gated branches are tuned in one batch, each by its own copy (batched_tuning.py;
 # used where grouped convolutions have gradients, else TUNING_THREADS). On a 2-core AMD EPYC
-# with oneDNN, the default run's branch tuned 8 images 1.64x and 16 images 1.85x faster per
-# image than one at a time (throw-away measurement, one run each; README, Performance, has the
-# benchmark's figures).
+# with oneDNN, 16 of the default run's images tuned 2.0x faster per image than one at a time
+# and 1.28x faster than TUNING_THREADS (tools/bench.py --parts tuning_batch; README,
+# Performance, Batched tuning).
 TUNING_BATCH = 16
 
 
