@@ -477,6 +477,27 @@ def test_two_hundred_half_open_connections_do_not_stop_real_clients(server):
     # held open while 8 clients make real predictions. Before the gatekeeper each connection
     # took a thread from at most 64, so the real clients got 503.
     pid = server.process.pid
+    body = {"instances": _images(2).tolist()}
+    answers = []
+
+    def real_client(seed, half_open):
+        for _ in range(3):
+            answers.append(_rest(server, "/v1/models/covgan_classifier:predict", body)[0])
+            for connection in half_open[seed::8]:  # keep trickling header bytes
+                connection.sendall(b"x")
+
+    def eight_real_clients(half_open):
+        clients = [threading.Thread(target=real_client, args=(seed, half_open))
+                   for seed in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(timeout=120)
+
+    # The bound is on what the flood costs, so first let 8 clients alone raise the peak to
+    # what serving 8 at once takes (thread stacks, allocator arenas), then restart the count.
+    eight_real_clients([])
+    pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")
     before = _peak_resident_mb(pid)
     address = tuple(server.rest.rsplit(":", 1))
     half_open = []
@@ -486,22 +507,12 @@ def test_two_hundred_half_open_connections_do_not_stop_real_clients(server):
             connection.sendall(b"POST /v1/models/covgan_classifier:predict HTTP/1.1\r\n"
                                b"Host: x\r\nContent-Type: appl")
         half_open.append(connection)
-    body = {"instances": _images(2).tolist()}
-    answers = []
-
-    def real_client(seed):
-        for _ in range(3):
-            answers.append(_rest(server, "/v1/models/covgan_classifier:predict", body)[0])
-            for connection in half_open[seed::8]:  # keep trickling header bytes
-                connection.sendall(b"x")
-
-    clients = [threading.Thread(target=real_client, args=(seed,)) for seed in range(8)]
-    for thread in clients:
-        thread.start()
-    for thread in clients:
-        thread.join(timeout=120)
+    answers.clear()
+    eight_real_clients(half_open)
     assert answers == [200] * 24
-    assert _peak_resident_mb(pid) - before < 50  # the README's bound for this flood
+    grown = _peak_resident_mb(pid) - before
+    print(f"peak resident memory grew by {grown:.1f} MB under the flood")
+    assert grown < 50  # the README's bound for this flood
     for connection in half_open:
         connection.close()
     assert _rest(server, "/v1/models/covgan_classifier")[0] == 200
