@@ -163,6 +163,29 @@ def test_the_tuned_curve_goes_on_from_the_inversion_into_the_explanations_tuning
             / result["tuned"]["covgan_seconds_per_image_to_target"])
 
 
+def test_more_images_than_a_tuning_batch_are_tuned_in_batches_each_on_its_own(tool, monkeypatch):
+    import dataclasses
+
+    from covgan.explain.settings import tuning_settings
+
+    generator = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    classifier = build_classifier("tiny", seed=0)
+    images = np.random.default_rng(5).random((3, 128, 128, 1)).astype("f4")
+    inverted, codes = tool.run_covgan(
+        generator, classifier, images,
+        dataclasses.replace(tool.INVERSION_PRESETS["covgan"], steps=4), seed=0)
+    tuning = tuning_settings(True, steps=4)
+    together = tool.run_tuned(generator, classifier, images, inverted, codes, tuning)
+    monkeypatch.setattr(tool, "TUNING_BATCH", 2)
+    in_batches = tool.run_tuned(generator, classifier, images, inverted, codes, tuning)
+    assert together["tuned_in"] == "one batch of 3"
+    assert in_batches["tuned_in"] == "2 batches (2, 1)"
+    # Each copy is tuned on its own image alone, so the batch it fell in does not matter.
+    assert in_batches["final_ssim_per_image"] == pytest.approx(
+        together["final_ssim_per_image"], abs=2e-3)
+    assert tool._batches_said([16, 16]) == "2 batches of 16"
+
+
 def test_classifier_passes_count_starts_pruning_and_the_counterpart_term(tool):
     import dataclasses
 

@@ -489,19 +489,23 @@ def part_inversion_vs_authors(args):
             generator, classifier, images, authors_steps=20, covgan_steps=10,
             tuning=explain_tuning(generator, steps=8))}
         return result
-    # Two images each: 5000 steps at batch 1 take minutes even at the tiny preset.
-    generator, classifier, images, models = models_and_images(args.run, "tiny", 2)
-    encoder = None
-    if args.run:
-        from covgan.training.runs import load_run
+    # Two images each by default: 5000 steps at batch 1 take minutes even at the tiny preset.
+    presets = args.vs_authors_presets.split(",")
+    if "tiny" in presets:
+        generator, classifier, images, models = models_and_images(args.run, "tiny",
+                                                                  args.vs_authors_images)
+        encoder = None
+        if args.run:
+            from covgan.training.runs import load_run
 
-        encoder = load_run(args.run).encoder  # also from one encoder start, where RUN has E
-    result["tiny"] = {"models": models, **compare(generator, classifier, images,
-                                                  encoder=encoder,
-                                                  tuning=explain_tuning(generator))}
-    generator, classifier, images, models = models_and_images(args.run, "paper", 2)
-    result["paper"] = {"models": models, **compare(generator, classifier, images,
-                                                   authors_steps=args.authors_steps)}
+            encoder = load_run(args.run).encoder  # also from one encoder start, where RUN has E
+        result["tiny"] = {"models": models, **compare(generator, classifier, images,
+                                                      encoder=encoder,
+                                                      tuning=explain_tuning(generator))}
+    if "paper" in presets:
+        generator, classifier, images, models = models_and_images(args.run, "paper", 2)
+        result["paper"] = {"models": models, **compare(generator, classifier, images,
+                                                       authors_steps=args.authors_steps)}
     return result
 
 
@@ -765,7 +769,9 @@ def run_part(name, args, precision="float32", onednn_setting=None):
     """Part `name` in a child process; `onednn_setting` ("0" or "1") sets the child's
     TF_ENABLE_ONEDNN_OPTS (else it inherits covgan's default)."""
     command = [sys.executable, __file__, "--child", name, "--repeats", str(args.repeats),
-               "--precision", precision, "--authors-steps", str(args.authors_steps)]
+               "--precision", precision, "--authors-steps", str(args.authors_steps),
+               "--vs-authors-images", str(args.vs_authors_images),
+               "--vs-authors-presets", args.vs_authors_presets]
     command += (["--quick"] if args.quick else []) + (["--run", args.run] if args.run else [])
     environment = dict(os.environ)
     if onednn_setting is not None:
@@ -905,6 +911,13 @@ def main():
     parser.add_argument("--authors-steps", type=int, default=300,
                         help="inversion_vs_authors: the authors' shortened run at the paper "
                              "preset (extrapolated to 5000 steps)")
+    parser.add_argument("--vs-authors-images", type=int, default=2,
+                        help="inversion_vs_authors: held-out images at the tiny preset (the "
+                             "authors' side takes 2-3 minutes each on 2 cores; covgan's "
+                             "batches them as its commands do)")
+    parser.add_argument("--vs-authors-presets", default="tiny,paper",
+                        choices=("tiny,paper", "tiny", "paper"),
+                        help="inversion_vs_authors: which presets to compare")
     parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--profile", choices=sorted(PROFILES),

@@ -148,9 +148,9 @@ def explain_tuning(generator, steps=None):
 def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSettings):
     """The reconstruction covgan's explanations start from: the inversion (`inverted`,
     run_covgan's summary, and its `codes`), then the pivotal tuning `covgan explain` runs:
-    TUNING_BATCH images in one batched loop where `batched_tuning_works` (here all of
-    `images`, up to TUNING_BATCH), else one image at a time (`covgan explain` then tunes
-    TUNING_THREADS at once, so it is no slower per image). Each point of the curve is a whole
+    TUNING_BATCH images at a time in one batched loop where `batched_tuning_works`, else
+    one image at a time (`covgan explain` then tunes TUNING_THREADS at once, so it is no
+    slower per image). Each point of the curve is a whole
     tuning of k steps (TUNING_FRACTIONS of `tuning.steps`), timed from the copies' reset; its
     time is the inversion's per image plus the tuning's per image, its SSIM that of
     G'(z1, z2), G' changed for each image."""
@@ -161,17 +161,23 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
     # One pass through C a tuning step (the feature and classifier terms share it), if any.
     per_step = 1 if tuning.uses_classifier else 0
     reading = classifier if tuning.uses_classifier else None
-    batched = batched_tuning_works(generator, tuning) and len(images) <= TUNING_BATCH
+    batched = batched_tuning_works(generator, tuning)
+    batches = [slice(start, start + TUNING_BATCH)
+               for start in range(0, len(images), TUNING_BATCH)]
     if batched:
         together = BatchedBranchTuner(generator, tuning, reading)
-        together.tune(images, z1, z2, steps=1)  # traces the loop (any length), untimed
+        for batch in batches:  # traces the loop (any length) for each batch size, untimed
+            together.tune(images[batch], z1[batch], z2[batch], steps=1)
     for k in sorted({max(1, round(tuning.steps * f)) for f in TUNING_FRACTIONS}):
         if batched:
-            started = time.perf_counter()
-            together.tune(images, z1, z2, steps=k)
-            seconds = [(time.perf_counter() - started) / len(images)]
-            ssim = [ssim_of(together.with_branch_of(i), images[i:i + 1], codes[i:i + 1],
-                            d1)["ssim"] for i in range(len(images))]
+            seconds, ssim = [0.0], []
+            for batch in batches:
+                started = time.perf_counter()
+                together.tune(images[batch], z1[batch], z2[batch], steps=k)
+                seconds[0] += (time.perf_counter() - started) / len(images)
+                ssim += [ssim_of(together.with_branch_of(j), images[i:i + 1],
+                                 codes[i:i + 1], d1)["ssim"]
+                         for j, i in enumerate(range(len(images))[batch])]
         else:
             tuner = PivotalTuner(generator, dataclasses.replace(tuning, steps=k), reading)
             tuner.tune(images[:1], z1[:1], z2[:1])  # traces the loop, untimed
@@ -187,14 +193,23 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
                        "ssim": float(np.mean(ssim)),
                        "ssim_per_image": [round(v, 4) for v in ssim]})
     return {"tuning": dataclasses.asdict(tuning),
-            "tuned_in": (f"one batch of {len(images)}" if batched
-                         else "one image at a time"),
+            "tuned_in": (_batches_said([len(range(len(images))[b]) for b in batches])
+                         if batched else "one image at a time"),
             "fidelity": "G'(z1, z2) after pivotal tuning: G changed for each image, as "
                         "covgan's explanations use it (not Eq. 2's G(z1, z2))",
             "seconds_per_image": points[-1]["seconds"], "final_ssim": points[-1]["ssim"],
             "final_ssim_per_image": points[-1]["ssim_per_image"],
             "classifier_passes_per_image": points[-1]["classifier_passes"],
             "curve_per_image": points}
+
+
+def _batches_said(sizes):
+    """'one batch of 2', '2 batches of 16', '3 batches (16, 16, 4)'."""
+    if len(sizes) == 1:
+        return f"one batch of {sizes[0]}"
+    if len(set(sizes)) == 1:
+        return f"{len(sizes)} batches of {sizes[0]}"
+    return f"{len(sizes)} batches ({', '.join(map(str, sizes))})"
 
 
 def run_authors(generator, classifier, images, settings, seed):
