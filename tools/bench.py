@@ -378,7 +378,7 @@ def part_inversion_precision(args):
 
     args.precision = "float32"  # built in float32; the bfloat16 pair is rebuilt from them
     preset, generator, classifier = inversion_models(args)
-    # --quick: 2 images, where bfloat16 is emulated a step of 8 took 2 s of the suite's time.
+    # --quick: 2 images; with 8, where bfloat16 is emulated, one step took 2 s of the suite.
     rows = (2 if args.quick else 64) * InversionSettings().restarts
     inputs = timing_inputs(generator, rows)
 

@@ -150,10 +150,10 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
     run_covgan's summary, and its `codes`), then the pivotal tuning `covgan explain` runs:
     TUNING_BATCH images at a time in one batched loop where `batched_tuning_works`, else
     one image at a time (`covgan explain` then tunes TUNING_THREADS at once, so it is no
-    slower per image). Each point of the curve is a whole
-    tuning of k steps (TUNING_FRACTIONS of `tuning.steps`), timed from the copies' reset; its
-    time is the inversion's per image plus the tuning's per image, its SSIM that of
-    G'(z1, z2), G' changed for each image."""
+    slower per image). Each point of the curve is a whole tuning of k steps
+    (TUNING_FRACTIONS of `tuning.steps`), timed from the copies' reset; its time is the
+    inversion's per image plus the tuning's per image, its SSIM that of G'(z1, z2), G'
+    changed for each image."""
     d1 = code_sizes(generator)[0]
     z1, z2 = codes[:, :d1].numpy(), codes[:, d1:].numpy()
     base = inverted["seconds_per_image"]
@@ -170,14 +170,16 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
             together.tune(images[batch], z1[batch], z2[batch], steps=1)
     for k in sorted({max(1, round(tuning.steps * f)) for f in TUNING_FRACTIONS}):
         if batched:
-            seconds, ssim = [0.0], []
+            seconds, ssim = [], []  # the batches' times, summed to the whole tuning's below
             for batch in batches:
                 started = time.perf_counter()
                 together.tune(images[batch], z1[batch], z2[batch], steps=k)
-                seconds[0] += (time.perf_counter() - started) / len(images)
-                ssim += [ssim_of(together.with_branch_of(j), images[i:i + 1],
-                                 codes[i:i + 1], d1)["ssim"]
-                         for j, i in enumerate(range(len(images))[batch])]
+                seconds.append(time.perf_counter() - started)
+                for j in range(len(images[batch])):  # copy j is image batch.start + j's
+                    i = batch.start + j
+                    ssim.append(ssim_of(together.with_branch_of(j), images[i:i + 1],
+                                        codes[i:i + 1], d1)["ssim"])
+            seconds = [sum(seconds) / len(images)]
         else:
             tuner = PivotalTuner(generator, dataclasses.replace(tuning, steps=k), reading)
             tuner.tune(images[:1], z1[:1], z2[:1])  # traces the loop, untimed
@@ -193,7 +195,7 @@ def run_tuned(generator, classifier, images, inverted, codes, tuning: TuningSett
                        "ssim": float(np.mean(ssim)),
                        "ssim_per_image": [round(v, 4) for v in ssim]})
     return {"tuning": dataclasses.asdict(tuning),
-            "tuned_in": (_batches_said([len(range(len(images))[b]) for b in batches])
+            "tuned_in": (_batches_said([len(images[batch]) for batch in batches])
                          if batched else "one image at a time"),
             "fidelity": "G'(z1, z2) after pivotal tuning: G changed for each image, as "
                         "covgan's explanations use it (not Eq. 2's G(z1, z2))",
