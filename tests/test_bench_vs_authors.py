@@ -95,6 +95,15 @@ def test_variants_replace_fields_of_the_covgan_preset_with_their_types(tool):
     assert tool.parse_variant("counterpart_weight=2").counterpart_weight == 2.0
     with pytest.raises(SystemExit, match="unknown inversion setting 'step'"):
         tool.parse_variant("step=3")
+    # The tuning's too (--tuning-variant): a field left None reads as a number or as text.
+    from covgan.explain.settings import TuningSettings
+
+    tuning = tool.with_fields(TuningSettings(steps=4, layers="branch"),
+                              "steps=8,bce_weight=0,feature_layer=conv_3", "tuning")
+    assert (tuning.steps, tuning.bce_weight, tuning.feature_layer) == (8, 0.0, "conv_3")
+    assert isinstance(tuning.steps, int) and tuning.layers == "branch"
+    with pytest.raises(SystemExit, match="unknown tuning setting 'lr'"):
+        tool.with_fields(tuning, "lr=0.1", "tuning")
 
 
 def test_an_encoder_start_is_timed_from_before_the_encoder_and_solves_from_it(tool):

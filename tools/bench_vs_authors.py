@@ -365,18 +365,31 @@ def models_and_images(run_dir, preset, count):
     return generator, classifier, images, f"untrained {preset} G and C; images drawn by G"
 
 
-def parse_variant(text):
-    """'steps=1000,learning_rate=0.1' -> the covgan preset with those fields replaced."""
-    preset = INVERSION_PRESETS["covgan"]
-    names = [f.name for f in dataclasses.fields(preset)]
+def with_fields(settings, text, what="inversion"):
+    """'steps=1000,learning_rate=0.1' -> `settings` (a settings dataclass) with those fields
+    replaced, each read as the field's own type (a field left None reads as a number where it
+    is one, else as text)."""
+    names = [f.name for f in dataclasses.fields(settings)]
     changes = {}
     for item in filter(None, text.split(",")):
         name, _, value = item.partition("=")
         if name not in names:
-            raise SystemExit(f"unknown inversion setting {name!r}; choose from {names}")
-        default = getattr(preset, name)  # the field's own type (None: a float left open)
-        changes[name] = (float if default is None else type(default))(value)
-    return dataclasses.replace(INVERSION_PRESETS["covgan"], **changes)
+            raise SystemExit(f"unknown {what} setting {name!r}; choose from {names}")
+        default = getattr(settings, name)
+        changes[name] = _as_number_or_text(value) if default is None else type(default)(value)
+    return dataclasses.replace(settings, **changes)
+
+
+def _as_number_or_text(value):
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
+def parse_variant(text):
+    """'steps=1000,learning_rate=0.1' -> the covgan preset with those fields replaced."""
+    return with_fields(INVERSION_PRESETS["covgan"], text)
 
 
 def reached_at(run, target):
@@ -384,6 +397,17 @@ def reached_at(run, target):
     never, or no target)."""
     reached = None if target is None else first_at(run, target)
     return reached and round(reached["seconds"], 2)
+
+
+def tuned_line(generator, classifier, images, inverted, codes, tuning, target):
+    """`run_tuned`'s curve in short: tuning steps, seconds per image and SSIM at each point."""
+    tuned = run_tuned(generator, classifier, images, inverted, codes, tuning)
+    return {"tuning_steps": tuning.steps,
+            "seconds_per_image": round(tuned["seconds_per_image"], 1),
+            "final_ssim": round(tuned["final_ssim"], 3),
+            "seconds_per_image_to_target": reached_at(tuned, target),
+            "curve": [(p.get("tuning_steps", 0), round(p["seconds"], 2), round(p["ssim"], 3))
+                      for p in tuned["curve_per_image"]]}
 
 
 def main():
@@ -403,7 +427,13 @@ def main():
     parser.add_argument("--variant", action="append", default=[],
                         help="settings replaced in the covgan preset, e.g. steps=1000,"
                              "learning_rate=0.1 (repeatable; the preset itself always runs)")
+    parser.add_argument("--tuning-variant", action="append", default=[],
+                        help="with --tune: settings replaced in the explanation's tuning, e.g. "
+                             "bce_weight=0,feature_weight=0 (repeatable; the explanation's own "
+                             "tuning always runs)")
     args = parser.parse_args()
+    if args.tuning_variant and args.tune is None:
+        parser.error("--tuning-variant needs --tune")
     generator, classifier, images, models = models_and_images(args.run, "tiny", args.images)
     encoder = None
     if any("z1_start=encoder" in v for v in args.variant):
@@ -426,13 +456,12 @@ def main():
             tuning = explain_tuning(generator, steps=args.tune or None)
             if not tuning.steps:
                 raise SystemExit("--tune: this run's G has no gated branch to tune")
-            tuned = run_tuned(generator, classifier, images, result, codes, tuning)
-            line["tuned"] = {"tuning_steps": tuning.steps,
-                             "seconds_per_image": round(tuned["seconds_per_image"], 1),
-                             "final_ssim": round(tuned["final_ssim"], 3),
-                             "seconds_per_image_to_target": reached_at(tuned, args.target),
-                             "curve": [(p.get("tuning_steps", 0), round(p["seconds"], 2),
-                                        round(p["ssim"], 3)) for p in tuned["curve_per_image"]]}
+            line["tuned"] = tuned_line(generator, classifier, images, result, codes, tuning,
+                                       args.target)
+            for text in args.tuning_variant:
+                line.setdefault("tuned_variants", {})[text] = tuned_line(
+                    generator, classifier, images, result, codes,
+                    with_fields(tuning, text, "tuning"), args.target)
         print(json.dumps(line), flush=True)
 
 
