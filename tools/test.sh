@@ -6,8 +6,9 @@
 # 1. Debian's chromium for the browser tests, only if no chromium is on PATH (as root, or
 #    through sudo, after apt-get update). Where neither is possible the browser tests are
 #    skipped with one line saying why; every other test still runs.
-# 2. tools/install.sh test: .venv with the package and its test extra.
-# 3. ruff check (the lint, configured in pyproject.toml), then pytest -q -n 2 (two workers;
+# 2. tools/install.sh test,docs: .venv with the package, its test extra and the site's tools.
+# 3. ruff check (the lint, configured in pyproject.toml), mkdocs build --strict (the site,
+#    failing on a broken link or a page left out of it), then pytest -q -n 2 (two workers;
 #    loadgroup keeps a module marked xdist_group on one worker) with the arguments given.
 # COVGAN_TEST_PLAN=1 prints the decisions and stops (the tests use it).
 set -euo pipefail
@@ -24,11 +25,15 @@ else
     echo "browser: the browser tests will be skipped: ${COVGAN_SKIP_BROWSER}" >&2
 fi
 
-bash tools/install.sh test
+bash tools/install.sh test,docs
 if [ -n "${COVGAN_TEST_PLAN:-}" ]; then
-    echo "would run: ruff check . && pytest -q -n 2 --dist loadgroup $*"
+    echo "would run: ruff check . && mkdocs build --strict && pytest -q -n 2 --dist loadgroup $*"
     exit 0
 fi
 .venv/bin/ruff check .
+# Into a folder of its own, so a build never leaves site/ half-written for `make docs-serve`.
+site=$(mktemp -d)
+trap 'rm -rf "$site"' EXIT
+.venv/bin/mkdocs build --strict --quiet --site-dir "$site"
 # Two workers: most of the suite's time is single-threaded (process starts, tracing).
-exec .venv/bin/pytest -q -n 2 --dist loadgroup "$@"
+.venv/bin/pytest -q -n 2 --dist loadgroup "$@"

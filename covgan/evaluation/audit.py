@@ -261,19 +261,24 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
     """Explains each group's images and aggregates them.
 
     Args:
-        generator, classifier: the run's G and C.
-        images: (N, 128, 128, 1); labels: (N,) 0/1; probabilities: (N,) C's p(positive) of
-            them (`probabilities_of`; the command also scores the classifier with them).
+        generator: the run's G.
+        classifier: the run's C.
+        images: (N, 128, 128, 1).
+        labels: (N,) 0/1.
+        probabilities: (N,) C's p(positive) of the images (`probabilities_of`; the command
+            also scores the classifier with them).
         lungs: per image a lung mask or None (see `group_summary`), or None for all.
         markers: per image the mask of a known shortcut marker or None (`marker_scores`),
             or None for all.
         count: images per group at most.
         settings: inversion settings (default: InversionSettings()).
+        seed: seed of the inversion's random starts.
+        threshold: the p(positive) that calls an image positive (the groups' errors).
         encoder: the run's E, for `settings.z1_start` "encoder".
         tuning: pivotal tuning after each inversion (default: none).
 
     Returns:
-        (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
+        A pair (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
         {n, lungs, trusted, methods: {METHOD: {regions}}, global_change[, marker]}}, flags:
         [{id, text, value, threshold, group[, map, maps]}]}; pictures: {GROUP: {mean_image,
         maps: {METHOD: mean map}, indices (into `images`), images, rows (FIGURE_KEYS of each

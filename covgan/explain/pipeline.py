@@ -35,10 +35,12 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     """Everything the report shows, for every image.
 
     Args:
-        generator, classifier: the run's G and (adapted) C.
+        generator: the run's G.
+        classifier: the run's (adapted) C.
         images: (N, 128, 128, 1) in [0, 1].
         settings: inversion settings (Eq. 2).
-        steps, extrapolate: the walk n * z2 / steps, n = 0..steps (+ extrapolate).
+        steps: the walk's steps: n * z2 / steps for n = 0..steps.
+        extrapolate: steps the walk goes on past the image (n = steps + 1, ...).
         layer: Grad-CAM layer (default: the last convolution).
         seed: seed of the inversion's random starts.
         encoder: the run's E, for `settings.z1_start` "encoder".
