@@ -4,7 +4,7 @@ parent process reads it too)."""
 from __future__ import annotations
 
 # The instructions that compute in bfloat16. Without any, TensorFlow emulates bfloat16 and a
-# mixed-precision step is slower than float32's, not faster (README, Performance: 16x for
+# mixed-precision step is slower than float32's, not faster (docs/results/performance.md: 16x for
 # the tiny inversion step on a 2-core AMD EPYC without AVX-512).
 BFLOAT16_INSTRUCTIONS = ("avx512_bf16", "amx_bf16")
 

@@ -2,8 +2,8 @@
 
 Every figure is min/median/max over repeats, measured in this one run, and each
 part runs in its own process (mixed precision is a process-wide Keras policy, and
-one part's memory must not slow the next). Prints one JSON object; the README's
-performance table comes from it.
+one part's memory must not slow the next). Prints one JSON object; the table of
+docs/results/performance.md comes from it.
 
     python tools/bench.py                 # the whole suite (about 20 minutes on 2 CPU cores)
     python tools/bench.py --run runs/gan  # inversion_vs_authors on a trained run's images
@@ -369,7 +369,7 @@ def part_inversion_precision(args):
     float32 one with the same weights (`in_global_policy`), and every round times both
     precisions' calls of PAIRED_STEPS steps back to back, the order alternating from round to round.
     Timed apart, in two processes minutes apart, the same ratio read 1.64x, 1.82x and 2.21x
-    on one machine within two hours (README, Performance): the machine's drift lands in both
+    on one machine within two hours (docs/results/performance.md): the machine's drift lands in both
     sides of a pair here, not in the ratio."""
     import keras
 
@@ -814,8 +814,8 @@ def targets(report, gpu):
     fidelity = [report.get(f"inversion_fidelity_{p}", {}) for p in ("float32", "mixed")]
     lost = ssim_lost(*fidelity) if all("ssim_by_seed" in f for f in fidelity) else None
     # On the untrained G's own drawings one inversion ends near all or nothing (SSIM 0.99 or
-    # about 0.4), and two float32 runs of the part differed by 0.065 in mean SSIM (README,
-    # Performance): only a trained run's images can show a loss of 0.01.
+    # about 0.4), and two float32 runs of the part differed by 0.065 in mean SSIM
+    # (docs/results/performance.md): only a trained run's images can show a loss of 0.01.
     untrained = (f"fidelity measured on untrained models ({fidelity[0].get('models')}), too "
                  "noisy for a 0.01 tolerance: run with --run RUN"
                  if lost is not None and not fidelity[0].get("models", "").startswith("run ")

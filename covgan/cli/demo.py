@@ -206,7 +206,7 @@ DEFAULTS = DemoSettings()
               default=DEFAULTS.classifier_epochs, show_default=True)
 @click.option("--gan-epochs", type=click.IntRange(min=1), default=DEFAULTS.gan_epochs,
               show_default=True,
-              help="The tiny preset's epochs (training levers on: Measured, in the README).")
+              help="The tiny preset's epochs (training levers on: docs, Results).")
 @click.option("--explain-count", type=click.IntRange(min=1), default=DEFAULTS.explain_count,
               show_default=True, help="Held-out positives to explain and to score localisation on.")
 @click.option("--invert-steps", type=click.IntRange(min=1), default=DEFAULTS.invert_steps,

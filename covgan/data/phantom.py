@@ -23,7 +23,7 @@ from covgan.shapes import IMAGE_SIZE
 _RENDER_SIZE = 256  # drawn at twice the size, then area-downsampled (anti-aliasing)
 
 # Lesion density multiplier; larger is easier. With it, the tiny classifier lands in
-# the 85-97% test accuracy band (README, "Phantom data"): most positives are
+# the 85-97% test accuracy band (docs/guide/data.md, Phantom data): most positives are
 # plainly visible, but SUBTLE_FRACTION of them carry a faint burden only, so even a
 # converged classifier misses some, as on real films.
 DEFAULT_LESION_CONTRAST = 2.0

@@ -5,7 +5,7 @@ The aggregation of `covgan audit` (issue 11), free of models: it takes the maps 
 inversions a pipeline has already computed for a group of images (positives, false positives,
 false negatives) and returns numbers; the command and its report are built on it.
 
-Flags and their thresholds (FLAG_THRESHOLDS; the README lists them). Where the evidence lies
+Flags and their thresholds (FLAG_THRESHOLDS; docs/guide/audit.md). Where the evidence lies
 is flagged when any map (the walk's or the image's own: Grad-CAM, gradient, Integrated
 Gradients) crosses the threshold, led by the map with the largest share; what the walk changes
 is the walk's alone:

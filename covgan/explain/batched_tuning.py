@@ -8,7 +8,7 @@ of the images' objectives gives each copy its own image's gradient, to rounding
 (tests/explain/test_batched_tuning.py). The objective, the learning rate and Adam are
 `PivotalTuner`'s with layers="branch"; the weights are not the same to the digit (Adam's
 normalised steps carry the grouped convolution's other rounding into other paths), the fit is
-as good (README, Performance, Batched tuning).
+as good (docs/results/performance.md, Batched tuning).
 
 Only the branch: tuning all of G per image would stack every weight of G K times, and its
 counterpart terms differ. Where grouped convolutions have no gradient (TF's CPU kernels

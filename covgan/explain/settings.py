@@ -25,7 +25,7 @@ MAPS = {
 # The map covgan leads with (the report's first map, localise's and audit's default_map): the
 # walk's change weighted by the classifier's gradient along it. On the phantoms' lesion masks,
 # on every run measured, its pointing game was at least the plain |difference|'s and its
-# relevance mass higher (README, Measured).
+# relevance mass higher (docs, Measured log).
 DEFAULT_MAP = "latent_gradients"
 # The maps drawn from the GAN's walk; the others read the image alone.
 WALK_MAPS = ("traversal", "latent_gradients")
@@ -42,7 +42,7 @@ Z1_STARTS = ("normal", "zeros", "encoder")
 
 # The weight of the counterpart term where the inversion chooses it (InversionSettings.
 # counterpart_weight None) for a gated-residual G. On 64 held-out phantom positives of the
-# default tiny run (one seed, README, Measured) it made every counterpart negative (62 of 64
+# default tiny run (one seed, docs, Measured log) it made every counterpart negative (62 of 64
 # before) and cut the add-backs reading positive from 7 to 2.
 COUNTERPART_WEIGHT = 1.0
 
@@ -198,7 +198,7 @@ BRANCH_TUNING_STEPS = 400
 # phantoms' test split (64 positives, 34 of them marked), the default map then peaked on the
 # marker in 32 of 34 (31 of 34 at explain's lengths) and gave the upper-left corner 22.5% of
 # its mass (23.6%), 70 times the clean classifier's share: the same findings from less work
-# per image (README, Auditing a data set, has the times).
+# per image (docs/results/shortcut-audit.md has the times).
 AUDIT_INVERSION_STEPS = 100
 AUDIT_RESTARTS = 1
 AUDIT_TUNING_STEPS = 150
@@ -211,7 +211,7 @@ AUDIT_TUNING_STEPS = 150
 AUDIT_TUNING_BCE = 0.0
 AUDIT_TUNING_FOCUS = 0.0
 # The commands' weight of the classifier-feature term in tuning (TuningSettings.feature_weight),
-# per what is tuned. Measured for the branch only, 400 steps at 3e-3 (README, Measured): on the
+# per what is tuned. Measured for the branch only, 400 steps at 3e-3 (docs, Measured log): on the
 # shortcut phantoms' 34 marked test positives the default map then peaks on the marker in 31
 # (24 without), and on 64 clean held-out positives every localisation score and the trusted
 # share rose a little; whole-G tuning was not measured with it, so it stays 0 there.
@@ -219,7 +219,7 @@ TUNING_FEATURE_WEIGHTS = {"all": 0.0, "branch": 0.05}
 # The commands' classifier term (TuningSettings.bce_weight) and residual focus
 # (TuningSettings.residual_focus) in tuning, per what is tuned. Measured for the branch only,
 # with the inversion's counterpart term, on 64 held-out phantom positives of the default tiny
-# run, one seed (README, Measured): with neither, the tuned reconstruction of 6 of 64 read more
+# run, one seed (docs, Measured log): with neither, the tuned reconstruction of 6 of 64 read more
 # than 0.1 less positive than the image and 57 of 64 inversions were trusted; with both, 61 of
 # 64, the residual's share in the lesions fell from 2.04x to 1.81x their area, and the
 # localisation scores moved by no more than a few images. Whole-G tuning was not measured with
@@ -227,7 +227,7 @@ TUNING_FEATURE_WEIGHTS = {"all": 0.0, "branch": 0.05}
 TUNING_BCE_WEIGHTS = {"all": 0.0, "branch": 0.1}
 TUNING_RESIDUAL_FOCUS = {"all": 0.0, "branch": 4.0}
 # Fitting all of G's counterpart to the image (TuningSettings.counterpart_fit) was measured with
-# the branch's terms and steps (README, Measured), so asking for it brings those defaults along
+# the branch's terms and steps (docs, Measured log), so asking for it brings those defaults along
 # (all of G at its own learning rate).
 COUNTERPART_FIT_TERMS = "branch"
 
@@ -245,7 +245,7 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
     TUNING_LEARNING_RATES["branch"] with the feature term, the classifier term and the residual
     focus at TUNING_FEATURE_WEIGHTS, TUNING_BCE_WEIGHTS and TUNING_RESIDUAL_FOCUS["branch"]; its
     counterpart cannot move, and without it the walk misses what the codes cannot draw
-    (README, Explaining a radiograph). Any other G is tuned only when steps are asked, all of
+    (docs/guide/explain.md). Any other G is tuned only when steps are asked, all of
     it. Asking for `counterpart_fit` tunes all of G, `branch_steps` steps, with the branch's
     terms (COUNTERPART_FIT_TERMS) wherever they are not asked.
     """
@@ -276,8 +276,8 @@ TUNING_THREADS = 2
 # Images whose gated branches are tuned in one batch, each by its own copy (batched_tuning.py;
 # used where grouped convolutions have gradients, else TUNING_THREADS). On a 2-core AMD EPYC
 # with oneDNN, 16 of the default run's images tuned 2.0x faster per image than one at a time
-# and 1.28x faster than TUNING_THREADS (tools/bench.py --parts tuning_batch; README,
-# Performance, Batched tuning).
+# and 1.28x faster than TUNING_THREADS (tools/bench.py --parts tuning_batch;
+# docs/results/performance.md, Batched tuning).
 TUNING_BATCH = 16
 
 

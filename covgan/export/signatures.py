@@ -2,7 +2,7 @@
 gradcam.
 
 Each takes batched, named tensors and returns a dict of named tensors (the keys
-are the contract in the README and docs/design.md). Nothing here assigns a
+are the contract in docs/guide/serving.md and docs/design.md). Nothing here assigns a
 variable: loops carry their state as tensors, and the inversion's random starts
 come from a stateless generator seeded by the export, so concurrent requests
 share nothing and the same request always gets the same answer.

@@ -118,7 +118,7 @@ def write_audit_report(path: str | os.PathLike, result: dict, pictures: dict,
              f"<style>{STYLE}</style></head><body><h1>covgan audit</h1>",
              f"<p>Run {html.escape(str(result['run']))}, data {html.escape(str(result['data']))}"
              f" ({html.escape(result['split'])}); default map: {result['default_map']}. "
-             "Flags and their thresholds are listed in the README.</p>"]
+             "Flags and their thresholds: covgan's user guide, Auditing a data set.</p>"]
     if "external" in result:
         parts.append("<h2>The classifier on its own data and on the external set</h2>")
         parts.append(_metrics(result["external"]))

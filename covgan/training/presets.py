@@ -25,7 +25,7 @@ PRESET_TRAINING = {
     # Small batches for more updates, a faster Adam, z2 fed to every generator stage, a moving
     # average of G's weights, and the classifier term weighted 2 (confident counterparts and
     # positives: lambda 1 gave 0.964 / 0.915, lambda 2 0.978 / 0.97). And the training levers
-    # of the explanation (README, "Measured"): a class-aware critic, the gated residual G, the
+    # of the explanation (docs, Measured log): a class-aware critic, the gated residual G, the
     # locality penalty at 10 and bilinear upsampling; with pivotal tuning after the inversion
     # they make the walk's map beat Grad-CAM, the input gradient and Integrated Gradients at
     # localising the phantoms' lesions, where the paper's G and D scored at chance.

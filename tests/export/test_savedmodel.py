@@ -18,7 +18,7 @@ from covgan.training.runs import load_run
 
 SAVED_MODEL_CLI = str(pathlib.Path(sys.executable).with_name("saved_model_cli"))
 
-# The README's signature table, with the tiny run's z sizes (8, 2) and S = 11.
+# The signature table of docs/guide/serving.md, with the tiny run's z sizes (8, 2) and S = 11.
 GENERATOR_KEYS = {
     "serving_default": ({"z1": [-1, 8], "z2": [-1, 2]},
                         {"images": [-1, 128, 128, 1], "probabilities": [-1]}),

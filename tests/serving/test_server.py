@@ -512,7 +512,7 @@ def test_two_hundred_half_open_connections_do_not_stop_real_clients(server):
     assert answers == [200] * 24
     grown = _peak_resident_mb(pid) - before
     print(f"peak resident memory grew by {grown:.1f} MB under the flood")
-    assert grown < 50  # the README's bound for this flood
+    assert grown < 50  # docs/reliability.md's bound for this flood
     for connection in half_open:
         connection.close()
     assert _rest(server, "/v1/models/covgan_classifier")[0] == 200
