@@ -33,11 +33,15 @@ def classifier():
               show_default=True, help="Epochs without validation improvement before stopping.")
 @click.option("--balance/--no-balance", default=TRAINING.balance_classes, show_default=True,
               help="Weight the loss by inverse class frequency.")
+@click.option("--balance-by", metavar="COLUMN", default=None,
+              help="Weight the loss so that each class has the same mix of a manifest "
+                   "column's values (view, sex, ...), so the column cannot stand in for the "
+                   "disease; with --balance the classes stay balanced too.")
 @click.option("--imagenet-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Local VGG16 notop weights file (vgg16 preset; nothing is downloaded).")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, imagenet_weights,
-          seed):
+def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, balance_by,
+          imagenet_weights, seed):
     """Train a VGG16-style classifier; writes RUN/classifier.keras and scores.
 
     Selects on the val split and reports on the held-out test split (val when
@@ -46,6 +50,7 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, ima
     \b
     Example:
       covgan classifier train --data phantom --preset tiny --out runs/clf
+      covgan classifier train --data data/rsna --balance-by view --out runs/clf_view
     """
     from covgan import __version__
     from covgan.data.catalog import resolve_data
@@ -57,12 +62,14 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, ima
     config = {
         "command": "classifier train", "data": str(data_dir), "preset": preset,
         "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "patience": patience,
-        "balance_classes": balance, "imagenet_weights": imagenet_weights, "seed": seed,
+        "balance_classes": balance, "balance_by": balance_by,
+        "imagenet_weights": imagenet_weights, "seed": seed,
         "covgan_version": __version__,
     }
     evaluation = train_classifier(
         data_dir, out, preset=preset, epochs=epochs, batch_size=batch_size, learning_rate=lr,
-        patience=patience, balance_classes=balance, imagenet_weights=imagenet_weights, seed=seed,
+        patience=patience, balance_classes=balance, balance_by=balance_by,
+        imagenet_weights=imagenet_weights, seed=seed,
         verbose=_keras_verbosity(),
     )
     write_json(pathlib.Path(out) / "config.json", config)
@@ -74,9 +81,15 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, ima
               type=click.Path(dir_okay=False), help="A .keras classifier (loaded in safe mode).")
 @click.option("--data", "data_spec", required=True, metavar="DATA",
               help="A prepared data folder, or `phantom`.")
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=None,
-              help="Split to score (default: test, else val); all: every image of the folder, "
-                   "for an external set that was not split for this classifier.")
+@click.option("--split", type=click.Choice(["train", "val", "test", "heldout", "all"]),
+              default=None,
+              help="Split to score (default: test, else val); heldout: val and test together; "
+                   "all: every image of the folder, for an external set that was not split "
+                   "for this classifier.")
+@click.option("--by", "by_columns", multiple=True, metavar="COLUMN",
+              help="Also score by a manifest column (view, sex, age, ...; repeatable): the "
+                   "scores per value and, within each class, p(positive) per value with "
+                   "bootstrap intervals, flagged where the classifier reads the column.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
 @click.option(
     "--out",
@@ -84,17 +97,21 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, ima
     default=None,
     help="JSON file to write (default: classifier_evaluation.json beside the classifier).",
 )
-def evaluate(classifier_file, data_spec, split, threshold, out):
+def evaluate(classifier_file, data_spec, split, by_columns, threshold, out):
     """Score a classifier: accuracy, AUC, sensitivity, specificity, confusion matrix.
 
     Any Keras classifier with a (128, 128, 1) input and a 1-unit sigmoid or
-    2-unit softmax output is accepted.
+    2-unit softmax output is accepted. With --by COLUMN, a film attribute
+    imported with `covgan data prepare --metadata`, it also says whether,
+    within one class, the classifier reads some values as more positive.
 
     \b
     Example:
       covgan classifier evaluate --classifier runs/clf/classifier.keras --data phantom
       covgan classifier evaluate --classifier runs/clf/classifier.keras \\
         --data prepared/other-hospital --split all --out other-hospital.json
+      covgan classifier evaluate --classifier runs/clf/classifier.keras \
+        --data data/rsna --split heldout --by view --by age
     """
     from covgan.data.catalog import resolve_data
     from covgan.io import write_json
@@ -103,10 +120,13 @@ def evaluate(classifier_file, data_spec, split, threshold, out):
 
     data_dir = resolve_data(data_spec)
     model = load_classifier(classifier_file)
-    result = evaluate_classifier(model, data_dir, split, threshold=threshold)
+    result = evaluate_classifier(model, data_dir, split, threshold=threshold, by=by_columns)
     out = out or pathlib.Path(classifier_file).with_name("classifier_evaluation.json")
     result = {"classifier": str(classifier_file), **result}
     write_json(out, result)
+    for column in result.get("by", {}).values():
+        for flag in column["flags"]:
+            click.echo(f"flag: {flag['text']}", err=True)
     emit(result)
 
 

@@ -68,9 +68,22 @@ def synth(out, count, seed, shortcut, lesion_contrast, preview, overwrite):
 @click.option("--boxes", type=click.Path(exists=True, dir_okay=False), default=None,
               help="CSV of lesion boxes patientId,x,y,width,height in source pixels (RSNA "
                    "style; patientId = the image's file stem).")
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV with a row per film (age, sex, view, site, ...): every column goes "
+                   "into manifest.csv, for `classifier evaluate --by` and `audit --attribute`. "
+                   "A row names its film by relative path or file stem.")
+@click.option("--metadata-key", metavar="COLUMN", default=None,
+              help="The metadata column naming each film (default: the one that matches the "
+                   "most images).")
+@click.option("--patient-column", metavar="COLUMN", default=None,
+              help="A metadata column naming each film's patient, so that every film of a "
+                   "patient lands in the same split.")
+@click.option("--stratify", metavar="COLUMNS", default="",
+              help="Comma-separated columns whose mix every split keeps, for example "
+                   "label,view (label and metadata columns; the split stays by patient).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-def prepare(src, out, positive, negative, source_format, aspect, masks, boxes,
-            overwrite):
+def prepare(src, out, positive, negative, source_format, aspect, masks, boxes, metadata,
+            metadata_key, patient_column, stratify, overwrite):
     """Import a real radiograph collection from SRC into a prepared folder OUT.
 
     Reads class-folder trees (with optional train/val/test folders above the
@@ -78,13 +91,18 @@ def prepare(src, out, positive, negative, source_format, aspect, masks, boxes,
     column. Images become 128x128 grayscale PNGs. Other classes are skipped and
     counted; unreadable files are skipped and listed in OUT/report.json. Lesion
     masks (--masks) or boxes (--boxes) go through the same crop and resize into
-    OUT/masks/, so `covgan localise --data OUT` can score explanations.
+    OUT/masks/, so `covgan localise --data OUT` can score explanations. Metadata
+    (--metadata) travels into manifest.csv, and report.json counts the films
+    without a row.
 
     \b
     Example:
       covgan data prepare ../shared/data/covid19-dataset data/covid19
       covgan data prepare covidx/ data/covidx --positive COVID-19 --negative normal
       covgan data prepare rsna/ data/rsna --boxes rsna/stage_2_train_labels.csv
+      covgan data prepare ../shared/data/rsna-pneumonia-adult/images data/rsna \
+        --positive Pneumonia --boxes ../shared/data/rsna-pneumonia-adult/boxes.csv \
+        --metadata ../shared/data/rsna-pneumonia-adult/metadata.csv --stratify label,view
     """
     from covgan.data.prepare import prepare as prepare_data
     from covgan.data.sources import DEFAULT_NEGATIVE, DEFAULT_POSITIVE, ClassMap, discover
@@ -96,7 +114,9 @@ def prepare(src, out, positive, negative, source_format, aspect, masks, boxes,
     with progressbar(total, "Importing") as bar:
         report = prepare_data(src, out, class_map=class_map, source_format=source_format,
                               aspect=aspect, overwrite=overwrite, progress=bar.update,
-                              masks=masks, boxes=boxes)
+                              masks=masks, boxes=boxes, metadata=metadata,
+                              metadata_key=metadata_key, patient_column=patient_column,
+                              stratify=tuple(c.strip() for c in stratify.split(",") if c.strip()))
     summary = {k: v for k, v in report.items() if k != "unreadable_files"}
     summary["unreadable_files"] = report["unreadable_files"][:20]
     emit({"out": out, **summary})

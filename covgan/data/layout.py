@@ -71,6 +71,36 @@ def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS):
     return SPLITS[-1]
 
 
+def stratified_splits(strata: dict[str, tuple], fractions=SPLIT_FRACTIONS) -> dict[str, str]:
+    """A stable patient-level split that gives every stratum the same train/val/test shares.
+
+    Args:
+        strata: {patient_id: stratum}, the stratum any hashable (say (label, view)).
+        fractions: the train, val and test shares.
+
+    Returns:
+        {patient_id: split}. Within a stratum the patients are ordered by the same hash as
+        `split_for_patient` and cut at the shares, so a stratum of n patients puts
+        round(n * share) in each split (up to rounding), and a patient's split never depends
+        on another stratum's patients.
+    """
+    members = {}
+    for patient, stratum in strata.items():
+        members.setdefault(stratum, []).append(patient)
+    splits = {}
+    for patients in members.values():
+        patients.sort(key=lambda p: (stable_fraction(f"split:{p}"), p))
+        for rank, patient in enumerate(patients):
+            position, edge = (rank + 0.5) / len(patients), 0.0
+            splits[patient] = SPLITS[-1]
+            for split, fraction in zip(SPLITS, fractions):
+                edge += fraction
+                if position < edge:
+                    splits[patient] = split
+                    break
+    return splits
+
+
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """Writes a float [0, 1] or bool array as an 8-bit PNG (raises if it cannot)."""
     array = np.asarray(image)
@@ -141,10 +171,13 @@ def read_manifest(data_dir: str | os.PathLike) -> list[Record]:
 
 
 def select(records: Iterable[Record], split: str) -> list[Record]:
-    """The records of one split ('train', 'val', 'test'), or every record ('all': an external
-    set scored as a whole, whatever split its preparation gave each image)."""
+    """The records of one split ('train', 'val', 'test'), the held-out ones ('heldout': val
+    and test), or every record ('all': an external set scored as a whole, whatever split its
+    preparation gave each image)."""
     if split == "all":
         return list(records)
+    if split == "heldout":
+        return [r for r in records if r.split in ("val", "test")]
     return [r for r in records if r.split == split]
 
 

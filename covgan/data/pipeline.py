@@ -31,8 +31,10 @@ def make_dataset(
     with_masks: bool = False,
     drop_remainder: bool = False,
     repeat: bool = False,
+    weights: Sequence[float] | None = None,
 ) -> tf.data.Dataset:
-    """A batched dataset of (images, labels) or (images, labels, masks).
+    """A batched dataset of (images, labels), (images, labels, masks) or, with `weights`,
+    (images, labels, weights), the form Keras' fit takes per-sample weights in.
 
     Args:
         data_dir: the prepared folder the records' paths are relative to.
@@ -44,6 +46,7 @@ def make_dataset(
         with_masks: also yield lesion masks (zeros where a record has none).
         drop_remainder: drop the last incomplete batch.
         repeat: repeat forever.
+        weights: one loss weight per record (not with `with_masks`).
 
     Returns:
         A `tf.data.Dataset`: images float32 (B, 128, 128, 1), labels int32 (B,),
@@ -51,12 +54,20 @@ def make_dataset(
     """
     if not records:
         raise ValueError("make_dataset needs at least one record. Received: 0.")
+    if weights is not None and (with_masks or len(weights) != len(records)):
+        raise ValueError("make_dataset takes one weight per record, without masks. Received: "
+                         f"{len(weights)} weights, {len(records)} records, "
+                         f"with_masks={with_masks}.")
     data_dir = pathlib.Path(data_dir)
     paths = [str(data_dir / r.path) for r in records]
     labels = [r.label for r in records]
     masks = [str(data_dir / r.mask_path) if r.mask_path else "" for r in records]
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels, masks))
     dataset = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if weights is not None:  # each weight travels with its image through cache and shuffle
+        weighting = tf.data.Dataset.from_tensor_slices(tf.constant(weights, tf.float32))
+        dataset = tf.data.Dataset.zip((dataset, weighting)).map(
+            lambda item, weight: (*item, weight))
     if cache == "memory":
         dataset = dataset.cache()
     elif cache:
@@ -68,7 +79,8 @@ def make_dataset(
         )
     if repeat:
         dataset = dataset.repeat()
-    to_float = _to_float_with_masks if with_masks else _to_float
+    to_float = (_to_float_with_masks if with_masks else
+                _to_float_weighted if weights is not None else _to_float)
     dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     # tf.data's autotuner runs beside the model, and on 2 cores it cost a GAN training epoch a
@@ -106,6 +118,11 @@ def _decode(path, label, mask_path):
 def _to_float(image, label, mask):
     del mask
     return tf.cast(image, tf.float32) / 255.0, label
+
+
+def _to_float_weighted(image, label, mask, weight):
+    del mask
+    return tf.cast(image, tf.float32) / 255.0, label, weight
 
 
 def _to_float_with_masks(image, label, mask):

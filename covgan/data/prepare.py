@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import os
 import pathlib
 import re
@@ -17,6 +18,7 @@ from covgan.data.annotations import (
     read_mask_file,
 )
 from covgan.data.images import UnreadableImage, read_radiograph
+from covgan.data.metadata import read_metadata
 from covgan.data.sources import ClassMap, discover, readable
 from covgan.errors import CovganError
 from covgan.io import atomic_directory, write_json
@@ -34,12 +36,17 @@ def prepare(
     progress: Callable | None = None,
     masks: str | os.PathLike | None = None,
     boxes: str | os.PathLike | None = None,
+    metadata: str | os.PathLike | None = None,
+    metadata_key: str | None = None,
+    patient_column: str | None = None,
+    stratify: tuple[str, ...] = (),
 ) -> dict:
     """Converts every positive and negative image of `src` into `out_dir`.
 
     Unreadable files are skipped and listed, never fatal. The source's own
     train/val/test split is kept; images without one get a stable patient-level
-    80/10/10 split. The output folder appears only once it is complete.
+    80/10/10 split (stratified on request). The output folder appears only once it is
+    complete.
 
     Args:
         src: the source folder (see `covgan.data.sources`).
@@ -52,6 +59,13 @@ def prepare(
         progress: optional callable taking the number of files just processed.
         masks: a folder of lesion mask files (see `covgan.data.annotations`).
         boxes: an RSNA-style CSV of lesion boxes in source pixels.
+        metadata: a CSV of per-film columns (age, sex, view, ...) carried into the manifest
+            (`covgan.data.metadata`).
+        metadata_key: the metadata column naming each film (default: the best match).
+        patient_column: a metadata column that names each film's patient (default: the
+            source's own patient ids, or one patient per film).
+        stratify: columns whose values every split should mix alike: "label" and any
+            metadata column (its manifest name); the split stays patient-level.
 
     Returns:
         The report dict (also written as report.json).
@@ -61,6 +75,9 @@ def prepare(
     mask_index = MaskIndex(masks) if masks else None
     box_table = read_boxes(boxes) if boxes else None
     source = pathlib.Path(src)
+    table = (read_metadata(metadata, [i.path for i in found.images], source, key=metadata_key)
+             if metadata else None)
+    _check_columns(table, patient_column, stratify)
 
     def load(item):
         try:
@@ -100,16 +117,18 @@ def prepare(
                 if mask is not None:
                     mask_path = f"masks/{name}"
                     layout.write_png(tmp / mask_path, mask)
-                split = item.split or layout.split_for_patient(item.patient_id)
+                described = (table.for_image(item.path) if table else None) or ()
+                patient = dict(described).get(patient_column) or item.patient_id
                 records.append(
                     layout.Record(
-                        f"images/{name}", item.label, item.patient_id, split, mask_path,
+                        f"images/{name}", item.label, patient, item.split, mask_path,
                         (("source_path", readable(str(item.path))),
-                         ("source_class", item.class_name)),
+                         ("source_class", item.class_name), *described),
                     )
                 )
         if not records:
             raise _no_usable_images(src, found, unreadable)
+        records = _split(records, stratify)
         layout.write_manifest(tmp / layout.MANIFEST, records)
         report = _report(found, records, unreadable, aspect, src)
         if masks or boxes:
@@ -119,8 +138,45 @@ def prepare(
                 "positives_without_mask": sum(r.label == 1 and not r.mask_path
                                               for r in records),
             }
+        if table:
+            report["metadata"] = {
+                "file": table.file, "key": table.key, "columns": list(table.columns),
+                "images_without_row": sum(table.for_image(i.path) is None
+                                          for i in found.images),
+                "rows_matching_no_image": table.unused_rows,
+                "patient_column": patient_column,
+            }
+        if stratify:
+            report["stratified_by"] = list(stratify)
+            report["split_origin"] = report["split_origin"].replace(
+                "patient-hash", f"patient-hash stratified by {', '.join(stratify)}")
         write_json(tmp / "report.json", report)
     return report
+
+
+def _check_columns(table, patient_column, stratify):
+    known = set(table.columns) if table else set()
+    for column in [patient_column, *stratify]:
+        if column and column != "label" and column not in known:
+            raise CovganError(
+                f"{column!r} is not a metadata column. Received: "
+                f"{sorted(known) if known else 'no --metadata'}; --stratify also takes label.")
+
+
+def _split(records, stratify):
+    """Records with a split each: the source's where it gave one, else by patient (hashed,
+    or stratified on the `stratify` columns' values of each patient's first film)."""
+    if not stratify:
+        return [r if r.split else dataclasses.replace(r, split=layout.split_for_patient(
+            r.patient_id)) for r in records]
+    strata = {}
+    for r in records:
+        if not r.split:
+            values = dict(r.extra, label=str(r.label))
+            strata.setdefault(r.patient_id, tuple(values.get(c, "") for c in stratify))
+    splits = layout.stratified_splits(strata)
+    return [r if r.split else dataclasses.replace(r, split=splits[r.patient_id])
+            for r in records]
 
 
 def _report(found, records, unreadable, aspect, src):

@@ -20,6 +20,7 @@ import numpy as np
 from covgan.data import layout
 from covgan.data.pipeline import default_cache, make_dataset
 from covgan.errors import CovganError
+from covgan.evaluation.attributes import attribute_values, scores_by_attribute
 from covgan.evaluation.metrics import classification_scores
 from covgan.io import atomic_path, write_json
 from covgan.models.classifier import build_classifier, positive_probability
@@ -36,6 +37,47 @@ def class_weights(records):
     return {c: float(len(records) / (2 * counts[c])) for c in (0, 1)}
 
 
+def balance_weights(records: Sequence, column: str,
+                    balance_classes: bool = True) -> tuple[list[float], dict]:
+    """Per-record loss weights under which each class has the same mix of a column's values.
+
+    Within class y a film of value v weighs P(v) / P(v | y), P(v) the value's share of all the
+    records, so each class's weighted mix is the overall one (over the values the class has
+    at all; a value a class lacks is listed, since no weight can supply it). With
+    `balance_classes` the weights also carry n / (2 n_y), as `class_weights` does. The
+    weights are scaled to mean 1.
+
+    Returns:
+        (weights, table): table is JSON-ready: {column, values: {CLASS: {VALUE: {n, weight}}},
+        absent: {CLASS: [VALUE, ...]}}.
+    """
+    values, _ = attribute_values(column_values(records, column))
+    labels = np.asarray([r.label for r in records])
+    values = np.asarray(values, object)
+    overall = {v: float(np.mean(values == v)) for v in sorted(set(values))}
+    weights = np.zeros(len(records))
+    table = {"column": column, "values": {}, "absent": {}}
+    for label in (0, 1):
+        in_class = labels == label
+        if not in_class.any():
+            continue
+        present = {v: share for v, share in overall.items() if np.any(in_class & (values == v))}
+        total = sum(present.values())
+        for v in present:
+            members = in_class & (values == v)
+            weights[members] = (present[v] / total) / members.mean() * in_class.mean()
+            if balance_classes:
+                weights[members] *= len(records) / (2 * in_class.sum())
+        table["absent"][str(label)] = [v for v in overall if v not in present]
+    weights /= weights.mean()
+    for label in (0, 1):
+        table["values"][str(label)] = {
+            v: {"n": int(np.sum((labels == label) & (values == v))),
+                "weight": round(float(weights[(labels == label) & (values == v)][0]), 4)}
+            for v in overall if np.any((labels == label) & (values == v))}
+    return weights.tolist(), table
+
+
 def train_classifier(
     data_dir: str | os.PathLike,
     run_dir: str | os.PathLike,
@@ -46,6 +88,7 @@ def train_classifier(
     learning_rate: float = ClassifierTraining.learning_rate,
     patience: int = ClassifierTraining.patience,
     balance_classes: bool = ClassifierTraining.balance_classes,
+    balance_by: str | None = None,
     imagenet_weights: str | os.PathLike | None = None,
     seed: int = 0,
     verbose: int = 1,
@@ -62,6 +105,8 @@ def train_classifier(
         learning_rate: Adam learning rate.
         patience: epochs without validation improvement before stopping.
         balance_classes: weight the loss by inverse class frequency.
+        balance_by: a manifest column (view, ...): weight the loss so that each class has
+            the same mix of its values (`balance_weights`).
         imagenet_weights: optional local VGG16 weights file.
         seed: initialisation and shuffling seed (Keras' global seed is set by the caller).
         verbose: Keras verbosity; progress goes to stderr.
@@ -80,13 +125,15 @@ def train_classifier(
             f"Received: train={len(train)}, val={len(layout.select(records, 'val'))}."
         )
     held_out = layout.evaluation_split(records)
-    # Build before creating the run folder: a bad preset or weights file leaves nothing.
+    # Before creating the run folder: a bad preset, weights file or column leaves nothing.
+    weights, balance = balance_weights(train, balance_by, balance_classes) if balance_by else (
+        None, None)
     model = build_classifier(preset, imagenet_weights=imagenet_weights, seed=seed)
     run_dir.mkdir(parents=True, exist_ok=True)
 
     cache = default_cache(records, run_dir / "cache" / "train")
     train_ds = make_dataset(data_dir, train, batch_size=batch_size, shuffle=True, seed=seed,
-                            cache=cache)
+                            cache=cache, weights=weights)
     val_ds = make_dataset(data_dir, val, batch_size=batch_size, cache="memory" if cache else None)
 
     model.compile(
@@ -108,7 +155,8 @@ def train_classifier(
             train_ds,
             validation_data=val_ds,
             epochs=epochs,
-            class_weight=class_weights(train) if balance_classes else None,
+            # With balance_by the per-film weights carry the class balance too.
+            class_weight=class_weights(train) if balance_classes and not balance_by else None,
             callbacks=callbacks,
             shuffle=False,  # the dataset reshuffles itself each epoch
             verbose=verbose,
@@ -124,6 +172,8 @@ def train_classifier(
         "parameters": int(model.count_params()),
         "selection_split": "val" if layout.select(records, "val") else "test",
     }
+    if balance:
+        evaluation["training"]["balance_by"] = balance
     write_json(run_dir / "evaluation.json", evaluation)
     return evaluation
 
@@ -131,11 +181,26 @@ def train_classifier(
 def evaluate_classifier(
     classifier: keras.Model, data_dir: str | os.PathLike, split: str | None = None, *,
     records: Sequence | None = None, batch_size: int = 64, threshold: float = 0.5,
+    by: Sequence[str] = (),
 ) -> dict:
     """Scores an adapted classifier on one split of a prepared folder.
 
+    Args:
+        classifier: an adapted classifier (`load_classifier`).
+        data_dir: a prepared data folder.
+        split: train, val, test, heldout (val and test) or all; None: test, else val.
+        records: the folder's manifest, where the caller has read it.
+        batch_size: images per batch.
+        threshold: the decision threshold on p(positive).
+        by: manifest columns (view, sex, age, ...) to score the classifier by
+            (`covgan.evaluation.attributes`).
+
     Returns:
-        `classification_scores` plus the split and data folder.
+        `classification_scores` plus the split and data folder, and with `by` a key "by":
+        {COLUMN: `scores_by_attribute`}.
+
+    Raises:
+        CovganError: an empty split, or a column no film of it has.
     """
     records = records or layout.read_manifest(data_dir)
     split = split or layout.evaluation_split(records)
@@ -147,7 +212,37 @@ def evaluate_classifier(
     for images, batch_labels in dataset:
         probabilities.append(positive_probability(classifier, images).numpy())
         labels.append(batch_labels.numpy())
-    scores = classification_scores(
-        np.concatenate(labels), np.concatenate(probabilities), threshold
-    )
-    return {**scores, "split": split, "data": str(data_dir)}
+    labels, probabilities = np.concatenate(labels), np.concatenate(probabilities)
+    result = {**classification_scores(labels, probabilities, threshold), "split": split,
+              "data": str(data_dir)}
+    if by:
+        result["by"] = {column: scores_by_attribute(
+            labels, probabilities, attribute_values(column_values(chosen, column))[0],
+            column=column, threshold=threshold, class_names=class_names(chosen))
+            for column in by}
+    return result
+
+
+def column_values(records: Sequence, column: str) -> list[str]:
+    """Each record's value of a manifest column ("" where a record lacks it).
+
+    Raises:
+        CovganError: no record has the column.
+    """
+    rows = [dict(r.extra) for r in records]
+    if not any(column in row for row in rows):
+        known = sorted({c for row in rows for c in row})
+        raise CovganError(f"No film has a {column!r} column. Received columns: {known} "
+                          "(add metadata with `covgan data prepare --metadata`).")
+    return [row.get(column, "") for row in rows]
+
+
+def class_names(records: Sequence) -> tuple[str, str]:
+    """The source's names of class 0 and 1 where each label came from one source class
+    (Normal, Pneumonia), else ("negative", "positive")."""
+    names = ["negative", "positive"]
+    for label in (0, 1):
+        found = {dict(r.extra).get("source_class", "") for r in records if r.label == label}
+        if len(found) == 1 and "" not in found:
+            names[label] = found.pop()
+    return tuple(names)

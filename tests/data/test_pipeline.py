@@ -61,3 +61,18 @@ def test_file_cache_serves_the_second_epoch(phantom_dir, tmp_path):
 def test_empty_records_are_rejected(phantom_dir):
     with pytest.raises(ValueError, match="at least one record"):
         make_dataset(phantom_dir, [], batch_size=4)
+
+
+def test_each_weight_travels_with_its_image_through_cache_and_shuffle(phantom_dir):
+    records = layout.select(layout.read_manifest(phantom_dir), "train")[:24]
+    # A weight that names its image: the image's own mean brightness.
+    plain = make_dataset(phantom_dir, records, batch_size=24)
+    brightness = next(iter(plain))[0].numpy().mean(axis=(1, 2, 3))
+    weighted = make_dataset(phantom_dir, records, batch_size=8, shuffle=True, seed=3,
+                            weights=brightness.tolist())
+    for _ in range(2):  # the second epoch comes from the cache, reshuffled
+        for images, labels, weights in weighted:
+            np.testing.assert_allclose(weights.numpy(), images.numpy().mean(axis=(1, 2, 3)),
+                                       rtol=1e-6)
+    with pytest.raises(ValueError, match="one weight per record"):
+        make_dataset(phantom_dir, records, batch_size=8, weights=[1.0])

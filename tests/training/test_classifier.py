@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from covgan.data import layout
-from covgan.training.classifier import class_weights, train_classifier
+from covgan.errors import CovganError
+from covgan.training.classifier import balance_weights, class_weights, train_classifier
 
 
 def test_class_weights_balance_the_classes():
@@ -15,6 +16,30 @@ def test_class_weights_balance_the_classes():
     counts = np.bincount([r.label for r in records])
     assert weights[0] * counts[0] == pytest.approx(weights[1] * counts[1])
     assert class_weights(records[3:]) is None  # one class only
+
+
+def test_balance_weights_give_each_class_the_same_mix_of_a_column():
+    # RSNA-like: positives mostly AP, negatives mostly PA; one value only in the positives.
+    mix = [(1, "AP")] * 80 + [(1, "PA")] * 20 + [(0, "AP")] * 30 + [(0, "PA")] * 170 + [
+        (1, "LL")] * 5
+    records = [layout.Record(f"{i}.png", label, str(i), "train", "", (("view", view),))
+               for i, (label, view) in enumerate(mix)]
+    weights, table = balance_weights(records, "view")
+    weights = np.asarray(weights)
+    labels = np.array([r.label for r in records])
+    views = np.array([dict(r.extra)["view"] for r in records])
+    assert weights.mean() == pytest.approx(1.0)
+    share = {(y, v): weights[(labels == y) & (views == v)].sum() / weights[labels == y].sum()
+             for y in (0, 1) for v in ("AP", "PA")}
+    # Over the values both classes have, each class's weighted mix is the same.
+    assert share[0, "AP"] / share[0, "PA"] == pytest.approx(share[1, "AP"] / share[1, "PA"])
+    assert share[0, "AP"] / share[0, "PA"] == pytest.approx(110 / 190)
+    # The classes weigh the same, as class_weights makes them.
+    assert weights[labels == 0].sum() == pytest.approx(weights[labels == 1].sum())
+    assert table["absent"] == {"0": ["LL"], "1": []}
+    assert table["values"]["0"]["AP"]["n"] == 30
+    with pytest.raises(CovganError, match="No film has a 'site' column"):
+        balance_weights(records, "site")
 
 
 def learnable_phantoms(folder, count, contrast=4.0):
