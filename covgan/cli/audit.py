@@ -50,8 +50,8 @@ def _marker_mask(data_dir, record):
 
 
 def load_split(data_spec, split, lung_dir):
-    """(data folder, split, images, labels, lung masks, marker masks) of one split ('all':
-    every image)."""
+    """(data folder, split, images, labels, lung masks, marker masks, records) of one split
+    ('all': every image)."""
     import numpy as np
 
     from covgan.data import layout
@@ -70,7 +70,7 @@ def load_split(data_spec, split, lung_dir):
     labels = np.concatenate([b[1].numpy() for b in batches])
     lungs = [_lung_mask(data_dir, r, lung_dir) for r in chosen]
     markers = [_marker_mask(data_dir, r) for r in chosen]
-    return data_dir, split, images, labels, lungs, markers
+    return data_dir, split, images, labels, lungs, markers, chosen
 
 
 @click.command()
@@ -78,8 +78,14 @@ def load_split(data_spec, split, lung_dir):
 @click.option("--data", "data_spec", default=None, metavar="DATA",
               help="The data to audit (default: the run's data).")
 @click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=None,
-              help="Split of DATA (default: test, else val).")
+@click.option("--split", type=click.Choice(["train", "val", "test", "heldout", "all"]),
+              default=None,
+              help="Split of DATA (default: test, else val; heldout: val and test).")
+@click.option("--attribute", metavar="COLUMN", default=None,
+              help="A manifest column (view, sex, age, site, ...; `data prepare --metadata`): "
+                   "the classifier's scores and, within each class, its p(positive) per value, "
+                   "flagged where it reads the column; every group's maps, strips and global "
+                   "change value by value.")
 @click.option("--count", type=click.IntRange(min=1), default=200, show_default=True,
               help="Images explained per group at most.")
 @click.option("--external", "external_spec", default=None, metavar="DATA2",
@@ -92,8 +98,8 @@ def load_split(data_spec, split, lung_dir):
 @inversion_options(steps=AUDIT_INVERSION_STEPS, restarts=AUDIT_RESTARTS)
 @tuning_options(steps=AUDIT_TUNING_STEPS, bce_weight=AUDIT_TUNING_BCE,
                 residual_focus=AUDIT_TUNING_FOCUS)
-def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwrite, settings,
-          seed, tuning_for):
+def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_dir, overwrite,
+          settings, seed, tuning_for):
     """Audit a classifier's evidence over a data set: where every map's mass lies, what the
     walk changes about the whole chest, and flags in plain language.
 
@@ -103,18 +109,24 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
     map and its mass by region (lungs, the rest of the thorax, outside the body,
     the border band, the four corners); from negative counterpart to
     reconstruction: mean intensity, contrast, thorax width and height, lung
-    area and border brightness with 95% intervals. Writes OUT/audit.html (self-
-    contained) and OUT/audit.json, and prints the JSON.
+    area and border brightness with 95% intervals. With --attribute COLUMN, all
+    of it by the column's values too, led by whether the classifier reads the
+    column within a class. Writes OUT/audit.html (self-contained) and
+    OUT/audit.json, and prints the JSON.
 
     \b
     Example:
       covgan audit --run runs/gan --out out/audit --external data/other_hospital
+      covgan audit --run runs/gan_rsna --data data/rsna --split heldout \
+        --attribute view --out out/audit_view
     """
+    from covgan.evaluation.attributes import attribute_values, scores_by_attribute
     from covgan.evaluation.audit import audit_images, probabilities_of
     from covgan.evaluation.metrics import classification_scores
     from covgan.explain.invert import settings_for
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.output.audit_report import write_audit_report
+    from covgan.training.classifier import class_names, column_values
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
@@ -125,15 +137,26 @@ def audit(run_dir, data_spec, out, split, count, external_spec, lung_dir, overwr
 
     def audited(spec, chosen_split):
         """One data set's audit, and the classifier's scores on it (C read once per image)."""
-        folder, chosen_split, images, labels, lungs, markers = load_split(
+        folder, chosen_split, images, labels, lungs, markers, records = load_split(
             spec, chosen_split, lung_dir)
+        values = (attribute_values(column_values(records, attribute))[0] if attribute
+                  else None)  # a column no film has fails here, before any inversion
         p = probabilities_of(run.classifier, images)
         result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
                                         lungs=lungs, markers=markers, count=count,
                                         settings=settings, seed=seed,
-                                        encoder=encoder_of(run, settings), tuning=tuning)
+                                        encoder=encoder_of(run, settings), tuning=tuning,
+                                        attribute=values)
         scores = {**classification_scores(labels, p, 0.5), "data": str(folder),
                   "split": chosen_split}
+        if attribute:
+            by = scores_by_attribute(labels, p, values, column=attribute, seed=seed,
+                                     class_names=class_names(records))
+            result["attribute"] = by
+            # The classifier's own reading of the column leads the page's flags.
+            result["flags"] = [{**flag, "value": flag["difference"],
+                                "threshold": by["flag_difference"], "group": "classifier"}
+                               for flag in by["flags"]] + result["flags"]
         return folder, chosen_split, result, pictures, scores
 
     data_dir, split, result, pictures, own = audited(data_spec or run.config["data"], split)

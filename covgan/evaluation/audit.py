@@ -257,7 +257,7 @@ def probabilities_of(classifier, images, batch=64) -> np.ndarray:
 
 def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
                  markers=None, count=200, settings=None, seed=0, threshold=0.5, encoder=None,
-                 tuning=None):
+                 tuning=None, attribute=None):
     """Explains each group's images and aggregates them.
 
     Args:
@@ -276,6 +276,8 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         threshold: the p(positive) that calls an image positive (the groups' errors).
         encoder: the run's E, for `settings.z1_start` "encoder".
         tuning: pivotal tuning after each inversion (default: none).
+        attribute: per image its value of a film attribute (`attributes.attribute_values`),
+            or None: each group is then also summarised value by value (`by_value`).
 
     Returns:
         A pair (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
@@ -308,6 +310,9 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
             counterparts=joined["counterparts"], reconstructions=joined["reconstructions"],
             seed=seed)
         raised = flags(summary, DEFAULT_MAP, group)
+        by_value = (_by_value(images[index], joined, [attribute[i] for i in index],
+                              None if lungs is None else [lungs[i] for i in index], seed)
+                    if attribute is not None else None)
         if markers is not None:
             marker = marker_scores({method: joined[key] for method, key in MAPS.items()},
                                    [markers[i] for i in index])
@@ -326,6 +331,39 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         for values in summary["methods"].values():
             values.pop("per_image")
         summary.pop("changes")
+        if by_value is not None:
+            summary["by_value"], pictures[group]["by_value"] = by_value
         result["groups"][group] = {**summary, "trusted": float(np.mean(joined["trusted"]))}
         result["flags"] += [{**flag, "group": group} for flag in raised]
     return result, pictures
+
+
+# Figure 2 strips shown per attribute value in audit.html.
+EXAMPLES_PER_VALUE = 3
+
+
+def _by_value(images, joined, values, lungs, seed):
+    """One group's summary value by value of a film attribute: (JSON part {VALUE: {n,
+    methods: {METHOD: {regions}}, global_change, trusted}}, pictures {VALUE: {mean_image,
+    maps, examples}}), the values in order of their film count."""
+    from covgan.explain.settings import MAPS
+
+    values = np.asarray(values, object)
+    summaries, pictures = {}, {}
+    for value in sorted(set(values), key=lambda v: (-int(np.sum(values == v)), str(v))):
+        chosen = np.flatnonzero(values == value)
+        summary = group_summary(
+            images[chosen], {method: joined[key][chosen] for method, key in MAPS.items()},
+            lungs=None if lungs is None else [lungs[i] for i in chosen],
+            counterparts=joined["counterparts"][chosen],
+            reconstructions=joined["reconstructions"][chosen], seed=seed)
+        pictures[value] = {
+            "mean_image": images[chosen].mean(axis=0)[..., 0],
+            "maps": {m: v.pop("mean_map") for m, v in summary["methods"].items()},
+            "examples": chosen[:EXAMPLES_PER_VALUE].tolist(),
+        }
+        for method in summary["methods"].values():
+            method.pop("per_image")
+        summary.pop("changes")
+        summaries[value] = {**summary, "trusted": float(np.mean(joined["trusted"][chosen]))}
+    return summaries, pictures

@@ -41,30 +41,75 @@ def _mean_maps(picture):
 
 
 def _metrics(external):
-    def number(value):
-        return "-" if value is None else f"{value:.3f}"
-
     rows = []
     for name in ("own", "external"):
         scores = external[name]
         rows.append([f"{name}: {scores['data']} ({scores['split']})", scores["n"],
-                     *(number(scores[k]) for k in ("accuracy", "auc", "sensitivity",
-                                                   "specificity"))])
+                     *(_number(scores[k]) for k in ("accuracy", "auc", "sensitivity",
+                                                    "specificity"))])
     return _table(["data", "n", "accuracy", "AUC", "sensitivity", "specificity"], rows)
 
 
-def _strongest(flag, picture):
-    """Figure 2 of the images that carry a flag most strongly."""
+def _strips(picture, positions):
+    """Figure 2 of the group's images at `positions`."""
     rows, images = picture["rows"], picture["images"]
     strips = []
-    for position in picture["strongest"].get(flag["id"], []):
+    for position in positions:
         tiles, captions = figure(images[position], rows, position, rows["gradcam"][position])
         number = int(picture["indices"][position])
         strips.append(f"<figure><img style='width:auto' alt='Figure 2 of image {number}' "
                       f"src='{image_uri(captioned(tiles, captions))}'><figcaption>image "
                       f"{number} of the split</figcaption></figure>")
+    return "".join(strips)
+
+
+def _strongest(flag, picture):
+    """Figure 2 of the images that carry a flag most strongly (none for a flag on the
+    classifier's readings, which no group's pictures carry)."""
+    strips = _strips(picture, picture["strongest"].get(flag["id"], [])) if picture else ""
     return ("<details><summary>The images that carry it most, Figure 2 of each</summary>"
-            + "".join(strips) + "</details>") if strips else ""
+            + strips + "</details>") if strips else ""
+
+
+def _number(value):
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _attribute(audit, pictures):
+    """The classifier and every group's evidence by the values of a film attribute."""
+    by = audit["attribute"]
+    column = html.escape(by["column"])
+    parts = [f"<h2>By {column}</h2>",
+             f"<p>The classifier on the whole split, value by value of {column}:</p>",
+             _table(["value", "n", "accuracy", "AUC", "sensitivity", "specificity"],
+                    [[v, s["n"], *(_number(s[k]) for k in ("accuracy", "auc", "sensitivity",
+                                                           "specificity"))]
+                     for v, s in by["groups"].items()]),
+             "<p>Within each class the disease is the same, so p(positive) should not depend "
+             f"on {column}. Mean p(positive) per value, with its bootstrap 95% interval:</p>",
+             _table(["class", "value", "n", "mean p", "95% interval"],
+                    [[name, v, m["n"], f"{m['mean']:.3f}", f"{m['low']:.3f} to {m['high']:.3f}"]
+                     for name, values in by["within_class"].items()
+                     for v, m in values.items()])]
+    if by["differences"]:
+        parts.append(_table(
+            ["class", "reads more positive", "than", "difference", "95% interval", "flagged"],
+            [[d["class"], d["higher"], d["lower"], f"{d['difference']:+.3f}",
+              f"{d['low']:+.3f} to {d['high']:+.3f}", "yes" if d["flagged"] else "no"]
+             for d in by["differences"]]))
+    for group, summary in audit["groups"].items():
+        for value, part in summary.get("by_value", {}).items():
+            picture = pictures[group]["by_value"][value]
+            parts.append(f"<h3>{html.escape(group.replace('_', ' '))}, {column} "
+                         f"{html.escape(str(value))}: {part['n']} images, "
+                         f"{part['trusted']:.0%} trusted</h3>")
+            parts.append(_mean_maps(picture))
+            parts.append(_strips(pictures[group], picture["examples"]))
+            change = part.get("global_change", {})
+            parts.append(_table(["measure", "mean", "low", "high"],
+                                [[m, f"{c['mean']:+.4f}", f"{c['low']:+.4f}",
+                                  f"{c['high']:+.4f}"] for m, c in change.items()]))
+    return "".join(parts)
 
 
 def _section(title, audit, pictures):
@@ -73,7 +118,7 @@ def _section(title, audit, pictures):
     if flags:
         parts += [f"<div class='flag'>{html.escape(f['text'])} <small>({f['id']}: "
                   f"{f['value']:.3f} against {f['threshold']})</small>"
-                  f"{_strongest(f, pictures[f['group']])}</div>" for f in flags]
+                  f"{_strongest(f, pictures.get(f['group']))}</div>" for f in flags]
     else:
         parts.append("<div class='none'>No flag raised: the default map's mass lies in the "
                      "lungs and the walk changes no global property beyond the thresholds."
@@ -123,6 +168,8 @@ def write_audit_report(path: str | os.PathLike, result: dict, pictures: dict,
         parts.append("<h2>The classifier on its own data and on the external set</h2>")
         parts.append(_metrics(result["external"]))
     parts.append(_section("Flags and evidence", result, pictures))
+    if "attribute" in result:
+        parts.append(_attribute(result, pictures))
     if "external" in result:
         parts.append(_section(f"External set: {result['external']['external']['data']}",
                               result["external"]["audit"], external_pictures))

@@ -25,7 +25,8 @@ def run(*args):
 def audited(tiny_run, phantom_dir, tmp_path_factory):
     """One audit, with an external set, shared by the tests of its JSON and of its page."""
     out = tmp_path_factory.mktemp("audit") / "audit"
-    result = run("audit", "--run", tiny_run, "--out", out, "--external", phantom_dir, *QUICK)
+    result = run("audit", "--run", tiny_run, "--out", out, "--external", phantom_dir,
+                 "--attribute", "shortcut", *QUICK)
     assert result.exit_code == 0, result.output
     return out, result.stdout
 
@@ -46,6 +47,9 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(audited):
         assert abs(partition - 1.0) < 1e-6 or partition == 0.0, (method, regions)
     assert set(positives["global_change"]) == set(MEASURES)
     for flag in audit["flags"]:
+        if flag["group"] == "classifier":  # the classifier's reading of the attribute
+            assert flag["id"] == "within_class_shortcut" and flag["value"] > 0.1
+            continue
         assert set(flag) in ({"id", "text", "value", "threshold", "group"},
                              {"id", "text", "value", "threshold", "group", "map", "maps"})
         if "maps" in flag:  # a region flag: led by the largest share of a fine-grained map
@@ -58,8 +62,19 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(audited):
     marker = external["audit"]["groups"]["positives"]["marker"]
     assert marker["n"] == 2 and set(marker["methods"]) == set(positives["methods"])
     assert all(0.0 <= v["pointing_game"] <= 1.0 for v in marker["methods"].values())
+    # By the phantoms' shortcut column: the classifier over the whole split, every group's
+    # images value by value (the two audited positives split between the values).
+    by = audit["attribute"]
+    assert by["column"] == "shortcut" and set(by["groups"]) <= {"0", "1"}
+    assert sum(g["n"] for g in by["groups"].values()) == external["own"]["n"]
+    assert set(by["within_class"]) == {"negative", "positive"}
+    parts = positives["by_value"]
+    assert sum(part["n"] for part in parts.values()) == 2
+    for part in parts.values():
+        assert set(part["methods"]) == set(positives["methods"])
+        assert set(part["global_change"]) == set(MEASURES)
     page = (out / "audit.html").read_text()
-    assert "covgan audit" in page and "External set" in page
+    assert "covgan audit" in page and "External set" in page and "<h2>By shortcut</h2>" in page
     assert page.count("src='data:image/") >= 2 * 5  # a mean map per method and audited group
     assert external_references(page) == []  # nothing fetched from anywhere
 
@@ -120,7 +135,7 @@ def test_audit_inverts_and_tunes_shorter_than_explain_unless_asked(tmp_path, mon
     monkeypatch.setattr(audit_module, "audit_images", captured)
     # The module, not the command its package exports under the same name.
     monkeypatch.setattr(importlib.import_module("covgan.cli.audit"), "load_split",
-                        lambda *a: (None,) * 6)
+                        lambda *a: (None,) * 7)
     monkeypatch.setattr(audit_module, "probabilities_of", lambda *a: None)
     covgan, authors = INVERSION_PRESETS["covgan"], INVERSION_PRESETS["authors"]
     explains = ["--invert-steps", "200", "--restarts", "2", "--tune-steps", "400",

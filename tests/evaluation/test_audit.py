@@ -141,3 +141,26 @@ def test_the_strongest_images_of_a_flag_come_first_and_reach_the_page(group, tmp
     assert "upper-left corner carries" in page
     first = page.index("alt='Figure 2 of image 7'")
     assert first < page.index("alt='Figure 2 of image 6'") < page.index("alt='Figure 2 of image 0'")
+
+
+def test_the_classifiers_reading_of_an_attribute_leads_the_page(group, tmp_path):
+    from covgan.evaluation.attributes import scores_by_attribute
+    from covgan.output.audit_report import write_audit_report
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 60)
+    views = np.tile(["<b>AP</b>", "PA", "PA"], 40)
+    p = np.clip(np.where(labels == 1, 0.6, 0.2) + np.where(views == "PA", 0.0, 0.3)
+                + rng.normal(0, 0.05, 120), 0, 1)
+    by = scores_by_attribute(labels, p, views, column="view")
+    raised = [{**f, "value": f["difference"], "threshold": by["flag_difference"],
+               "group": "classifier"} for f in by["flags"]]
+    assert len(raised) == 2
+    result = {"run": "r", "data": "d", "split": "heldout", "default_map": "traversal",
+              "groups": {"positives": {"n": 0}}, "flags": raised, "attribute": by}
+    write_audit_report(tmp_path / "audit.html", result, {})
+    page = (tmp_path / "audit.html").read_text()
+    # The flag comes first, in plain words, and the value's markup is shown, not run.
+    lead = page.index("<div class='flag'>Within the negative films, &lt;b&gt;AP&lt;/b&gt; films")
+    assert lead < page.index("<h2>By view</h2>")
+    assert "<b>AP</b>" not in page
