@@ -169,13 +169,17 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
               help="Data with lesion masks (default: the run's data).")
 @click.option("--count", type=click.IntRange(min=1), default=32, show_default=True,
               help="Held-out positives with masks to explain and score.")
+@click.option("--split", type=click.Choice(["test", "val", "heldout", "train", "all"]),
+              default=None,
+              help="Split whose positives are scored (default: test, else val; heldout: val "
+                   "and test, for more films).")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Inversion start seeds (--seed, --seed + 1, ...); maps that depend on the "
                    "inversion are averaged over them per image.")
 @click.option("--no-curves", is_flag=True, help="Skip the deletion and insertion curves.")
 @inversion_options
 @tuning_options
-def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning_for):
+def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed, tuning_for):
     """Score every explanation map against lesion masks, each against Grad-CAM.
 
     Maps: the traversal's |difference| and its classifier-weighted form (latent
@@ -183,12 +187,14 @@ def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning
     pointing game, relevance mass inside the mask, IoU of the top pixels, pixel
     AUROC, deletion and insertion curves, and for each map a paired bootstrap 95%
     interval of its difference from Grad-CAM. Runs on held-out positives that
-    have masks (phantoms, or a prepared folder with mask_path). Writes
+    have masks (phantoms, or a prepared folder with mask_path), and again over
+    those the classifier itself calls positive (`called_positive`). Writes
     RUN/localisation.json, prints it, and prints a table on stderr.
 
     \b
     Example:
       covgan localise --run runs/gan --count 64 --seeds 3
+      covgan localise --run runs/gan_rsna --data data/rsna --split heldout --count 100
     """
     from covgan.data import layout
     from covgan.data.catalog import resolve_data
@@ -204,10 +210,11 @@ def localise(run_dir, data_spec, count, seeds, no_curves, settings, seed, tuning
     tuning = tuning_for(run.generator)
     data_dir = resolve_data(data_spec or run.config["data"])
     records = layout.read_manifest(data_dir)
-    split = layout.evaluation_split(records)
-    chosen = layout.held_out_positives_with_masks(records, count)
+    split = split or layout.evaluation_split(records)
+    chosen = layout.held_out_positives_with_masks(records, count, split)
     if not chosen:
-        raise CovganError(f"{data_dir} has no held-out positives with lesion masks to score.")
+        raise CovganError(f"{data_dir} has no positives with lesion masks in its {split!r} "
+                          "split to score.")
     batches = list(make_dataset(data_dir, chosen, batch_size=len(chosen), with_masks=True,
                                 cache=None))
     images, _, masks = (t.numpy() for t in batches[0])

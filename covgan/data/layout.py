@@ -181,9 +181,12 @@ def select(records: Iterable[Record], split: str) -> list[Record]:
     return [r for r in records if r.split == split]
 
 
-def held_out_positives_with_masks(records: Sequence[Record], count: int) -> list[Record]:
-    """Up to `count` positives with lesion masks from the evaluation split (in manifest order)."""
-    chosen = [r for r in select(records, evaluation_split(records)) if r.label == 1 and r.mask_path]
+def held_out_positives_with_masks(records: Sequence[Record], count: int,
+                                  split: str | None = None) -> list[Record]:
+    """Up to `count` positives with lesion masks from `split` (default: the evaluation split),
+    in manifest order."""
+    split = split or evaluation_split(records)
+    chosen = [r for r in select(records, split) if r.label == 1 and r.mask_path]
     return chosen[:count]
 
 

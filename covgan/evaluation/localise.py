@@ -34,6 +34,8 @@ INVERSION_MAPS = ("traversal", "latent_gradients")
 BASELINES = ("gradcam", "gradient", "integrated_gradients")
 METHODS = INVERSION_MAPS + BASELINES
 PAIRED_SCORES = ("pointing_game", "relevance_mass")
+# The p(positive) of the image at which the classifier calls it positive (`called_positive`).
+CALLED_POSITIVE = 0.5
 BOOTSTRAP_SAMPLES = 2000
 
 
@@ -157,7 +159,10 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         deletion_auc, insertion_auc]}}, "paired_vs_gradcam": {method: {score: [low, high]}},
         "paired_vs_baselines": {inversion map: {baseline: {score: [low, high]}}},
         "per_image": {method: [{score: value} per image]}, "n", "seeds", "inversion": {...},
-        "inversion_per_seed": [...], "methods_on_trusted_only"}.
+        "inversion_per_seed": [...], "methods_on_trusted_only", "called_positive": {n,
+        threshold, methods, paired_vs_baselines} (the same scores over the images the
+        classifier itself calls positive: asking what makes a film positive that the
+        classifier calls negative is another question)}.
     """
     images, masks = np.asarray(images, np.float32), np.asarray(masks, bool)
     # The image-only maps (Grad-CAM, gradients) come with the first seed; no inversion moves them.
@@ -181,10 +186,12 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
             summary["deletion_auc"] = float(np.mean([c["deletion_auc"] for c in scored]))
             summary["insertion_auc"] = float(np.mean([c["insertion_auc"] for c in scored]))
         methods[method] = summary
-    def paired_against(method, baseline):
-        return {score: paired_interval([a[score] - b[score] for a, b in
-                                        zip(per_image[method], per_image[baseline])],
-                                       seed=tie_seed)
+    def paired_against(method, baseline, kept=None):
+        pairs = zip(per_image[method], per_image[baseline])
+        if kept is not None:
+            pairs = [pair for pair, keep in zip(pairs, kept) if keep]
+        pairs = list(pairs)
+        return {score: paired_interval([a[score] - b[score] for a, b in pairs], seed=tie_seed)
                 for score in PAIRED_SCORES}
 
     paired = {method: paired_against(method, "gradcam") for method in METHODS
@@ -194,6 +201,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
                                   for baseline in BASELINES}
                          for method in INVERSION_MAPS}
     trusted = results[0]["trusted"]
+    called = results[0]["probabilities"][:, 0] >= CALLED_POSITIVE
     summaries = [_inversion_summary(result, images, masks) for result in results]
     return {
         "default_map": DEFAULT_MAP,
@@ -210,6 +218,15 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
             method: localisation.summarise([s for s, t in zip(first_seed[method], trusted) if t])
             for method in METHODS
         } if trusted.any() else None,
+        "called_positive": {
+            "n": int(called.sum()), "threshold": CALLED_POSITIVE,
+            "methods": {method: localisation.summarise(
+                [s for s, keep in zip(per_image[method], called) if keep])
+                for method in METHODS},
+            "paired_vs_baselines": {method: {baseline: paired_against(method, baseline, called)
+                                             for baseline in BASELINES}
+                                    for method in INVERSION_MAPS},
+        } if called.any() else {"n": 0, "threshold": CALLED_POSITIVE},
     }
 
 
@@ -231,6 +248,14 @@ def table(scores: dict) -> str:
     for baseline, paired in scores.get("paired_vs_baselines", {}).get(default, {}).items():
         lines.append(f"{default} - {baseline}: " + ", ".join(
             f"{score} [{low:+.3f}, {high:+.3f}]" for score, (low, high) in paired.items()))
+    called = scores.get("called_positive", {})
+    if called.get("n"):
+        lines.append(f"on the {called['n']} images the classifier calls positive (p >= "
+                     f"{called['threshold']}): " + ", ".join(
+                         f"{method} {values['pointing_game']:.3f} / "
+                         f"{values['relevance_mass']:.3f}"
+                         for method, values in called["methods"].items())
+                     + " (pointing game / relevance mass)")
     inversion = scores["inversion"]
     residual = inversion["residual"]
     around = residual.get("mask_over_surround")

@@ -150,6 +150,16 @@ def trust_banner(entry, ssim_threshold, probability_gap):
     )
 
 
+def called_negative_note(entry):
+    """For a film the classifier calls negative: the walk shows what would make it read
+    positive, which is not why it reads positive (it does not)."""
+    return ('<p class="warning"><b>The classifier calls this film negative</b> (p = '
+            f"{entry['p_image']:.2f}). The walk below shows what the GAN adds to make a film "
+            "like it read positive, not the evidence for a finding the classifier does not "
+            "see; whatever its label, do not read the maps as why the classifier called it "
+            "positive. Why it missed a finding is another question.</p>")
+
+
 def tuning_note(entry, tuning=None):
     """What pivotal tuning changed: the pictures come from a copy of G fitted to this image;
     `tuning` (the settings' dict, where known) says what became of the counterpart."""
@@ -206,6 +216,8 @@ def write_report(path, entries, *, title, settings, ssim_threshold, probability_
             f"(p = {entry['p_image']:.2f})</h2>"
         )
         parts.extend(f'<p class="warning">{html.escape(w)}</p>' for w in entry["warnings"])
+        if verdict == "negative":
+            parts.append(called_negative_note(entry))
         parts.append(trust_banner(entry, ssim_threshold, probability_gap))
         if "ssim_untuned" in entry:
             parts.append(tuning_note(entry, settings.get("tuning")))

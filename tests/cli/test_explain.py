@@ -53,6 +53,17 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
         assert gif.size == (130 - 2, 128 + 16) and gif.n_frames == 2 * 11 - 2  # native size
     untrusted = sum(not e["trusted"] for e in payload["images"])
     assert report.count("NOT trusted") >= untrusted  # every untrusted image says so
+    # A film the classifier calls negative is not explained as if it read positive.
+    called_negative = sum(e["p_image"] < 0.5 for e in payload["images"])
+    assert report.count("The classifier calls this film negative") == called_negative
+
+
+def test_a_film_called_negative_is_not_explained_as_positive():
+    from covgan.output.report import called_negative_note
+
+    note = called_negative_note({"p_image": 0.12})
+    assert "calls this film negative</b> (p = 0.12)" in note
+    assert "not the evidence for a finding the classifier does not see" in note
 
 
 def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_positives,
@@ -186,9 +197,18 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     copy = tmp_path / "run"  # localise writes RUN/localisation.json; the shared run stays as is
     shutil.copytree(tiny_run, copy)
     result = run("localise", "--run", copy, "--data", phantom_dir, "--count", 3,
-                 "--seeds", 2, "--invert-steps", 10, "--restarts", 1)
+                 "--split", "heldout", "--seeds", 2, "--invert-steps", 10, "--restarts", 1)
     assert result.exit_code == 0, result.output
     scores = json.loads(result.stdout)
+    assert scores["split"] == "heldout"
+    # The same scores over the images the classifier itself calls positive.
+    p_image = [r["p_image"] for r in scores["inversion"]["per_image"]]
+    called = scores["called_positive"]
+    assert called["n"] == sum(p >= 0.5 for p in p_image)
+    if called["n"]:
+        kept = [row for row, p in zip(scores["per_image"]["gradcam"], p_image) if p >= 0.5]
+        assert called["methods"]["gradcam"]["relevance_mass"] == pytest.approx(
+            np.mean([r["relevance_mass"] for r in kept]))
     assert set(scores["methods"]) == {"traversal", "latent_gradients", "gradcam", "gradient",
                                       "integrated_gradients"}
     assert scores["default_map"] == "latent_gradients" and scores["seeds"] == [0, 1]
