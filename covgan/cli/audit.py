@@ -5,7 +5,7 @@ import pathlib
 
 import click
 
-from covgan.cli.common import emit, seed_everything
+from covgan.cli.common import OUT_HELP, RUN_HELP, emit, seed_everything
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
 from covgan.explain.settings import (
     AUDIT_INVERSION_STEPS,
@@ -74,10 +74,11 @@ def load_split(data_spec, split, lung_dir):
 
 
 @click.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help=RUN_HELP)
 @click.option("--data", "data_spec", default=None, metavar="DATA",
               help="The data to audit (default: the run's data).")
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.option("--split", type=click.Choice(["train", "val", "test", "heldout", "all"]),
               default=None,
               help="Split of DATA (default: test, else val; heldout: val and test).")

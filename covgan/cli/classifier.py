@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from covgan.cli.common import emit, seed_everything
+from covgan.cli.common import SEED_HELP, emit, seed_everything
 from covgan.training.presets import ClassifierTraining
 
 TRAINING = ClassifierTraining()
@@ -26,7 +26,7 @@ def classifier():
 @click.option("--epochs", type=click.IntRange(min=1), default=TRAINING.epochs, show_default=True,
               help="Maximum epochs (stops early when validation loss stalls).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TRAINING.batch_size,
-              show_default=True)
+              show_default=True, help="Images per training step.")
 @click.option("--lr", type=click.FloatRange(min=0.0, min_open=True),
               default=TRAINING.learning_rate, show_default=True, help="Adam learning rate.")
 @click.option("--patience", type=click.IntRange(min=1), default=TRAINING.patience,
@@ -39,7 +39,7 @@ def classifier():
                    "disease; with --balance the classes stay balanced too.")
 @click.option("--imagenet-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Local VGG16 notop weights file (vgg16 preset; nothing is downloaded).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help=SEED_HELP)
 def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, balance_by,
           imagenet_weights, seed):
     """Train a VGG16-style classifier; writes RUN/classifier.keras and scores.
@@ -90,7 +90,8 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, bal
               help="Also score by a manifest column (view, sex, age, ...; repeatable): the "
                    "scores per value and, within each class, p(positive) per value with "
                    "bootstrap intervals, flagged where the classifier reads the column.")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True)
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=0.5, show_default=True,
+              help="p(positive) at which a film is called positive.")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),

@@ -198,25 +198,27 @@ def table(summary):
 DEFAULTS = DemoSettings()
 
 
-@click.command()
-@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False))
+@click.command(short_help="The whole job, end to end, on the built-in phantoms.")
+@click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
+              help="Folder of the whole job; run again, it skips what is done.")
 @click.option("--data", default=DEFAULTS.data, show_default=True,
               help="DATA for every stage (default: the built-in phantom set).")
 @click.option("--classifier-epochs", type=click.IntRange(min=1),
-              default=DEFAULTS.classifier_epochs, show_default=True)
+              default=DEFAULTS.classifier_epochs, show_default=True,
+              help="The classifier's maximum epochs.")
 @click.option("--gan-epochs", type=click.IntRange(min=1), default=DEFAULTS.gan_epochs,
               show_default=True,
               help="The tiny preset's epochs (training levers on: docs, Results).")
 @click.option("--explain-count", type=click.IntRange(min=1), default=DEFAULTS.explain_count,
               show_default=True, help="Held-out positives to explain and to score localisation on.")
 @click.option("--invert-steps", type=click.IntRange(min=1), default=DEFAULTS.invert_steps,
-              show_default=True)
+              show_default=True, help="Inversion steps of localise, explain and export.")
 @click.option("--repeats", type=click.IntRange(min=1), default=DEFAULTS.repeats,
               show_default=True, help="z1 draws for the quick class-consistency check.")
 @click.option("--pairs", type=click.IntRange(min=1), default=DEFAULTS.pairs,
               show_default=True, help="(z1, z2) traversals for the quick monotonicity check.")
 def demo(out, data, classifier_epochs, gan_epochs, explain_count, invert_steps, repeats, pairs):
-    """The whole job, end to end, on the built-in phantoms (14.5 minutes measured on 2 CPU cores).
+    """The whole job, end to end, on the built-in phantoms (about 15-25 minutes on 2 CPU cores).
 
     Trains the tiny classifier, trains the tiny GAN against it, evaluates it,
     scores the difference map against Grad-CAM on lesion masks, explains held-out

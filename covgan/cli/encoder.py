@@ -2,7 +2,7 @@
 
 import click
 
-from covgan.cli.common import emit
+from covgan.cli.common import SEED_HELP, emit
 from covgan.training.presets import EncoderConfig
 
 DEFAULTS = EncoderConfig(run="")
@@ -30,7 +30,7 @@ def encoder():
               show_default=True,
               help="Weight of MSE(G(E(x)), x) on the run's real training images, added to "
                    "each step; may change when a training is continued (a refinement).")
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help=SEED_HELP)
 def train(run_dir, steps, batch_size, lr, pixel_weight, real_weight, seed):
     """Train E on G's own samples: codes drawn as in training, G draws the images, E learns
     to give the codes back. The inversion commands then take `--start encoder`. With

@@ -5,7 +5,14 @@ import functools
 
 import click
 
-from covgan.cli.common import emit, mixed_precision_for_this_command, seed_everything
+from covgan.cli.common import (
+    OUT_HELP,
+    RUN_HELP,
+    SEED_HELP,
+    emit,
+    mixed_precision_for_this_command,
+    seed_everything,
+)
 from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
     DEFAULT_STEPS,
@@ -76,7 +83,7 @@ def inversion_options(command=None, *, steps=None, restarts=None):
                           "BCE(C(G(z1, 0)), 0), so the class evidence lies in what z2 adds. "
                           "Default: 1 for a G with a gated residual branch, 0 for any other "
                           "(the authors' preset: 0)."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True, help=SEED_HELP),
         click.option("--mixed-precision", is_flag=True,
                      help="G and C compute in bfloat16 (CPU) or float16 (GPU); the codes, the "
                           "loss and Adam's state stay float32. Fast where the hardware has "
@@ -225,10 +232,11 @@ def load_images(paths):
     return images, warnings
 
 
-@click.command()
+@click.command(short_help="Find the GAN codes (z1, z2) of radiographs.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help=RUN_HELP)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
 def invert(images, run_dir, out, overwrite, settings, seed):
@@ -276,8 +284,9 @@ def invert(images, run_dir, out, overwrite, settings, seed):
 @click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--latents", type=click.Path(exists=True, dir_okay=False), default=None,
               help="z1/z2 from `covgan invert` (latents.npz) instead of IMAGES.")
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help=RUN_HELP)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
               help="N: steps from the counterpart (n = 0) to the image (n = N).")
 @click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True,
@@ -374,7 +383,7 @@ def _write_sweep(path, run, z1, count, seed):
               help="The classifier (.keras); defaults to the run's when --run is given.")
 @click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False),
               help="Also invert and show the paper's Figure 2 side by side.")
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.option("--layer", default=None, help="Convolution layer (default: the last one).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
@@ -441,10 +450,13 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False))
-@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True)
-@click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help=RUN_HELP)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
+@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
+              help="Steps of the walk from the negative counterpart to the image.")
+@click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Steps the walk goes on past the image.")
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options

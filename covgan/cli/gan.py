@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from covgan.cli.common import emit, seed_everything, warn_if_bfloat16_is_emulated
+from covgan.cli.common import (
+    RUN_HELP,
+    SEED_HELP,
+    emit,
+    seed_everything,
+    warn_if_bfloat16_is_emulated,
+)
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
 from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
@@ -14,14 +20,16 @@ from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_h
 GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 
 
-@click.command()
+@click.command(short_help="Train the conditional GAN against the frozen classifier.")
 @click.option("--data", "data_spec", required=True, metavar="DATA",
               help="A prepared data folder, or `phantom`.")
 @click.option("--classifier", "classifier_file", required=True, type=click.Path(dir_okay=False),
               help="The frozen classifier (.keras; 1-unit sigmoid or 2-unit softmax).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--preset", type=click.Choice(sorted(PRESET_TRAINING)), default=GAN.preset,
-              show_default=True)
+              show_default=True,
+              help="tiny: small G and D with covgan's training levers; paper: the authors' "
+                   "G and D and Eq. 1 as written.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help=f"Epochs {preset_help('epochs')}.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
@@ -55,8 +63,10 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--g-ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
               help="Momentum of a moving average of G's weights, saved as the generator "
                    f"(0: off) {preset_help('g_ema')}.")
-@click.option("--z1-dim", type=click.IntRange(min=1), default=GAN.z1_dim, show_default=True)
-@click.option("--z2-dim", type=click.IntRange(min=1), default=GAN.z2_dim, show_default=True)
+@click.option("--z1-dim", type=click.IntRange(min=1), default=GAN.z1_dim, show_default=True,
+              help="Size of the structure code z1.")
+@click.option("--z2-dim", type=click.IntRange(min=1), default=GAN.z2_dim, show_default=True,
+              help="Size of the disease code z2.")
 @click.option("--inject-z2/--no-inject-z2", default=None,
               help="Also feed z2 to every generator stage; z2 = 0 still adds nothing "
                    f"{preset_help('inject_z2')}.")
@@ -72,7 +82,7 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--summary-every", type=click.IntRange(min=1), default=GAN.summary_every,
               show_default=True,
               help="Epochs between TensorBoard traversal images.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help=SEED_HELP)
 @click.option("--init-from", type=click.Path(file_okay=False, exists=True), default=None,
               help="Start from another run's last checkpoint (G, D, optimizers, epoch count) "
                    "and train on to --epochs with this command's settings: fine-tuning, e.g. "
@@ -118,12 +128,13 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
               help="A trained run folder.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1000, show_default=True,
               help="z1 draws per seed (each rendered with z2 = 0 and 3 z2 ~ N(0, I)).")
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Seeds of the class-consistency draws (mean and spread over them).")
 @click.option("--pairs", type=click.IntRange(min=1), default=1000, show_default=True,
               help="(z1, z2) traversals scored for monotonicity.")
 @click.option("--data", "data_spec", default=None, metavar="DATA",
               help="Real images for the Frechet distance (default: the run's data).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help=SEED_HELP)
 def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
     """Score a trained GAN as the paper does; writes RUN/evaluation.json.
 
@@ -164,7 +175,8 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
 
 
 @click.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help=RUN_HELP)
 @click.option("--data", "data_spec", default=None, metavar="DATA",
               help="Data with lesion masks (default: the run's data).")
 @click.option("--count", type=click.IntRange(min=1), default=32, show_default=True,

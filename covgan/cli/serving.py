@@ -15,7 +15,8 @@ EXPORT = ServingSettings()
 
 
 @click.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="A run folder that `covgan train` wrote.")
 @click.option("--out", default="savedmodels", show_default=True, type=click.Path(file_okay=False),
               help="Model base folder; models.config is written here.")
 @click.option("--version", "version", type=click.IntRange(min=1), default=None,
@@ -25,7 +26,7 @@ EXPORT = ServingSettings()
 @click.option("--invert-steps", type=click.IntRange(min=1), default=EXPORT.inversion.steps,
               show_default=True, help="Maximum Adam steps of the exported inversion.")
 @click.option("--restarts", type=click.IntRange(min=1), default=EXPORT.inversion.restarts,
-              show_default=True)
+              show_default=True, help="Random starts of the exported inversion per image.")
 @click.option("--start", type=click.Choice(Z1_STARTS), default=EXPORT.inversion.z1_start,
               show_default=True, help=START_HELP + " With encoder, the SavedModel holds E.")
 @click.option("--seed", type=int, default=EXPORT.seed, show_default=True,
@@ -75,7 +76,8 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start,
               help="Signatures run at once.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
               help="Largest batch a request may carry.")
-@click.option("--max-request-mb", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--max-request-mb", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Largest request accepted, decoded (gRPC) or as sent (REST).")
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds in-flight requests get to finish on SIGTERM.")
 @click.option("--connection-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
@@ -133,11 +135,14 @@ def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_
               help="With --seed: how many codes to draw.")
 @click.option("--signature", type=click.Choice(["explain", "traverse", "generate"]),
               default=None, help="Default: explain for --image, traverse for --seed.")
-@click.option("--model", default="covgan_generator", show_default=True)
+@click.option("--model", default="covgan_generator", show_default=True,
+              help="The served model to ask.")
 @click.option("--model-version", type=click.IntRange(min=1), default=None,
               help="Default: the latest the server has.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True)
-@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True,
+              help="Seconds to wait for the server's answer (the gRPC deadline).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output folder: the files `covgan explain` or `traverse` would write.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def query(server, images, seed, count, signature, model, model_version, timeout, out,
           overwrite):
