@@ -30,6 +30,8 @@ from covgan.serving.rest import RestServer
 log = logging.getLogger("covgan.serve")
 
 MIB = 1 << 20
+# Seconds a stopped server waits before its process exits, for clients to read its last answers.
+LINGER_SECONDS = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +115,12 @@ class Server:
         done = self.grpc.stop(self.settings.grace)
         if self.rest:
             self.rest.close(self.settings.grace)
-        done.wait(max(0.0, self.settings.grace - (time.monotonic() - started)) + 1.0)
+        if done.wait(max(0.0, self.settings.grace - (time.monotonic() - started)) + 1.0):
+            # The last answers are written, but a client on a loaded machine may not have read
+            # them yet: a process that exits now resets its connections, and the client then
+            # loses an answer the server finished (seen once in the suite: UNAVAILABLE,
+            # "Connection reset by peer"). A moment's linger lets them arrive.
+            time.sleep(LINGER_SECONDS)
 
 
 def _check_free(host, port):
