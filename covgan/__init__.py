@@ -9,18 +9,12 @@ The verbs a Python user calls, each a function of a run and images (`covgan.api`
     result["latent_gradients"][0]                     # the default map
 
 They load on first use (PEP 562), so `import covgan` stays light and `covgan --help`
-answers without importing TensorFlow.
+answers without importing TensorFlow. Importing covgan changes no environment variable; on a
+CPU without AVX-512, `covgan.cpu.use_onednn()` before TensorFlow is imported gives the speed
+the commands get (they call it).
 """
 
 import importlib
-import os
-
-# TensorFlow turns on its oneDNN kernels by itself only on CPUs with AVX-512 VNNI, BF16 or AMX.
-# Without them (an AMD EPYC without AVX-512, say) its own convolution gradients are much
-# slower than oneDNN's (docs/results/performance.md), and the inversion, the tuning and training are
-# made of them. TensorFlow reads it on import, so it is set here, before any covgan module
-# imports it; TF_ENABLE_ONEDNN_OPTS=0 in the environment still turns it off.
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
-import covgan  # noqa: F401  (before any test imports TensorFlow: it turns on oneDNN, as the commands do)
+from covgan.cpu import use_onednn
+
+use_onednn()  # before any test imports TensorFlow, as the commands do
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data" / "covid19-dataset"

@@ -1,7 +1,7 @@
-"""covgan turns on TensorFlow's oneDNN CPU kernels (TF does so by itself only on CPUs with
-AVX-512 VNNI, BF16 or AMX), and an explicit TF_ENABLE_ONEDNN_OPTS=0 still turns them off;
+"""The command line turns on TensorFlow's oneDNN CPU kernels (TF does so by itself only on CPUs
+with AVX-512 VNNI, BF16 or AMX), and an explicit TF_ENABLE_ONEDNN_OPTS=0 still turns them off;
 without them, batched tuning is off too (TF's own CPU kernels have no gradient for grouped
-convolutions)."""
+convolutions). Importing covgan itself changes no environment variable."""
 
 import os
 import subprocess
@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-# Imports covgan, then TensorFlow, and prints whether TF runs its oneDNN kernels.
-PROBE = ("import covgan, tensorflow; "
+# Imports the command line, then TensorFlow, and prints whether TF runs its oneDNN kernels.
+PROBE = ("import covgan.cli, tensorflow; "
          "from tensorflow.python.util import _pywrap_util_port as port; "
          "print(port.IsMklEnabled())")
 # Whether grouped convolutions have gradients on the CPU (batched tuning needs them).
-GROUPED = ("import covgan, tensorflow as tf; tf.config.set_visible_devices([], 'GPU'); "
+GROUPED = ("import covgan.cli, tensorflow as tf; tf.config.set_visible_devices([], 'GPU'); "
            "from covgan.explain.per_row_weights import grouped_convolution_gradients_work; "
            "print(grouped_convolution_gradients_work())")
 
@@ -30,10 +30,18 @@ def onednn_after_importing_covgan(setting, probe=PROBE):
 
 
 @pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False"), ("1", "True")])
-def test_importing_covgan_turns_onednn_on_unless_told_not_to(setting, expected):
+def test_the_command_line_turns_onednn_on_unless_told_not_to(setting, expected):
     assert onednn_after_importing_covgan(setting) == expected
 
 
 @pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
 def test_batched_tuning_is_possible_exactly_where_onednn_is_on(setting, expected):
     assert onednn_after_importing_covgan(setting, GROUPED) == expected
+
+
+def test_importing_covgan_changes_no_environment_variable():
+    probe = ("import os; before = dict(os.environ); import covgan, covgan.cpu; "
+             "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

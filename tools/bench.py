@@ -38,7 +38,9 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import covgan  # noqa: E402,F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
+from covgan.cpu import use_onednn  # noqa: E402
+
+use_onednn()  # before TensorFlow is imported, as the commands do
 
 PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_precision",
          "inversion_fidelity", "inversion_vs_authors", "tuning_batch", "gradcam", "serving",

@@ -18,7 +18,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # isort: off
-import covgan  # noqa: E402,F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
+from covgan.cpu import use_onednn  # noqa: E402
+
+use_onednn()  # before TensorFlow is imported, as the commands do
 # isort: on
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

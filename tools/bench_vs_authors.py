@@ -29,21 +29,30 @@ import time
 
 import numpy as np
 
-# isort: off
-import covgan as _onednn_on  # noqa: F401  (before TensorFlow: it turns on TF's oneDNN CPU kernels)
-# isort: on
-import tensorflow as tf
+from covgan.cpu import use_onednn
 
-from covgan.explain.batched_tuning import BatchedBranchTuner, batched_tuning_works
-from covgan.explain.invert import best_restarts, make_inversion_fn, settings_for, start_codes
-from covgan.explain.pivotal_tuning import PivotalTuner
-from covgan.explain.settings import (
+use_onednn()  # before TensorFlow is imported, as the commands do
+# The imports below must follow that call.
+import tensorflow as tf  # noqa: E402
+
+from covgan.explain.batched_tuning import (  # noqa: E402
+    BatchedBranchTuner,
+    batched_tuning_works,
+)
+from covgan.explain.invert import (  # noqa: E402
+    best_restarts,
+    make_inversion_fn,
+    settings_for,
+    start_codes,
+)
+from covgan.explain.pivotal_tuning import PivotalTuner  # noqa: E402
+from covgan.explain.settings import (  # noqa: E402
     INVERSION_PRESETS,
     TUNING_BATCH,
     TuningSettings,
     tuning_settings,
 )
-from covgan.models.generator import code_sizes, residual_branch_layers
+from covgan.models.generator import code_sizes, residual_branch_layers  # noqa: E402
 
 CURVE_POINTS = 40
 # Where the tuned curve is sampled, as fractions of the tuning's steps: one whole tuning per

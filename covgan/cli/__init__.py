@@ -6,6 +6,11 @@ TensorFlow is imported inside commands so `covgan --help` answers at once.
 
 import os
 
+from covgan.cpu import use_onednn
+
+# The command line's environment, set before any command imports TensorFlow: its oneDNN
+# kernels, and its C++ log lines kept off stderr.
+use_onednn()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import click  # noqa: E402
