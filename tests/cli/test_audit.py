@@ -93,6 +93,15 @@ def test_the_audit_page_renders_every_picture_in_a_browser(audited, tmp_path):
     assert screenshot.stat().st_size > 20_000  # a page with pictures, not a blank one
 
 
+def test_audit_refuses_an_attribute_no_film_has_in_one_line(tiny_run, tmp_path):
+    result = run("audit", "--run", tiny_run, "--out", tmp_path / "out", "--attribute", "site",
+                 *QUICK)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("Error: No film has a 'site' column.") and "shortcut" in lines[-1]
+    assert not (tmp_path / "out").exists()
+
+
 def test_audit_refuses_a_missing_run_in_one_line(tmp_path):
     result = run("audit", "--run", tmp_path / "nothing", "--out", tmp_path / "out")
     assert result.exit_code == 1
