@@ -40,6 +40,15 @@ def all_layers(model):
             yield from all_layers(layer)
 
 
+def leaf_commands(group, prefix=()):
+    """(path, command) of every command under a click group, e.g. (("data", "prepare"), ...)."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from leaf_commands(command, prefix + (name,))
+        else:
+            yield prefix + (name,), command
+
+
 def load_tool(name):
     """A script of tools/ as a module, to call its functions in this process."""
     import importlib.util

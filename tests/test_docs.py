@@ -12,20 +12,13 @@ import re
 
 import markdown
 from click.testing import CliRunner
+from helpers import leaf_commands
 
 from covgan.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # A commit hash as the pages cite one: 7 to 40 hex digits with at least one letter and one digit.
 COMMIT = re.compile(r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b")
-
-
-def leaf_commands(group, prefix=()):
-    for name, command in group.commands.items():
-        if hasattr(command, "commands"):
-            yield from leaf_commands(command, prefix + (name,))
-        else:
-            yield prefix + (name,)
 
 
 def generated_reference() -> str:
@@ -49,7 +42,7 @@ def test_the_generated_cli_reference_lists_every_command_and_option():
     reference = generated_reference()
     usages = {m.group(1): m.start()
               for m in re.finditer(r"^(covgan[\w -]*?) \[OPTIONS\]", reference, re.M)}
-    for path in leaf_commands(main):
+    for path, _ in leaf_commands(main):
         name = " ".join(("covgan", *path))
         assert name in usages, f"the generated reference has no usage line for {name}"
         start = usages[name]

@@ -110,6 +110,16 @@ def inversion_options(command=None, *, steps=None, restarts=None):
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
 
 
+def walk_options(command):
+    """The walk's length, --steps and --extrapolate (traverse and explain)."""
+    command = click.option("--extrapolate", type=click.IntRange(min=0), default=0,
+                           show_default=True,
+                           help="Extra steps past the image, further along z2.")(command)
+    return click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS,
+                        show_default=True,
+                        help="N: steps from the counterpart (n = 0) to the image (n = N).")(command)
+
+
 def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
                    residual_focus=None):
     """Pivotal tuning's options (explain, localise, audit): the command receives `tuning_for`,
@@ -287,10 +297,7 @@ def invert(images, run_dir, out, overwrite, settings, seed):
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
               help=RUN_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
-@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
-              help="N: steps from the counterpart (n = 0) to the image (n = N).")
-@click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Extra steps past the image, further along z2.")
+@walk_options
 @click.option("--sweep", type=click.IntRange(min=0), default=0, show_default=True,
               help="Also render the same z1 with this many random z2 draws (class variety).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
@@ -453,10 +460,7 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
               help=RUN_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
-@click.option("--steps", type=click.IntRange(min=1), default=DEFAULT_STEPS, show_default=True,
-              help="Steps of the walk from the negative counterpart to the image.")
-@click.option("--extrapolate", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Steps the walk goes on past the image.")
+@walk_options
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options

@@ -6,7 +6,7 @@ import shutil
 import keras
 import pytest
 from click.testing import CliRunner
-from helpers import build_messy_tree
+from helpers import build_messy_tree, leaf_commands
 
 from covgan.cli import main
 from covgan.data import layout
@@ -16,12 +16,8 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def leaf_commands(group, prefix=()):
-    for name, command in group.commands.items():
-        if hasattr(command, "commands"):
-            yield from leaf_commands(command, prefix + (name,))
-        else:
-            yield prefix + (name,)
+def command_paths(group):
+    return [path for path, _ in leaf_commands(group)]
 
 
 def test_the_cli_summary_names_every_option():
@@ -41,7 +37,7 @@ def test_the_cli_summary_names_every_option():
     rows = [line for line in summary.splitlines() if line.startswith("| `covgan ")]
     invert = main.commands["invert"]
     shared = {o for p in invert.params if isinstance(p, click.Option) for o in p.opts}
-    for path in leaf_commands(main):
+    for path in command_paths(main):
         command = main
         for name in path:
             command = command.commands[name]
@@ -73,7 +69,7 @@ def test_help_lists_the_commands():
         assert name in result.output
 
 
-@pytest.mark.parametrize("command", list(leaf_commands(main)), ids=" ".join)
+@pytest.mark.parametrize("command", command_paths(main), ids=" ".join)
 def test_every_command_has_help_with_an_example(command):
     result = run(*command, "--help")
     assert result.exit_code == 0

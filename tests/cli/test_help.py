@@ -2,16 +2,9 @@
 
 import click
 from click.testing import CliRunner
+from helpers import leaf_commands
 
 from covgan.cli import main
-
-
-def leaf_commands(group, prefix=()):
-    for name, command in group.commands.items():
-        if hasattr(command, "commands"):
-            yield from leaf_commands(command, prefix + (name,))
-        else:
-            yield prefix + (name,), command
 
 
 def test_every_option_has_help():
