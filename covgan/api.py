@@ -67,7 +67,7 @@ def read_images(images: Images) -> np.ndarray:
 
 
 def explain_images(run: Run | str | os.PathLike, images: Images, *, seed: int = 0,
-            tune: bool = True, steps: int | None = None) -> dict[str, np.ndarray]:
+                   tune: bool = True, steps: int | None = None) -> dict[str, np.ndarray]:
     """Explains each image as `covgan explain` does: inversion (Eq. 2), per-image tuning of G
     (on by default for a gated-residual G), the walk from the negative counterpart, and
     every map.
@@ -174,7 +174,7 @@ def audit(run: Run | str | os.PathLike, images: Images, labels: Sequence[int], *
         result = covgan.audit(run, images, labels, attribute=views)
         [flag["text"] for flag in result["flags"]]
     """
-    from covgan.evaluation.attributes import attribute_values, scores_by_attribute
+    from covgan.evaluation.attributes import attribute_values
     from covgan.evaluation.audit import audit_images, probabilities_of
     from covgan.explain.invert import settings_for
     from covgan.explain.settings import (
@@ -201,10 +201,6 @@ def audit(run: Run | str | os.PathLike, images: Images, labels: Sequence[int], *
     result, _ = audit_images(run.generator, run.classifier, batch, labels, p, count=count,
                              settings=settings, seed=seed, encoder=run.encoder, tuning=tuning,
                              attribute=values)
-    if values is not None:
-        by = scores_by_attribute(labels, p, values, seed=seed)
-        result["attribute"] = by
-        result["flags"] = [{**f, "group": "classifier"} for f in by["flags"]] + result["flags"]
     return result
 
 

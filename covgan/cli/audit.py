@@ -121,13 +121,13 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
       covgan audit --run runs/gan_rsna --data data/rsna --split heldout \
         --attribute view --out out/audit_view
     """
-    from covgan.evaluation.attributes import attribute_values, scores_by_attribute
+    from covgan.data.layout import class_names, column_values
+    from covgan.evaluation.attributes import attribute_values
     from covgan.evaluation.audit import audit_images, probabilities_of
     from covgan.evaluation.metrics import classification_scores
     from covgan.explain.invert import settings_for
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.output.audit_report import write_audit_report
-    from covgan.training.classifier import class_names, column_values
     from covgan.training.runs import load_run
 
     check_new_directory(out, overwrite=overwrite)
@@ -140,24 +140,19 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
         """One data set's audit, and the classifier's scores on it (C read once per image)."""
         folder, chosen_split, images, labels, lungs, markers, records = load_split(
             spec, chosen_split, lung_dir)
-        values = (attribute_values(column_values(records, attribute))[0] if attribute
-                  else None)  # a column no film has fails here, before any inversion
+        values = names = None
+        if attribute:  # a column no film has fails here, before any inversion
+            values = attribute_values(column_values(records, attribute))[0]
+            names = class_names(records)
         p = probabilities_of(run.classifier, images)
         result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
                                         lungs=lungs, markers=markers, count=count,
                                         settings=settings, seed=seed,
                                         encoder=encoder_of(run, settings), tuning=tuning,
-                                        attribute=values)
+                                        attribute=values, attribute_name=attribute,
+                                        class_names=names)
         scores = {**classification_scores(labels, p, 0.5), "data": str(folder),
                   "split": chosen_split}
-        if attribute:
-            by = scores_by_attribute(labels, p, values, column=attribute, seed=seed,
-                                     class_names=class_names(records))
-            result["attribute"] = by
-            # The classifier's own reading of the column leads the page's flags.
-            result["flags"] = [{**flag, "value": flag["difference"],
-                                "threshold": by["flag_difference"], "group": "classifier"}
-                               for flag in by["flags"]] + result["flags"]
         return folder, chosen_split, result, pictures, scores
 
     data_dir, split, result, pictures, own = audited(data_spec or run.config["data"], split)

@@ -60,6 +60,31 @@ def marker_mask_path(record: Record) -> str:
     return dict(record.extra).get(MARKER_MASK_COLUMN, "")
 
 
+def column_values(records: Sequence, column: str) -> list[str]:
+    """Each record's value of a manifest column ("" where a record lacks it).
+
+    Raises:
+        CovganError: no record has the column.
+    """
+    rows = [dict(r.extra) for r in records]
+    if not any(column in row for row in rows):
+        known = sorted({c for row in rows for c in row})
+        raise CovganError(f"No film has a {column!r} column. Received columns: {known} "
+                          "(add metadata with `covgan data prepare --metadata`).")
+    return [row.get(column, "") for row in rows]
+
+
+def class_names(records: Sequence) -> tuple[str, str]:
+    """The source's names of class 0 and 1 where each label came from one source class
+    (Normal, Pneumonia), else ("negative", "positive")."""
+    names = ["negative", "positive"]
+    for label in (0, 1):
+        found = {dict(r.extra).get("source_class", "") for r in records if r.label == label}
+        if len(found) == 1 and "" not in found:
+            names[label] = found.pop()
+    return tuple(names)
+
+
 def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS):
     """A stable train/val/test assignment: every image of a patient lands together."""
     u = stable_fraction(f"split:{patient_id}")

@@ -44,7 +44,7 @@ def attribute_values(raw: Sequence[str]) -> tuple[list[str], str]:
     if numbers is None or len(set(present)) <= MAX_NUMERIC_VALUES:
         return [v or MISSING for v in raw], "categorical"
     edges = np.unique(np.quantile(numbers, np.linspace(0, 1, NUMERIC_BINS + 1)))
-    names = [f"{_short(lo)}-{_short(hi)}" for lo, hi in zip(edges[:-1], edges[1:])]
+    names = [f"{lo:g}-{hi:g}" for lo, hi in zip(edges[:-1], edges[1:])]
     values = []
     for v in raw:
         if not v:
@@ -139,7 +139,3 @@ def _numbers(values):
         return np.asarray([float(v) for v in values], np.float64) if values else None
     except ValueError:
         return None
-
-
-def _short(number):
-    return f"{number:g}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from covgan.evaluation.attributes import scores_by_attribute
 from covgan.evaluation.regions import (
     REGIONS,
     change_intervals,
@@ -257,7 +258,7 @@ def probabilities_of(classifier, images, batch=64) -> np.ndarray:
 
 def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
                  markers=None, count=200, settings=None, seed=0, threshold=0.5, encoder=None,
-                 tuning=None, attribute=None):
+                 tuning=None, attribute=None, attribute_name="attribute", class_names=None):
     """Explains each group's images and aggregates them.
 
     Args:
@@ -277,7 +278,13 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         encoder: the run's E, for `settings.z1_start` "encoder".
         tuning: pivotal tuning after each inversion (default: none).
         attribute: per image its value of a film attribute (`attributes.attribute_values`),
-            or None: each group is then also summarised value by value (`by_value`).
+            or None. Given, the result gains `attribute`, the classifier's scores and
+            within-class readings by value (`attributes.scores_by_attribute`), whose flags lead
+            the flags (group "classifier"), and each group is summarised value by value
+            (`by_value`).
+        attribute_name: the attribute's column, for the flags' text.
+        class_names: the names of class 0 and 1, for the flags' text (default: negative,
+            positive).
 
     Returns:
         A pair (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
@@ -294,6 +301,15 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
     settings = settings or InversionSettings()
     tuning = tuning or TuningSettings()
     result = {"default_map": DEFAULT_MAP, "threshold": threshold, "groups": {}, "flags": []}
+    if attribute is not None:
+        by = scores_by_attribute(labels, probabilities, attribute, column=attribute_name,
+                                 threshold=threshold, seed=seed,
+                                 class_names=class_names or ("negative", "positive"))
+        result["attribute"] = by
+        # The classifier's own reading of the column leads the flags.
+        result["flags"] = [{**flag, "value": flag["difference"],
+                            "threshold": by["flag_difference"], "group": "classifier"}
+                           for flag in by["flags"]]
     pictures = {}
     for group, index in choose_groups(labels, probabilities, count, threshold).items():
         if not len(index):

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from covgan.data import layout
+from covgan.data.layout import class_names, column_values
 from covgan.data.pipeline import default_cache, make_dataset
 from covgan.errors import CovganError
 from covgan.evaluation.attributes import attribute_values, scores_by_attribute
@@ -207,6 +208,8 @@ def evaluate_classifier(
     chosen = layout.select(records, split)
     if not chosen:
         raise CovganError(f"{data_dir} has no {split!r} split.")
+    # A column no film has fails here, before the classifier reads every film.
+    groups = {column: attribute_values(column_values(chosen, column))[0] for column in by}
     dataset = make_dataset(data_dir, chosen, batch_size=batch_size, cache=None)
     labels, probabilities = [], []
     for images, batch_labels in dataset:
@@ -217,32 +220,6 @@ def evaluate_classifier(
               "data": str(data_dir)}
     if by:
         result["by"] = {column: scores_by_attribute(
-            labels, probabilities, attribute_values(column_values(chosen, column))[0],
-            column=column, threshold=threshold, class_names=class_names(chosen))
-            for column in by}
+            labels, probabilities, values, column=column, threshold=threshold,
+            class_names=class_names(chosen)) for column, values in groups.items()}
     return result
-
-
-def column_values(records: Sequence, column: str) -> list[str]:
-    """Each record's value of a manifest column ("" where a record lacks it).
-
-    Raises:
-        CovganError: no record has the column.
-    """
-    rows = [dict(r.extra) for r in records]
-    if not any(column in row for row in rows):
-        known = sorted({c for row in rows for c in row})
-        raise CovganError(f"No film has a {column!r} column. Received columns: {known} "
-                          "(add metadata with `covgan data prepare --metadata`).")
-    return [row.get(column, "") for row in rows]
-
-
-def class_names(records: Sequence) -> tuple[str, str]:
-    """The source's names of class 0 and 1 where each label came from one source class
-    (Normal, Pneumonia), else ("negative", "positive")."""
-    names = ["negative", "positive"]
-    for label in (0, 1):
-        found = {dict(r.extra).get("source_class", "") for r in records if r.label == label}
-        if len(found) == 1 and "" not in found:
-            names[label] = found.pop()
-    return tuple(names)
