@@ -7,16 +7,20 @@ from covgan.explain.traverse import crossing_step
 from covgan.io import atomic_directory, check_new_directory, write_json
 
 
-def query_images(client, model, version, signature, images, out, overwrite):
-    """explain: one call; traverse: invert, then traverse the codes the server found."""
+def query_images(client, model, version, signature, images, out, overwrite, batch=8):
+    """explain (or explain_untuned): a call per `batch` images; traverse: invert, then
+    traverse the codes the server found."""
     from covgan.output.writers import write_explanation, write_traversals
 
     check_new_directory(out, overwrite=overwrite)
     pixels, warnings = load_images(images)
     where = {"server": client.server, "model": model, "model version": version or "latest"}
-    if signature == "explain":
+    if signature.startswith("explain"):
         # The explain signature's outputs carry the names the library's explain() returns.
-        result = client.predict(model, "explain", {"images": pixels}, version)
+        parts = [client.predict(model, signature, {"images": pixels[i : i + batch]}, version)
+                 for i in range(0, len(pixels), batch)]
+        result = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        where["signature"] = signature
         steps = result["traversal"].shape[1] - 1
         with atomic_directory(out, overwrite=overwrite) as tmp:
             payload = write_explanation(tmp, out, images, pixels, result, warnings, steps=steps,

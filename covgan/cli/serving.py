@@ -8,7 +8,7 @@ import click
 
 from covgan.cli.common import emit, mixed_precision_for_this_command
 from covgan.cli.explain import START_HELP
-from covgan.explain.settings import Z1_STARTS
+from covgan.explain.settings import CONVOLUTIONS, Z1_STARTS
 from covgan.export.settings import ServingSettings
 
 EXPORT = ServingSettings()
@@ -32,15 +32,24 @@ EXPORT = ServingSettings()
 @click.option("--seed", type=int, default=EXPORT.seed, show_default=True,
               help="Seed of the exported inversion's random starts.")
 @click.option("--layer", default=None, help="Grad-CAM layer (default: the last convolution).")
+@click.option("--tune-steps", type=click.IntRange(min=0), default=None,
+              help="Steps of the explain signature's per-image tuning of a gated G's branch "
+                   "(0: none; explain_untuned never tunes). [default: `covgan explain`'s]")
+@click.option("--tuning-convolution", type=click.Choice(CONVOLUTIONS), default=None,
+              help="How that tuning convolves: grouped is `covgan explain`'s arithmetic and "
+                   "2.3x faster but needs a server with oneDNN's CPU kernels or a GPU; patches "
+                   "runs on any TF Serving build. [default: grouped where this machine has its "
+                   "gradient, else patches]")
 @click.option("--mixed-precision", is_flag=True,
               help="The exported G and C compute in bfloat16 (CPU) or float16 (GPU); every "
                    "signature's inputs and outputs stay float32.")
 def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start, seed, layer,
-           mixed_precision):
+           tune_steps, tuning_convolution, mixed_precision):
     """Export the run as SavedModels for TF Serving (covgan_generator, covgan_classifier).
 
-    Signatures: generate (serving_default), traverse, invert and explain on the
-    generator; classify (serving_default) and gradcam on the classifier. Each
+    Signatures: generate (serving_default), traverse, invert, explain (what `covgan
+    explain` computes: tuning, every map, the trust verdict) and explain_untuned on
+    the generator; classify (serving_default) and gradcam on the classifier. Each
     version is written atomically with TF Serving warm-up requests, and
     OUT/models.config is created or updated.
 
@@ -58,7 +67,8 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start,
     inversion = dataclasses.replace(EXPORT.inversion, steps=invert_steps, restarts=restarts,
                                     z1_start=start)
     settings = ServingSettings(traverse_steps=traverse_steps, inversion=inversion, seed=seed,
-                               gradcam_layer=layer)
+                               gradcam_layer=layer, tune_steps=tune_steps,
+                               tuning_convolution=tuning_convolution)
     emit(export_run(run, out, version=version, settings=settings))
 
 
@@ -76,6 +86,12 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start,
               help="Signatures run at once.")
 @click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
               help="Largest batch a request may carry.")
+@click.option("--max-explain-batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Largest batch an explain, explain_untuned or invert request may carry "
+                   "(each image takes seconds); more are refused with INVALID_ARGUMENT.")
+@click.option("--explain-workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Explanations (explain, explain_untuned, invert) running at once, in a pool "
+                   "of their own: --workers stay free for classify and the others.")
 @click.option("--max-request-mb", type=click.IntRange(min=1), default=64, show_default=True,
               help="Largest request accepted, decoded (gRPC) or as sent (REST).")
 @click.option("--grace", type=click.FloatRange(min=0), default=30.0, show_default=True,
@@ -91,7 +107,8 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start,
               show_default=True,
               help="info: one line per finished request; debug: a line as each one starts too; "
                    "warning: warnings and errors only.")
-def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_request_mb,
+def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_explain_batch,
+          explain_workers, max_request_mb,
           grace, connection_timeout, max_connections, log_level):
     """Serve exported models over TF Serving's gRPC and REST APIs.
 
@@ -113,6 +130,8 @@ def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_
     logging.getLogger("covgan.serve").setLevel(level)
     settings = ServerSettings(host=host, port=port, rest_port=None if no_rest else rest_port,
                               workers=workers, max_batch=max_batch,
+                              max_explain_batch=max_explain_batch,
+                              explain_workers=explain_workers,
                               max_request_mb=max_request_mb, grace=grace,
                               connection_timeout=connection_timeout,
                               max_connections=max_connections)
@@ -133,8 +152,12 @@ def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_
 @click.option("--seed", type=int, default=None, help="Draw (z1, z2) from this seed instead.")
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
               help="With --seed: how many codes to draw.")
-@click.option("--signature", type=click.Choice(["explain", "traverse", "generate"]),
+@click.option("--signature",
+              type=click.Choice(["explain", "explain_untuned", "traverse", "generate"]),
               default=None, help="Default: explain for --image, traverse for --seed.")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Images per explain request (a server bounds it: `covgan serve "
+                   "--max-explain-batch`); more images are sent in several requests.")
 @click.option("--model", default="covgan_generator", show_default=True,
               help="The served model to ask.")
 @click.option("--model-version", type=click.IntRange(min=1), default=None,
@@ -144,12 +167,13 @@ def serve(model_config, host, port, rest_port, no_rest, workers, max_batch, max_
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output folder: the files `covgan explain` or `traverse` would write.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
-def query(server, images, seed, count, signature, model, model_version, timeout, out,
+def query(server, images, seed, count, signature, batch, model, model_version, timeout, out,
           overwrite):
     """Ask a model server for explanations; write the same files as the local commands.
 
     --image with explain writes what `covgan explain` writes (report.html
-    included); --image with traverse inverts on the server, then traverses;
+    included; explain_untuned: without the per-image tuning); --image with
+    traverse inverts on the server, then traverses;
     --seed with traverse or generate draws random codes.
 
     \b
@@ -166,13 +190,13 @@ def query(server, images, seed, count, signature, model, model_version, timeout,
     signature = signature or ("explain" if images else "traverse")
     if images and signature == "generate":
         raise CovganError("generate takes codes: use --seed N with --signature generate.")
-    if seed is not None and signature == "explain":
+    if seed is not None and signature.startswith("explain"):
         raise CovganError("explain takes images: use --image FILE.")
     client = Client(server, timeout=timeout)
     try:
         if images:
             payload = query_images(client, model, model_version, signature, images, out,
-                                   overwrite)
+                                   overwrite, batch=batch)
         else:
             payload = query_codes(client, model, model_version, signature, seed, count, out,
                                   overwrite)

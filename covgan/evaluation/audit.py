@@ -33,7 +33,7 @@ from covgan.evaluation.regions import (
     measure_changes,
     region_masks,
 )
-from covgan.explain.settings import WALK_MAPS
+from covgan.explain.maps import READS_WALK, map_keys, map_named
 
 FLAG_THRESHOLDS = {
     "outside_lungs": 0.5,
@@ -164,7 +164,7 @@ def _region_flag(summary, region, threshold, default_map, sentence, where, why="
     text = (f"{sentence(shares[lead])} {where}, by the {lead} map{why}"
             + (f" (other maps: {others})." if others else "."))
     if default_map in shares and default_map not in raised_by:
-        if lead in WALK_MAPS:
+        if map_named(lead).reads == READS_WALK:
             text += (f" The classifier-weighted walk ({default_map}) stays below: the walk "
                      "changes it but the classifier barely responds there, a change of the "
                      "GAN's rather than the classifier's evidence.")
@@ -295,12 +295,13 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         report.
     """
     from covgan.explain.pipeline import explain
-    from covgan.explain.settings import DEFAULT_MAP, MAPS, InversionSettings, TuningSettings
+    from covgan.explain.settings import DEFAULT_MAP, InversionSettings, TuningSettings
 
     images = np.asarray(images, np.float32)
     settings = settings or InversionSettings()
     tuning = tuning or TuningSettings()
     result = {"default_map": DEFAULT_MAP, "threshold": threshold, "groups": {}, "flags": []}
+    maps = map_keys()
     if attribute is not None:
         by = scores_by_attribute(labels, probabilities, attribute, column=attribute_name,
                                  threshold=threshold, seed=seed,
@@ -319,9 +320,9 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
                          settings=settings, seed=seed, encoder=encoder, tuning=tuning)
                  for i in range(0, len(index), _EXPLAIN_BATCH)]
         joined = {key: np.concatenate([part[key] for part in parts])
-                  for key in (*MAPS.values(), *FIGURE_KEYS, "trusted")}
+                  for key in (*maps.values(), *FIGURE_KEYS, "trusted")}
         summary = group_summary(
-            images[index], {method: joined[key] for method, key in MAPS.items()},
+            images[index], {method: joined[key] for method, key in maps.items()},
             lungs=None if lungs is None else [lungs[i] for i in index],
             counterparts=joined["counterparts"], reconstructions=joined["reconstructions"],
             seed=seed)
@@ -330,7 +331,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
                               None if lungs is None else [lungs[i] for i in index], seed)
                     if attribute is not None else None)
         if markers is not None:
-            marker = marker_scores({method: joined[key] for method, key in MAPS.items()},
+            marker = marker_scores({method: joined[key] for method, key in maps.items()},
                                    [markers[i] for i in index])
             if marker:
                 summary["marker"] = marker
@@ -362,14 +363,12 @@ def _by_value(images, joined, values, lungs, seed):
     """One group's summary value by value of a film attribute: (JSON part {VALUE: {n,
     methods: {METHOD: {regions}}, global_change, trusted}}, pictures {VALUE: {mean_image,
     maps, examples}}), the values in order of their film count."""
-    from covgan.explain.settings import MAPS
-
     values = np.asarray(values, object)
     summaries, pictures = {}, {}
     for value in sorted(set(values), key=lambda v: (-int(np.sum(values == v)), str(v))):
         chosen = np.flatnonzero(values == value)
         summary = group_summary(
-            images[chosen], {method: joined[key][chosen] for method, key in MAPS.items()},
+            images[chosen], {method: joined[key][chosen] for method, key in map_keys().items()},
             lungs=None if lungs is None else [lungs[i] for i in chosen],
             counterparts=joined["counterparts"][chosen],
             reconstructions=joined["reconstructions"][chosen], seed=seed)

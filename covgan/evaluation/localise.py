@@ -25,14 +25,11 @@ from covgan.explain.invert import (
     InversionSettings,
     trust_conditions,
 )
+from covgan.explain.maps import READS_IMAGE, READS_WALK, explanation_maps
 from covgan.explain.pipeline import explain
-from covgan.explain.settings import DEFAULT_MAP, MAPS, TuningSettings
+from covgan.explain.settings import DEFAULT_MAP, TuningSettings
 from covgan.models.classifier import positive_probability
 
-# The maps, named as localisation.json names them; the first depend on the inversion.
-INVERSION_MAPS = ("traversal", "latent_gradients")
-BASELINES = ("gradcam", "gradient", "integrated_gradients")
-METHODS = INVERSION_MAPS + BASELINES
 PAIRED_SCORES = ("pointing_game", "relevance_mass")
 # The p(positive) of the image at which the classifier calls it positive (`called_positive`).
 CALLED_POSITIVE = 0.5
@@ -173,16 +170,21 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     def probability(batch):
         return np.asarray(positive_probability(classifier, batch))
 
+    # Every registered map, by its name; those of the walk depend on the inversion (and its
+    # seed), the others (the baselines) read the image alone.
+    keys = {m.name: m.key for m in explanation_maps()}
+    walk_maps = [m.name for m in explanation_maps(READS_WALK)]
+    baselines = [m.name for m in explanation_maps(READS_IMAGE)]
     per_image, first_seed, methods = {}, {}, {}
-    for method in METHODS:
-        runs = results if method in INVERSION_MAPS else results[:1]
-        per_seed = [_per_image(r[MAPS[method]], masks, tie_seed) for r in runs]
+    for method, key in keys.items():
+        runs = results if method in walk_maps else results[:1]
+        per_seed = [_per_image(r[key], masks, tie_seed) for r in runs]
         first_seed[method] = per_seed[0]
         per_image[method] = _mean_over_seeds(per_seed)
         summary = localisation.summarise(per_image[method])
         if curves:
             scored = [localisation.deletion_insertion(probability, image, m, seed=tie_seed)
-                      for image, m in zip(images, results[0][MAPS[method]])]
+                      for image, m in zip(images, results[0][key])]
             summary["deletion_auc"] = float(np.mean([c["deletion_auc"] for c in scored]))
             summary["insertion_auc"] = float(np.mean([c["insertion_auc"] for c in scored]))
         methods[method] = summary
@@ -194,12 +196,12 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         return {score: paired_interval([a[score] - b[score] for a, b in pairs], seed=tie_seed)
                 for score in PAIRED_SCORES}
 
-    paired = {method: paired_against(method, "gradcam") for method in METHODS
+    paired = {method: paired_against(method, "gradcam") for method in keys
               if method != "gradcam"}
     # The bar an explanation must clear: above every baseline, not only Grad-CAM.
     against_baselines = {method: {baseline: paired_against(method, baseline)
-                                  for baseline in BASELINES}
-                         for method in INVERSION_MAPS}
+                                  for baseline in baselines}
+                         for method in walk_maps}
     trusted = results[0]["trusted"]
     called = results[0]["probabilities"][:, 0] >= CALLED_POSITIVE
     summaries = [_inversion_summary(result, images, masks) for result in results]
@@ -216,16 +218,16 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         "inversion_per_seed": summaries,
         "methods_on_trusted_only": {
             method: localisation.summarise([s for s, t in zip(first_seed[method], trusted) if t])
-            for method in METHODS
+            for method in keys
         } if trusted.any() else None,
         "called_positive": {
             "n": int(called.sum()), "threshold": CALLED_POSITIVE,
             "methods": {method: localisation.summarise(
                 [s for s, keep in zip(per_image[method], called) if keep])
-                for method in METHODS},
+                for method in keys},
             "paired_vs_baselines": {method: {baseline: paired_against(method, baseline, called)
-                                             for baseline in BASELINES}
-                                    for method in INVERSION_MAPS},
+                                             for baseline in baselines}
+                                    for method in walk_maps},
         } if called.any() else {"n": 0, "threshold": CALLED_POSITIVE},
     }
 

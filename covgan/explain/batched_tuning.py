@@ -37,6 +37,71 @@ from covgan.explain.settings import TuningSettings
 from covgan.models.generator import residual_branch_layers, split_at_branch
 
 
+class BranchFit:
+    """The batched fit of a gated G's branch as functions of tensors, with no variables of its
+    own: `BatchedBranchTuner` compiles it, and the exported explain signature runs it inside its
+    graph (covgan.export.signatures), so both tune the same way.
+
+    Args:
+        generator: the run's G, with a gated branch; never changed.
+        settings: `TuningSettings` with layers="branch".
+        classifier: C, where the settings have a classifier term.
+        convolution: how the per-row branch convolves while fitting (per_row_weights.
+            CONVOLUTIONS): "grouped" where grouped convolutions have gradients here
+            (`batched_tuning_works`), "patches" in a graph that must run anywhere.
+    """
+
+    def __init__(self, generator: keras.Model, settings: TuningSettings,
+                 classifier: keras.Model | None = None, convolution: str = "grouped"):
+        if settings.layers != "branch":
+            raise ValueError(f"Batched tuning fits a gated G's branch. Received: {settings}.")
+        if settings.uses_classifier and classifier is None:
+            raise ValueError("Tuning with bce_weight or feature_weight > 0 needs the classifier. "
+                             "Received: classifier=None.")
+        self.generator = generator
+        self.settings = settings
+        self.convolution = convolution
+        # G's own layers: the stacked copies are tensors of the loop, G's variables stay put.
+        self.trunk, self.head = split_at_branch(generator)
+        check_supported(self.head)
+        self.terms = FitTerms(settings, classifier)
+
+    def fit(self, images, z1, z2, steps):
+        """Each image's own copy of the branch, fitted for `steps` (a tensor) Adam steps at
+        its codes. Returns (weights: the stacked copies, in the order of the head's trainable
+        variables, (K, *shape) each; the objective before (K,); after (K,))."""
+        target, seen = self.terms.read(images)
+        pixel_weights = residual_weights(self.generator, self.settings, images, z1, z2)
+        inputs = self.trunk([z1, z2], training=False)
+
+        def objective(weights):  # (K,): each image's own, through its own branch
+            drawn = per_row_call(self.head, weights, inputs, self.convolution)
+            return self.terms.per_image(drawn, images, target, seen, pixel_weights)
+
+        start = stacked(self.head, tf.shape(images)[0])
+        zeros = [tf.zeros_like(w) for w in start]
+
+        def step(t, weights, first, second):
+            with tf.GradientTape() as tape:
+                tape.watch(weights)
+                # The sum: each copy's gradient is its own image's (no copy reaches another).
+                loss = tf.reduce_sum(objective(weights))
+            gradients = tape.gradient(loss, weights)
+            moved = [adam_update(m, v, g, tf.cast(t + 1, tf.float32), self.settings.learning_rate)
+                     for m, v, g in zip(first, second, gradients)]
+            return (t + 1, [w - update for w, (_, _, update) in zip(weights, moved)],
+                    [m for m, _, _ in moved], [v for _, v, _ in moved])
+
+        _, weights, _, _ = tf.while_loop(lambda t, *_: t < steps, step,
+                                         [tf.constant(0), start, zeros, list(zeros)])
+        return weights, objective(start), objective(weights)
+
+    def draw(self, weights, z1, z2):
+        """G(z1, z2) with row k drawn by weights[.][k] (K rows, or 1 shared by every row);
+        forward only, so the grouped convolution serves on every device."""
+        return per_row_call(self.head, weights, self.trunk([z1, z2], training=False))
+
+
 class BatchedBranchTuner:
     """Tunes a gated G's branch for a batch of images, one copy of the branch per image.
 
@@ -57,16 +122,11 @@ class BatchedBranchTuner:
         if settings.steps < 1 or settings.layers != "branch":
             raise ValueError("Batched tuning fits a gated G's branch for steps >= 1. Received: "
                              f"{settings}.")
-        if settings.uses_classifier and classifier is None:
-            raise ValueError("Tuning with bce_weight or feature_weight > 0 needs the classifier. "
-                             "Received: classifier=None.")
         self.generator = generator
         self.settings = settings
-        # G's own layers: the stacked copies are tensors of the loop, G's variables stay put.
-        self._trunk, self._head = split_at_branch(generator)
-        check_supported(self._head)
-        self.terms = FitTerms(settings, classifier)
-        self._fit = tf.function(self._fit_steps, reduce_retracing=True)
+        self.branch_fit = BranchFit(generator, settings, classifier)
+        self.terms = self.branch_fit.terms
+        self._fit = tf.function(self.branch_fit.fit, reduce_retracing=True)
         # One G whose branch takes each image's tuned weights in turn (`with_branch_of`).
         self.tuned = keras.models.clone_model(generator)
         self.tuned.set_weights(generator.get_weights())
@@ -92,11 +152,8 @@ class BatchedBranchTuner:
         if not images.shape[0] == z1.shape[0] == z2.shape[0]:
             raise ValueError("Batched tuning needs one pair of codes per image. Received: "
                              f"images {images.shape}, z1 {z1.shape}, z2 {z2.shape}.")
-        target, seen = self.terms.read(images)
         weights, before, after = self._fit(
-            images, self._trunk([z1, z2], training=False), target, seen,
-            residual_weights(self.generator, self.settings, images, z1, z2),
-            tf.constant(self.settings.steps if steps is None else steps))
+            images, z1, z2, tf.constant(self.settings.steps if steps is None else steps))
         self.last_weights = [w.numpy() for w in weights]
         self.last_loss = np.stack([before.numpy(), after.numpy()], axis=1)
         return self.last_loss
@@ -109,29 +166,6 @@ class BatchedBranchTuner:
         for variable, weights in zip(self._tuned_branch, self.last_weights):
             variable.assign(weights[index])
         return self.tuned
-
-    def _fit_steps(self, images, inputs, target, seen, pixel_weights, steps):
-        def objective(weights):  # (K,): each image's own, through its own branch
-            drawn = per_row_call(self._head, weights, inputs)
-            return self.terms.per_image(drawn, images, target, seen, pixel_weights)
-
-        start = stacked(self._head, tf.shape(images)[0])
-        zeros = [tf.zeros_like(w) for w in start]
-
-        def step(t, weights, first, second):
-            with tf.GradientTape() as tape:
-                tape.watch(weights)
-                # The sum: each copy's gradient is its own image's (no copy reaches another).
-                loss = tf.reduce_sum(objective(weights))
-            gradients = tape.gradient(loss, weights)
-            moved = [adam_update(m, v, g, tf.cast(t + 1, tf.float32), self.settings.learning_rate)
-                     for m, v, g in zip(first, second, gradients)]
-            return (t + 1, [w - update for w, (_, _, update) in zip(weights, moved)],
-                    [m for m, _, _ in moved], [v for _, v, _ in moved])
-
-        _, weights, _, _ = tf.while_loop(lambda t, *_: t < steps, step,
-                                         [tf.constant(0), start, zeros, list(zeros)])
-        return weights, objective(start), objective(weights)
 
 
 def batched_tuning_works(generator: keras.Model, settings: TuningSettings) -> bool:

@@ -20,7 +20,7 @@ import tensorflow as tf
 from covgan.explain.class_score import POSITIVE, last_convolution, leaf_layers, score_model
 
 __all__ = ["POSITIVE", "leaf_layers", "last_convolution", "make_gradcam_fn",
-           "make_saliency_fn"]
+           "make_saliency_fn", "make_gradcam_map", "make_saliency_map"]
 
 
 def make_gradcam_fn(classifier: keras.Model, layer: str | None = None,
@@ -63,3 +63,14 @@ def make_saliency_fn(classifier: keras.Model, target_class: int = POSITIVE) -> C
         return tf.math.divide_no_nan(magnitude, peak)
 
     return saliency
+
+
+def make_gradcam_map(classifier: keras.Model, layer: str | None = None) -> Callable:
+    """The registry's Grad-CAM (`covgan.explain.maps`): images -> heatmaps alone."""
+    gradcam = make_gradcam_fn(classifier, layer)
+    return lambda images: gradcam(images)[0]
+
+
+def make_saliency_map(classifier: keras.Model, layer: str | None = None) -> Callable:
+    """The registry's input gradient (`covgan.explain.maps`); it reads no layer."""
+    return make_saliency_fn(classifier)

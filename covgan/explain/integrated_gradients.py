@@ -61,3 +61,9 @@ def make_integrated_gradients_fn(classifier: keras.Model, *, steps: int = DEFAUL
         return tf.math.divide_no_nan(attribution, peak)
 
     return integrated_gradients
+
+
+def make_integrated_gradients_map(classifier: keras.Model, layer: str | None = None) -> Callable:
+    """The registry's Integrated Gradients (`covgan.explain.maps`), at the default steps and
+    baseline; it reads no layer."""
+    return make_integrated_gradients_fn(classifier)

@@ -39,7 +39,8 @@ from covgan.models.generator import code_sizes, drawn_with_counterparts, residua
 # Re-exported: the settings and thresholds live in settings.py (no TensorFlow there).
 __all__ = ["InversionSettings", "PROBABILITY_TRUST_GAP", "SSIM_TRUST_THRESHOLD", "IMAGE",
            "RECONSTRUCTION", "COUNTERPART", "PROBABILITY_COLUMNS", "make_inversion_fn",
-           "settings_for", "start_codes", "best_restarts", "trust_conditions", "is_trusted",
+           "settings_for", "start_codes", "stateless_starts", "best_restarts", "trust_conditions",
+           "is_trusted",
            "score_inversion", "invert"]
 
 
@@ -208,6 +209,41 @@ def start_codes(rng: np.random.Generator, rows: int, d1: int, d2: int,
     return z1, z2
 
 
+def stateless_starts(images, restarts: int, d1: int, d2: int, settings: InversionSettings,
+                     seed, encoded=None) -> tuple[tf.Tensor, tf.Tensor]:
+    """`start_codes`' starts, drawn by TensorFlow's stateless generator from the seed and each
+    image's own content (its fingerprint): an image gets the same starts alone or in any batch,
+    in `invert` and in an exported signature's graph alike, so `covgan explain`, a served
+    explanation and a server that splits a request all start it in the same place.
+
+    Args:
+        images: (N, 128, 128, 1); rows are N * restarts, image-major.
+        seed: the seed (an int or a scalar tensor).
+        encoded: the encoder's (z1, z2) per image where `settings.z1_start` is "encoder".
+    """
+    fingerprints = tf.bitcast(tf.fingerprint(tf.reshape(images, [tf.shape(images)[0], -1])),
+                              tf.int64)  # (N,): FarmHash of each image's bytes
+    rows = tf.reshape(fingerprints[:, None] + tf.range(restarts, dtype=tf.int64)[None], [-1])
+    seeds = tf.stack([tf.fill(tf.shape(rows), tf.cast(seed, tf.int64)), rows], axis=1)
+
+    def draw(row_seed):
+        return (tf.random.stateless_normal([d1], seed=row_seed),
+                tf.random.stateless_normal([d2], seed=row_seed + tf.constant([1, 0], tf.int64)))
+
+    z1, z2 = tf.map_fn(draw, seeds, fn_output_signature=(tf.float32, tf.float32))
+    if settings.z1_start == "zeros":
+        z1 = tf.zeros_like(z1)
+    elif settings.z1_start == "encoder":
+        if encoded is None:
+            raise ValueError("An encoder start needs the encoder's codes. Received: encoded=None.")
+        # Each image's first start at E(x), its others random (the best-of-restarts pick can
+        # still fall back on one).
+        first = tf.equal(tf.range(tf.shape(rows)[0]) % restarts, 0)[:, None]
+        z1 = tf.where(first, tf.repeat(encoded[0], restarts, axis=0), z1)
+        z2 = tf.where(first, tf.repeat(encoded[1], restarts, axis=0), z2)
+    return z1, z2
+
+
 def best_restarts(loss: tf.Tensor, restarts: int) -> tf.Tensor:
     """Row of the lowest final loss for each image; rows are image-major (i * restarts + k).
 
@@ -255,8 +291,13 @@ def score_inversion(generator: keras.Model, classifier: keras.Model, images: Arr
     """
     images = tf.convert_to_tensor(images, tf.float32)
     z1, z2 = tf.convert_to_tensor(z1, tf.float32), tf.convert_to_tensor(z2, tf.float32)
-    reconstructions = generator([z1, z2], training=False)
-    counterparts = generator([z1, tf.zeros_like(z2)], training=False)
+    return score_drawn(classifier, images, z1, z2, generator([z1, z2], training=False),
+                       generator([z1, tf.zeros_like(z2)], training=False))
+
+
+def score_drawn(classifier: keras.Model, images, z1, z2, reconstructions,
+                counterparts) -> dict[str, tf.Tensor]:
+    """`score_inversion` of drawings already made (by a tuned G, say): graph-safe tensors."""
     p_image = positive_probability(classifier, images)
     p_reconstruction = positive_probability(classifier, reconstructions)
     p_counterpart = positive_probability(classifier, counterparts)
@@ -296,7 +337,6 @@ def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *
     """
     images = np.asarray(images, np.float32)
     solver = solver or make_inversion_fn(generator, classifier, settings)
-    rng = np.random.default_rng(seed)
     d1, d2 = code_sizes(generator)
     restarts = max(1, settings.restarts)
     if settings.z1_start == "encoder" and encoder is None:
@@ -307,7 +347,7 @@ def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *
         chunk = images[start : start + batch]
         repeated = np.repeat(chunk, restarts, axis=0)
         encoded = encoder(chunk, training=False) if settings.z1_start == "encoder" else None
-        starts = start_codes(rng, len(repeated), d1, d2, settings, encoded)
+        starts = stateless_starts(chunk, restarts, d1, d2, settings, seed, encoded)
         z1, z2, loss, ran = solver(repeated, *starts)
         pick = best_restarts(loss, restarts)
         parts.append([tf.gather(t, pick).numpy() for t in (z1, z2, loss, ran)])

@@ -48,3 +48,8 @@ def make_latent_gradients_fn(classifier: keras.Model, target_class: int = POSITI
         return tf.math.divide_no_nan(attribution, peak)
 
     return latent_gradients
+
+
+def make_latent_gradients_map(classifier: keras.Model, layer: str | None = None) -> Callable:
+    """The registry's latent gradients (`covgan.explain.maps`); it reads no layer."""
+    return make_latent_gradients_fn(classifier)

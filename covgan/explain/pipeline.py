@@ -14,17 +14,11 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from covgan.explain.batched_tuning import batched_tuner_for, batched_tuning_works
-from covgan.explain.gradcam import make_gradcam_fn, make_saliency_fn
-from covgan.explain.integrated_gradients import make_integrated_gradients_fn
 from covgan.explain.invert import InversionSettings, invert, make_inversion_fn, score_inversion
-from covgan.explain.latent_gradients import make_latent_gradients_fn
+from covgan.explain.maps import explanation_maps
 from covgan.explain.pivotal_tuning import tuner_for
 from covgan.explain.settings import TUNING_BATCH, TUNING_THREADS, TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
-
-# Images per Integrated Gradients or latent-gradients call (each becomes many classifier
-# inputs: IG's steps, the walk's frames).
-_CHUNK = 8
 
 
 def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
@@ -53,10 +47,11 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     Returns:
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
         crossing_step (N,), difference (signed, last minus first step, N, 128, 128, 1),
-        and the maps (N, 128, 128) in [0, 1] named in settings.MAPS: traversal_map (|difference|),
-        latent_gradients, gradcam, saliency (the input gradient), integrated_gradients. The
-        names shared with the exported explain signature are its output names, so a server's
-        answer reads the same. With tuning, also ssim_untuned and trusted_untuned (the
+        and every registered map (`covgan.explain.maps`), (N, 128, 128) in [0, 1] under its
+        key: traversal_map (|difference|), latent_gradients, gradcam, saliency (the input
+        gradient), integrated_gradients. They are the exported explain signature's output
+        names (covgan.explain.in_graph computes the same in one graph), so a server's answer
+        reads the same. With tuning, also ssim_untuned and trusted_untuned (the
         inversion's own, before tuning) and tuning_loss (N, 2: the objective before, after).
     """
     images = np.asarray(images, np.float32)
@@ -78,15 +73,12 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         "traversal_probabilities": probabilities,
         "crossing_step": crossing_step(probabilities),
         "difference": signed,
-        "traversal_map": _unit_peak(np.abs(signed[..., 0])),
-        "latent_gradients": _chunked(_compiled(make_latent_gradients_fn, classifier), at_image),
     }
-    if image_maps:
-        heatmaps, _ = _compiled(make_gradcam_fn, classifier, layer)(images)
-        explained["gradcam"] = heatmaps.numpy()
-        explained["saliency"] = _compiled(make_saliency_fn, classifier)(images).numpy()
-        explained["integrated_gradients"] = _chunked(
-            _compiled(make_integrated_gradients_fn, classifier), images)
+    for record in explanation_maps():
+        if record.needs_walk or image_maps:
+            explained[record.key] = _chunked(_compiled(record.build, classifier, layer),
+                                             at_image if record.needs_walk else images,
+                                             record.chunk)
     return explained
 
 
@@ -168,13 +160,9 @@ def _make_scored_walk_fn(generator, classifier, steps, extrapolate):
     return scored_walk
 
 
-def _chunked(function, inputs):
-    """`function` over `inputs` a few images at a time (each expands into many classifier
-    inputs), concatenated as numpy."""
-    return np.concatenate([function(inputs[i : i + _CHUNK]).numpy()
-                           for i in range(0, len(inputs), _CHUNK)])
-
-
-def _unit_peak(maps):
-    peaks = maps.reshape(len(maps), -1).max(axis=1)[:, None, None]
-    return np.divide(maps, peaks, out=np.zeros_like(maps), where=peaks > 0)
+def _chunked(function, inputs, chunk):
+    """`function` over `inputs` `chunk` images at a time (0: all at once), concatenated as
+    numpy: some maps expand each image into many classifier inputs."""
+    chunk = chunk or len(inputs)
+    return np.concatenate([np.asarray(function(inputs[i : i + chunk]))
+                           for i in range(0, len(inputs), chunk)])

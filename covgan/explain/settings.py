@@ -105,6 +105,11 @@ class InversionSettings:
             return self
         return dataclasses.replace(self, counterpart_weight=COUNTERPART_WEIGHT if gated else 0.0)
 
+# How the batched tuning convolves each image with its own branch weights
+# (covgan.explain.per_row_weights): one grouped convolution, or each image's patches times its
+# kernel (a gradient on every TF build).
+CONVOLUTIONS = ("grouped", "patches")
+
 # What pivotal tuning may change: all of G, or only a gated-residual G's branch.
 TUNED_LAYERS = ("all", "branch")
 

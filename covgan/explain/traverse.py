@@ -6,6 +6,8 @@ image itself; n > N extrapolates. Everything here is a pure function of tensors.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -15,7 +17,7 @@ from covgan.explain.settings import DEFAULT_STEP_SIZE, DEFAULT_STEPS
 from covgan.models.classifier import positive_probability
 
 __all__ = ["DEFAULT_STEPS", "DEFAULT_STEP_SIZE", "traversal_scales", "traversal_codes", "traverse",
-           "traverse_to_image", "crossing_step", "difference_maps"]
+           "traverse_to_image", "crossing_step", "difference_maps", "make_difference_map_fn"]
 
 
 
@@ -110,3 +112,18 @@ def difference_maps(images: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     images = np.asarray(images)
     signed = images[:, -1] - images[:, 0]
     return signed, np.abs(signed)
+
+
+def make_difference_map_fn(classifier: keras.Model | None = None,
+                           layer: str | None = None) -> Callable:
+    """The registry's |difference| (`covgan.explain.maps`): walks (B, S, H, W, C) -> the
+    walk's last-minus-first change, |.| summed over channels, scaled to a maximum of 1 per
+    image. It reads no classifier: everything the GAN changes, read or not."""
+
+    def difference_map(walks):
+        walks = tf.convert_to_tensor(walks, tf.float32)
+        change = tf.reduce_sum(tf.abs(walks[:, -1] - walks[:, 0]), axis=-1)
+        peak = tf.reduce_max(change, axis=(1, 2), keepdims=True)
+        return tf.math.divide_no_nan(change, peak)
+
+    return difference_map

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from covgan import __version__
 from covgan.errors import CovganError
 from covgan.explain.invert import settings_for
+from covgan.explain.maps import map_keys
 from covgan.export.model_config import (
     CLASSIFIER_MODEL,
     GENERATOR_MODEL,
@@ -32,7 +33,12 @@ from covgan.export.model_config import (
     update_model_config,
 )
 from covgan.export.settings import ServingSettings
-from covgan.export.signatures import classifier_signatures, generator_signatures
+from covgan.export.signatures import (
+    classifier_signatures,
+    generator_signatures,
+    served_convolution,
+    served_tuning,
+)
 from covgan.io import atomic_directory
 from covgan.models.generator import code_sizes
 
@@ -111,6 +117,10 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
         "inversion": dataclasses.asdict(settings_for(run.generator, settings.inversion)),
         "seed": settings.seed,
         "gradcam_layer": settings.gradcam_layer,
+        # What the explain signature tunes (steps 0: nothing; explain_untuned never does).
+        "tuning": dataclasses.asdict(served_tuning(run.generator, settings)),
+        "tuning_convolution": served_convolution(settings),
+        "maps": map_keys(),
     }
     _write_model(paths[GENERATOR_MODEL], GENERATOR_MODEL,
                  generator_signatures(run.generator, run.classifier, settings, run.encoder),

@@ -14,6 +14,14 @@ class ServingSettings:
     inversion: InversionSettings = InversionSettings()
     seed: int = 0  # of the inversion's random starts
     gradcam_layer: str | None = None
+    # The explain signature's tuning of a gated G's branch: None, `covgan explain`'s default
+    # for the run's G (settings.tuning_settings); 0, none (explain is then explain_untuned).
+    tune_steps: int | None = None
+    # How that tuning convolves per image (covgan.explain.per_row_weights.CONVOLUTIONS):
+    # "grouped" computes what `covgan explain` computes here, to rounding, and 2.3x faster,
+    # but its gradient needs oneDNN's CPU kernels or a GPU on the server; "patches" runs on any
+    # TF build. None: grouped where this process has grouped-convolution gradients.
+    tuning_convolution: str | None = None
 
     @property
     def step_size(self):

@@ -1,5 +1,5 @@
-"""The serving signatures as pure tf.functions: generate, traverse, invert, explain; classify,
-gradcam.
+"""The serving signatures as pure tf.functions: generate, traverse, invert, explain,
+explain_untuned; classify, gradcam.
 
 Each takes batched, named tensors and returns a dict of named tensors (the keys
 are the contract in docs/guide/serving.md and docs/design.md). Nothing here assigns a
@@ -19,20 +19,20 @@ import keras
 import tensorflow as tf
 
 from covgan.explain.gradcam import make_gradcam_fn
-from covgan.explain.invert import (
-    best_restarts,
-    make_inversion_fn,
-    score_inversion,
-)
+from covgan.explain.in_graph import graph_tuning_works, make_graph_explain, make_graph_inversion
+from covgan.explain.invert import score_inversion
+from covgan.explain.per_row_weights import grouped_convolution_gradients_work
+from covgan.explain.settings import TuningSettings, tuning_settings
 from covgan.explain.traverse import traversal_codes, traversal_scales
 from covgan.export.settings import ServingSettings
 from covgan.models.classifier import positive_probability
-from covgan.models.generator import code_sizes
+from covgan.models.generator import code_sizes, residual_branch_layers
 from covgan.shapes import IMAGE_SHAPE
 
-__all__ = ["ServingSettings", "generator_signatures", "classifier_signatures"]
+__all__ = ["ServingSettings", "generator_signatures", "classifier_signatures", "served_tuning",
+           "served_convolution"]
 
-GENERATOR_SIGNATURES = ("serving_default", "traverse", "invert", "explain")
+GENERATOR_SIGNATURES = ("serving_default", "traverse", "invert", "explain", "explain_untuned")
 CLASSIFIER_SIGNATURES = ("serving_default", "gradcam")
 
 
@@ -45,19 +45,29 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
                          encoder: keras.Model | None = None) -> dict[str, Callable]:
     """The covgan_generator model's signatures: {name: tf.function with an input signature}.
 
+    explain computes what `covgan explain` computes with its defaults (covgan.explain.
+    in_graph): the inversion, the per-image tuning of a gated G's branch (`served_tuning`), the
+    walk through each image's tuned branch, every registered map (covgan.explain.maps:
+    |difference|, latent gradients, Grad-CAM, the input gradient and Integrated Gradients, 32
+    classifier passes per image, which a request's batch bound keeps in hand) and the trust
+    verdict with its parts (ssim, probabilities, add_back_probabilities; ssim_untuned,
+    trusted_untuned, tuning_loss). explain_untuned is the same without the tuning. Settings that
+    change the answer (steps, tuning steps, seed) are fixed at export and recorded in
+    assets.extra/covgan.json.
+
     `encoder` (E, images -> [z1, z2]) is needed, and built into invert and explain, where
     `settings.inversion.z1_start` is "encoder".
     """
-    from_encoder = settings.inversion.z1_start == "encoder"
-    if from_encoder and encoder is None:
-        raise ValueError("The inversion starts at the encoder but no encoder was given. "
-                         "Received: encoder=None.")
     d1, d2 = code_sizes(generator)
     steps = settings.traverse_steps
-    restarts = max(1, settings.inversion.restarts)
     scales = tf.constant(traversal_scales(steps - 1, settings.step_size))
-    solve = make_inversion_fn(generator, classifier, settings.inversion)
-    gradcam_fn = make_gradcam_fn(classifier, settings.gradcam_layer)
+    inversion = make_graph_inversion(generator, classifier, settings.inversion, settings.seed,
+                                     encoder)
+    explanation = make_graph_explain(
+        generator, classifier, inversion=settings.inversion,
+        tuning=served_tuning(generator, settings), steps=steps - 1, seed=settings.seed,
+        layer=settings.gradcam_layer, encoder=encoder, invert=inversion,
+        convolution=served_convolution(settings))
     z1_spec = tf.TensorSpec([None, d1], tf.float32, name="z1")
     z2_spec = tf.TensorSpec([None, d2], tf.float32, name="z2")
     images_spec = tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32, name="images")
@@ -71,26 +81,6 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
         return {"images": frames, "probabilities": p,
                 "difference": frames[:, -1] - frames[:, 0]}
 
-    def inversion(images):
-        count = tf.shape(images)[0]
-        repeated = tf.repeat(images, restarts, axis=0)
-        seed = tf.constant([settings.seed, 0], tf.int64)
-        if settings.inversion.z1_start == "zeros":
-            z1_start = tf.zeros([count * restarts, d1])
-        else:
-            z1_start = tf.random.stateless_normal([count * restarts, d1], seed=seed)
-        z2_start = tf.random.stateless_normal([count * restarts, d2], seed=seed + [0, 1])
-        if from_encoder:
-            # Each image's first start (rows are image-major) at E(x), as invert.start_codes.
-            e1, e2 = encoder(images, training=False)
-            first = tf.equal(tf.range(count * restarts) % restarts, 0)[:, None]
-            z1_start = tf.where(first, tf.repeat(e1, restarts, axis=0), z1_start)
-            z2_start = tf.where(first, tf.repeat(e2, restarts, axis=0), z2_start)
-        z1, z2, loss, _ = solve(repeated, z1_start, z2_start)
-        pick = best_restarts(loss, restarts)
-        return score_inversion(generator, classifier, images, tf.gather(z1, pick),
-                               tf.gather(z2, pick))
-
     @tf.function(input_signature=[z1_spec, z2_spec])
     def generate(z1, z2):
         images = generator([_finite(z1, "z1"), _finite(z2, "z2")], training=False)
@@ -102,20 +92,38 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
 
     @tf.function(input_signature=[images_spec])
     def invert(images):
-        return inversion(_finite(images, "images"))
+        images = _finite(images, "images")
+        z1, z2, _, _ = inversion(images)
+        return score_inversion(generator, classifier, images, z1, z2)
 
     @tf.function(input_signature=[images_spec])
     def explain(images):
-        # invert's own trace, reused: the inversion is most of a signature's tracing time.
-        result = invert(images)
-        walked = walk(result["z1"], result["z2"])
-        heatmaps, _ = gradcam_fn(images)
-        return {**result, "traversal": walked["images"],
-                "traversal_probabilities": walked["probabilities"],
-                "difference": walked["difference"], "gradcam": heatmaps}
+        return explanation(_finite(images, "images"))
+
+    @tf.function(input_signature=[images_spec])
+    def explain_untuned(images):
+        return explanation(_finite(images, "images"), tune=False)
 
     return {"serving_default": generate, "traverse": traverse, "invert": invert,
-            "explain": explain}
+            "explain": explain, "explain_untuned": explain_untuned}
+
+
+def served_convolution(settings: ServingSettings) -> str:
+    """The explain signature's per-image convolution while tuning (ServingSettings.
+    tuning_convolution; None: "grouped" where this process has its gradient)."""
+    if settings.tuning_convolution is not None:
+        return settings.tuning_convolution
+    return "grouped" if grouped_convolution_gradients_work() else "patches"
+
+
+def served_tuning(generator: keras.Model, settings: ServingSettings) -> TuningSettings:
+    """The explain signature's tuning: `covgan explain`'s default for this G (a gated G's
+    branch, its steps, terms and rate) or `settings.tune_steps` of it; none where the graph
+    cannot tune this G (`graph_tuning_works`: any G without a gated branch, which `covgan
+    explain` does not tune by default either)."""
+    gated = bool(residual_branch_layers(generator))
+    tuning = tuning_settings(gated, steps=settings.tune_steps)
+    return tuning if graph_tuning_works(generator, tuning) else TuningSettings()
 
 
 def classifier_signatures(classifier: keras.Model,

@@ -21,7 +21,8 @@ from covgan.explain.invert import (
     RECONSTRUCTION,
     SSIM_TRUST_THRESHOLD,
 )
-from covgan.explain.settings import DEFAULT_MAP, MAPS
+from covgan.explain.maps import explanation_maps, map_named
+from covgan.explain.settings import DEFAULT_MAP
 from covgan.explain.traverse import crossing_step
 from covgan.io import write_json
 from covgan.output.render import (
@@ -35,16 +36,13 @@ from covgan.output.render import (
 )
 from covgan.output.report import write_report
 
-# The maps a local explanation adds beside Figure 2, by result key, with their titles; the
-# default map first (explain.settings.DEFAULT_MAP).
-_TITLES = {
-    "traversal_map": "|difference|\n(traversal)",
-    "latent_gradients": "latent gradients\n(change x grad)",
-    "gradcam": "Grad-CAM",
-    "saliency": "input gradient",
-    "integrated_gradients": "Integrated\nGradients",
-}
-MAP_TITLES = {key: _TITLES[key] for key in sorted(_TITLES, key=lambda k: k != MAPS[DEFAULT_MAP])}
+
+def map_titles() -> dict[str, str]:
+    """{result key: title} of the maps shown beside Figure 2, every registered map
+    (`covgan.explain.maps`), the default map first."""
+    default = map_named(DEFAULT_MAP).key
+    titles = {m.key: m.title for m in explanation_maps()}
+    return {key: titles[key] for key in sorted(titles, key=lambda k: k != default)}
 
 
 def write_bgr(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -140,6 +138,10 @@ def write_explanation(
     for i, (stem, row) in enumerate(zip(stems(sources), rows)):
         row["crossing_step"] = int(crossings[i])
         row["probabilities"] = walks[i].tolist()
+        # Where each map points: its peak pixel (row, column), by map name.
+        row["map_peaks"] = {m.name: [int(v) for v in np.unravel_index(
+            np.argmax(result[m.key][i]), np.shape(result[m.key][i]))]
+            for m in explanation_maps() if m.key in result}
         files = {
             "figure": folder / f"{stem}_figure.png",
             "strip": folder / f"{stem}_traversal.png",
@@ -148,10 +150,11 @@ def write_explanation(
         }
         pictures = {"figure_panels": figure(pixels[i], result, i, result["gradcam"][i])}
         write_bgr(files["figure"], captioned(*pictures["figure_panels"]))
-        if all(key in result for key in MAP_TITLES):  # the local pipeline's; not a server's
+        titles = {key: title for key, title in map_titles().items() if key in result}
+        if titles:  # a server's answer from an export before the registry has none
             files["maps"] = folder / f"{stem}_maps.png"
             pictures["map_panels"] = maps_panels(
-                pixels[i], {title: result[key][i] for key, title in MAP_TITLES.items()})
+                pixels[i], {title: result[key][i] for key, title in titles.items()})
             write_bgr(files["maps"], captioned(*pictures["map_panels"]))
         pictures["strip_image"] = traversal_strip(result["traversal"][i], walks[i])
         write_bgr(files["strip"], pictures["strip_image"])
@@ -184,6 +187,8 @@ def write_explanation(
         "images": rows,
         "report": str(pathlib.Path(out) / "report.html"),
         "settings": report_settings,
+        "maps": [{"name": m.name, "key": m.key, "title": " ".join(m.title.split())}
+                 for m in explanation_maps() if m.key in result],
     }
     write_json(folder / "explain.json", payload)
     return payload

@@ -87,6 +87,24 @@ def _decode(request):
     return inputs
 
 
+class GrpcRequest:
+    """Whether a gRPC request is still wanted (`Predictor.run`'s still_wanted): a deadline that
+    has passed gives DEADLINE_EXCEEDED, a client that has gone CANCELLED."""
+
+    def __init__(self, context):
+        self.context = context
+
+    def seconds_left(self):
+        return self.context.time_remaining()  # None where the client set no deadline
+
+    def __call__(self):
+        if not self.context.is_active():
+            raise ServingError(grpc.StatusCode.CANCELLED, "The client cancelled the request.")
+        left = self.context.time_remaining()
+        if left is not None and left <= 0:
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded.")
+
+
 def _answer(context, method, target, started, call):
     """Runs `call`, turns a ServingError into the RPC status, logs one line (two with
     --log-level debug: the start too, so an operator sees what is in flight)."""
@@ -124,7 +142,8 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             servable, signature = self.predictor.validate(
                 spec.name, _version(spec), spec.signature_name,
                 declared_inputs(request, self.max_request_bytes))
-            outputs = self.predictor.run(servable, signature, _decode(request))
+            outputs = self.predictor.run(servable, signature, _decode(request),
+                                         GrpcRequest(context))
             filter_ = set(request.output_filter)
             response = predict_pb2.PredictResponse()
             response.model_spec.name = servable.name

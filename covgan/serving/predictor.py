@@ -4,6 +4,13 @@ The gRPC and REST front ends both decode a request into {name: numpy array}
 and call `Predictor.predict`; every refusal is a ServingError with TF Serving's
 status code. A semaphore bounds how many signatures run at once (the worker
 pool), and the batch size is bounded, so a request cannot exhaust memory.
+
+The explanations (SLOW_SIGNATURES: a tuned one costs seconds per image) have their own, smaller
+pool and batch bound, so `classify` and status requests keep their workers while they run. They
+run one image at a time (the inversion's starts follow each image, so the answer is the
+whole batch's), and between images the request is asked whether it is still wanted: a gRPC
+deadline that has passed ends it with DEADLINE_EXCEEDED, a client that has gone with
+CANCELLED, and its worker is free for the next.
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ log = logging.getLogger("covgan.serve")
 DEFAULT_SIGNATURE = "serving_default"
 DEFAULT_MAX_BATCH = 64
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+# Signatures that take seconds per image, run one image at a time in their own pool.
+SLOW_SIGNATURES = ("explain", "explain_untuned", "invert")
+DEFAULT_MAX_EXPLAIN_BATCH = 8
+DEFAULT_EXPLAIN_WORKERS = 1
 
 
 def _join(names):
@@ -34,13 +45,19 @@ class Predictor:
     Args:
         models: {name: {version: LoadedVersion}} from `registry.load_models`.
         max_batch: largest batch a request may carry.
-        workers: signatures running at once.
+        workers: signatures running at once, the explanations not counted.
+        max_explain_batch: largest batch an explanation request (SLOW_SIGNATURES) may carry.
+        explain_workers: explanations running at once.
     """
 
-    def __init__(self, models, *, max_batch=DEFAULT_MAX_BATCH, workers=4):
+    def __init__(self, models, *, max_batch=DEFAULT_MAX_BATCH, workers=4,
+                 max_explain_batch=DEFAULT_MAX_EXPLAIN_BATCH,
+                 explain_workers=DEFAULT_EXPLAIN_WORKERS):
         self.models = models
         self.max_batch = max_batch
+        self.max_explain_batch = max_explain_batch
         self._slots = threading.BoundedSemaphore(workers)
+        self._slow_slots = threading.BoundedSemaphore(explain_workers)
 
     def resolve(self, name, version=None):
         """The LoadedVersion for a model name and optional version (latest if None)."""
@@ -84,6 +101,11 @@ class Predictor:
         if batch > self.max_batch:
             raise ServingError(INVALID, f"Batch size {batch} exceeds this server's limit of "
                                         f"{self.max_batch}.")
+        if signature in SLOW_SIGNATURES and batch > self.max_explain_batch:
+            raise ServingError(INVALID, f"Batch size {batch} exceeds this server's limit of "
+                                        f"{self.max_explain_batch} for {signature} (each image "
+                                        "takes seconds; --max-explain-batch); send fewer "
+                                        "images per request.")
 
     def validate(self, name, version, signature, inputs):
         """The servable and signature name for a request, after every check on its inputs.
@@ -103,29 +125,49 @@ class Predictor:
         self.check_inputs(servable, signature, inputs)
         return servable, signature
 
-    def predict(self, name, version, signature, inputs):
+    def predict(self, name, version, signature, inputs, still_wanted=None):
         """Runs one request.
 
         Args:
             name, version: the model (version None: the latest loaded).
             signature: signature name ('' means serving_default).
             inputs: {input name: numpy array}.
+            still_wanted: see `run`.
 
         Returns:
             (servable, {output name: numpy array}).
         """
         servable, signature = self.validate(name, version, signature, inputs)
-        return servable, self.run(servable, signature, inputs)
+        return servable, self.run(servable, signature, inputs, still_wanted)
 
-    def run(self, servable, signature, inputs):
-        """{output name: numpy array} of a request `validate` has passed."""
+    def run(self, servable, signature, inputs, still_wanted=None):
+        """{output name: numpy array} of a request `validate` has passed.
+
+        `still_wanted`, where given, is called and raises a ServingError once the request is
+        no longer wanted (its deadline passed, its client gone): before the request runs, and
+        an explanation's before each image; its `seconds_left()` bounds the wait for a worker
+        (None: no bound). grpc_service.GrpcRequest is one.
+        """
         function = servable.signatures[signature]
-        with self._slots:
-            try:
-                outputs = function(**{k: tf.constant(v) for k, v in inputs.items()})
-            except tf.errors.OpError as error:
-                raise from_tensorflow(error) from None
-        return {k: v.numpy() for k, v in outputs.items()}
+        slow = signature in SLOW_SIGNATURES
+        slots = self._slow_slots if slow else self._slots
+        if not slots.acquire(timeout=still_wanted.seconds_left() if still_wanted else None):
+            still_wanted()  # the deadline passed while waiting for a worker
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline exceeded while "
+                                                                  "waiting for a worker.")
+        try:
+            if still_wanted:
+                still_wanted()
+            if not slow:
+                return _numpy(_call(function, inputs))
+            parts = []
+            for i in range(len(next(iter(inputs.values())))):
+                if i and still_wanted:
+                    still_wanted()
+                parts.append(_numpy(_call(function, {k: v[i : i + 1] for k, v in inputs.items()})))
+            return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        finally:
+            slots.release()
 
     def warm_up(self, requests_by_version):
         """Replays warm-up requests; a failing one stops start-up (TF Serving does the same)."""
@@ -136,6 +178,17 @@ class Predictor:
                              request.model_spec.signature_name, inputs)
             log.info("warmed up %s/%d with %d requests", servable.name, servable.version,
                      len(requests))
+
+
+def _call(function, inputs):
+    try:
+        return function(**{k: tf.constant(v) for k, v in inputs.items()})
+    except tf.errors.OpError as error:
+        raise from_tensorflow(error) from None
+
+
+def _numpy(outputs):
+    return {k: v.numpy() for k, v in outputs.items()}
 
 
 def as_float_input(value: object, spec: tf.TensorSpec) -> np.ndarray:

@@ -23,7 +23,12 @@ from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_p
 
 from covgan.errors import CovganError
 from covgan.serving.grpc_service import ModelService, PredictionService
-from covgan.serving.predictor import DEFAULT_MAX_BATCH, Predictor
+from covgan.serving.predictor import (
+    DEFAULT_EXPLAIN_WORKERS,
+    DEFAULT_MAX_BATCH,
+    DEFAULT_MAX_EXPLAIN_BATCH,
+    Predictor,
+)
 from covgan.serving.registry import load_models, warmup_requests
 from covgan.serving.rest import RestServer
 
@@ -41,6 +46,8 @@ class ServerSettings:
     rest_port: int = 8501  # 0 picks a free port; None turns REST off
     workers: int = 4
     max_batch: int = DEFAULT_MAX_BATCH
+    max_explain_batch: int = DEFAULT_MAX_EXPLAIN_BATCH
+    explain_workers: int = DEFAULT_EXPLAIN_WORKERS
     max_request_mb: int = 64
     grace: float = 30.0
     connection_timeout: float = 30.0  # REST: seconds for a request's headers, and for its body
@@ -56,7 +63,9 @@ class Server:
             _check_free(settings.host, port)
         models = load_models(config_file)
         self.predictor = Predictor(models, max_batch=settings.max_batch,
-                                   workers=settings.workers)
+                                   workers=settings.workers,
+                                   max_explain_batch=settings.max_explain_batch,
+                                   explain_workers=settings.explain_workers)
         self.predictor.warm_up([(s, warmup_requests(s.path))
                                 for versions in models.values() for s in versions.values()])
         limit = settings.max_request_mb * MIB
@@ -68,7 +77,8 @@ class Server:
                    # `covgan serve` on a busy port must fail instead of splitting the traffic.
                    ("grpc.so_reuseport", 0)]
         self.grpc = grpc.server(
-            concurrent.futures.ThreadPoolExecutor(max_workers=settings.workers * 2),
+            concurrent.futures.ThreadPoolExecutor(
+                max_workers=(settings.workers + settings.explain_workers) * 2),
             options=options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.predictor, limit), self.grpc)

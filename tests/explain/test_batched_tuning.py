@@ -178,3 +178,25 @@ def test_the_pipeline_tunes_a_gated_branch_in_batches(gated, classifier, monkeyp
     np.testing.assert_allclose(
         tuned["traversal"][:, 0],
         gated([tuned["z1"], np.zeros_like(tuned["z2"])], training=False), atol=1e-5)
+
+
+def test_the_patches_convolution_draws_and_differentiates_as_the_grouped_one(gated):
+    # The exported explain signature tunes by patches (a gradient on every TF build); it must
+    # compute the grouped convolution's values and gradients, to rounding.
+    images, z1, z2 = lesioned(gated, 3)
+    trunk, head = split_at_branch(gated)
+    inputs = trunk([z1, z2], training=False)
+    rng = np.random.default_rng(1)
+    weights = [w + tf.constant(0.05 * rng.standard_normal(w.shape).astype("float32"))
+               for w in stacked(head, 3)]
+    drawn, gradients = {}, {}
+    for convolution in ("grouped", "patches"):
+        with tf.GradientTape() as tape:
+            tape.watch(weights)
+            drawn[convolution] = per_row_call(head, weights, inputs, convolution)
+            loss = tf.reduce_sum(tf.square(drawn[convolution] - images))
+        gradients[convolution] = tape.gradient(loss, weights)
+    np.testing.assert_allclose(drawn["patches"], drawn["grouped"], atol=1e-5)
+    for mine, theirs in zip(gradients["patches"], gradients["grouped"]):
+        scale = float(tf.reduce_max(tf.abs(theirs))) + 1e-12
+        np.testing.assert_allclose(mine / scale, theirs / scale, atol=1e-4)

@@ -3,7 +3,7 @@ import concurrent.futures
 import numpy as np
 import pytest
 
-from covgan.explain.invert import InversionSettings, invert, make_inversion_fn
+from covgan.explain.invert import InversionSettings, invert, make_inversion_fn, stateless_starts
 from covgan.models.classifier import build_classifier
 from covgan.models.generator import build_generator
 
@@ -72,10 +72,8 @@ def test_restarts_keep_the_best_start(models):
     images = targets(generator, count=2)
     settings = InversionSettings(steps=20, restarts=3, patience=20)
     solver = make_inversion_fn(generator, classifier, settings)
-    rng = np.random.default_rng(7)
     repeated = np.repeat(images, 3, axis=0)
-    z1 = rng.standard_normal((6, 8)).astype("float32")
-    z2 = rng.standard_normal((6, 2)).astype("float32")
+    z1, z2 = stateless_starts(images, 3, 8, 2, settings, 7)  # invert's starts for seed 7
     *_, loss, _ = solver(repeated, z1, z2)
     best = invert(generator, classifier, images, settings=settings, solver=solver, seed=7)["loss"]
     np.testing.assert_allclose(best, loss.numpy().reshape(2, 3).min(1), rtol=1e-5)
@@ -324,3 +322,19 @@ def test_the_counterpart_weight_is_chosen_per_generator():
     assert settings_for(gated, INVERSION_PRESETS["authors"]).counterpart_weight == 0.0
     with pytest.raises(ValueError, match="counterpart_weight"):
         InversionSettings(counterpart_weight=-1.0)
+
+
+def test_an_images_starts_follow_the_image_not_its_batch(models):
+    # The served explanation runs a request one image at a time; the CLI inverts 64 at a time:
+    # both must start each image in the same place, and two images never share starts.
+    generator, _ = models
+    images = targets(generator, count=3)
+    settings = InversionSettings(restarts=2)
+    z1, z2 = (t.numpy() for t in stateless_starts(images, 2, 8, 2, settings, 5))
+    for i in range(3):
+        one1, one2 = (t.numpy() for t in stateless_starts(images[i : i + 1], 2, 8, 2, settings, 5))
+        np.testing.assert_array_equal(one1, z1[2 * i : 2 * i + 2])
+        np.testing.assert_array_equal(one2, z2[2 * i : 2 * i + 2])
+    assert len({tuple(row) for row in z1.round(6)}) == 6
+    other, _ = stateless_starts(images, 2, 8, 2, settings, 6)
+    assert np.abs(other.numpy() - z1).min() > 0

@@ -141,10 +141,11 @@ def test_the_pipeline_walks_each_images_tuned_generator(generator):
     assert np.all(tuned["mse"] < plain["mse"])
     assert np.all(tuned["tuning_loss"][:, 1] < tuned["tuning_loss"][:, 0])
     # The walk runs through the tuned copy: it ends at the tuned reconstruction, and its start,
-    # the anchored counterpart, moved less than the reconstruction did.
+    # the anchored counterpart, moved less than the reconstruction did (over inversion seeds
+    # 0-4 with the image-seeded starts, 0.23-0.54 of it; a free counterpart moves as much).
     np.testing.assert_allclose(tuned["traversal"][:, -1], tuned["reconstructions"], atol=1e-5)
     np.testing.assert_allclose(tuned["traversal"][:, 0], tuned["counterparts"], atol=1e-5)
-    assert mse(tuned["counterparts"], plain["counterparts"]) < 0.5 * mse(
+    assert mse(tuned["counterparts"], plain["counterparts"]) < 0.75 * mse(
         tuned["reconstructions"], plain["reconstructions"])
     # A second call reuses the tuner and starts it again from G: the same result.
     again = explain(generator, classifier, images, settings=settings, image_maps=False,

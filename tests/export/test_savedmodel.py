@@ -153,7 +153,7 @@ def test_layout_config_warmup_and_metadata(exported):
     entries = {c.name: c for c in config.model_config_list.config}
     assert set(entries) == {"covgan_generator", "covgan_classifier"}
     assert entries["covgan_generator"].base_path == str((exported / "covgan_generator").resolve())
-    for model, count in (("covgan_generator", 4), ("covgan_classifier", 2)):
+    for model, count in (("covgan_generator", 5), ("covgan_classifier", 2)):
         extra = exported / model / "1" / "assets.extra"
         records = list(tf.data.TFRecordDataset(str(extra / "tf_serving_warmup_requests")))
         assert len(records) == count

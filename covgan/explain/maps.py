@@ -1,0 +1,115 @@
+"""The explanation maps, one record each: the pipeline, localise, audit, the report's writers
+and the exported explain signature all loop over this registry.
+
+A map reads either the walk (the traversal's frames from the counterpart to the image,
+(B, S, H, W, 1)) or the image alone ((B, H, W, 1)), and returns (B, H, W) in [0, 1]. Its
+`make` builds that function from the classifier: make(classifier, layer) -> fn, where
+`layer` is the convolution a layer-reading map (Grad-CAM) reads (None: its default) and
+the others ignore it. The function must be graph-safe (TensorFlow ops only), because the
+explain signature calls it inside its own graph.
+
+Adding a map is one module with its `make` and one `register` line below
+(docs/developing.md). Free of TensorFlow: `make` may be given as "module:function" and is
+imported only when a map is built, so the command line can list the maps cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+
+# What a map reads.
+READS_WALK, READS_IMAGE = "walk", "image"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplanationMap:
+    """One map.
+
+    Attributes:
+        name: its name in localisation.json, audit.json and the commands' --map options.
+        key: its name in the explanation's result, explain.json's maps and the explain
+            signature's outputs.
+        title: its caption in the reports ("\\n" breaks the line).
+        reads: READS_WALK (needs the inversion and the walk) or READS_IMAGE (the image alone).
+        make: make(classifier, layer) -> fn(inputs) -> (B, H, W), or "module:function".
+        chunk: images per call (0: all at once); a map that turns each image into many
+            classifier inputs (the walk's frames, Integrated Gradients' path) is called on a
+            few at a time.
+    """
+
+    name: str
+    key: str
+    title: str
+    reads: str
+    make: Callable | str
+    chunk: int = 0
+
+    def __post_init__(self):
+        if self.reads not in (READS_WALK, READS_IMAGE):
+            raise ValueError(f"A map reads {READS_WALK!r} or {READS_IMAGE!r}. "
+                             f"Received: {self.reads!r}.")
+
+    @property
+    def needs_walk(self) -> bool:
+        return self.reads == READS_WALK
+
+    def build(self, classifier, layer: str | None = None) -> Callable:
+        """The map's function for this classifier."""
+        make = self.make
+        if isinstance(make, str):
+            module, _, function = make.partition(":")
+            make = getattr(importlib.import_module(module), function)
+        return make(classifier, layer)
+
+
+_REGISTRY: dict[str, ExplanationMap] = {}
+
+
+def register(record: ExplanationMap) -> ExplanationMap:
+    """Adds a map (after those already registered); names and keys must be new."""
+    for known in _REGISTRY.values():
+        if record.name == known.name or record.key == known.key:
+            raise ValueError(f"A map named {record.name!r} or keyed {record.key!r} is already "
+                             f"registered ({known.name!r}, {known.key!r}).")
+    _REGISTRY[record.name] = record
+    return record
+
+
+def unregister(name: str) -> None:
+    """Removes a map (a test's toy map; a plug-in turned off)."""
+    _REGISTRY.pop(name, None)
+
+
+def explanation_maps(reads: str | None = None) -> tuple[ExplanationMap, ...]:
+    """Every registered map in registration order (the walk's first), or those that read
+    `reads`."""
+    return tuple(m for m in _REGISTRY.values() if reads is None or m.reads == reads)
+
+
+def map_named(name: str) -> ExplanationMap:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"No map named {name!r}; one of {sorted(_REGISTRY)}.") from None
+
+
+def map_keys() -> dict[str, str]:
+    """{name: result key} of every map."""
+    return {m.name: m.key for m in _REGISTRY.values()}
+
+
+register(ExplanationMap("traversal", "traversal_map", "|difference|\n(traversal)", READS_WALK,
+                        "covgan.explain.traverse:make_difference_map_fn"))
+register(ExplanationMap("latent_gradients", "latent_gradients",
+                        "latent gradients\n(change x grad)", READS_WALK,
+                        "covgan.explain.latent_gradients:make_latent_gradients_map", chunk=8))
+register(ExplanationMap("gradcam", "gradcam", "Grad-CAM", READS_IMAGE,
+                        "covgan.explain.gradcam:make_gradcam_map"))
+register(ExplanationMap("gradient", "saliency", "input gradient", READS_IMAGE,
+                        "covgan.explain.gradcam:make_saliency_map"))
+register(ExplanationMap("integrated_gradients", "integrated_gradients",
+                        "Integrated\nGradients", READS_IMAGE,
+                        "covgan.explain.integrated_gradients:make_integrated_gradients_map",
+                        chunk=8))

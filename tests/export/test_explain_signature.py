@@ -1,0 +1,75 @@
+"""The exported explain signature computes `covgan explain`'s explanation in one graph."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from covgan.explain.invert import InversionSettings, settings_for
+from covgan.explain.maps import explanation_maps
+from covgan.explain.pipeline import explain
+from covgan.explain.settings import TuningSettings, tuning_settings
+from covgan.export.settings import ServingSettings
+from covgan.export.signatures import generator_signatures
+from covgan.models.classifier import build_classifier
+from covgan.models.generator import build_generator
+
+
+@pytest.fixture(scope="module")
+def gated_models():
+    generator = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    return generator, build_classifier("tiny", seed=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    pictures = np.random.default_rng(4).random((2, 128, 128, 1)).astype("float32") * 0.5
+    pictures[:, 50:62, 40:52] = 1.0  # what the codes cannot draw: the tuning's work
+    return pictures
+
+
+def test_the_untuned_form_is_the_pipelines_to_rounding(gated_models, images):
+    generator, classifier = gated_models
+    settings = settings_for(generator, InversionSettings(steps=8, restarts=2))
+    served = generator_signatures(generator, classifier, ServingSettings(
+        inversion=settings, tune_steps=5))["explain_untuned"](images=tf.constant(images))
+    local = explain(generator, classifier, images, settings=settings)
+    assert set(served) == set(local) - {"crossing_step"}
+    for key, value in served.items():
+        np.testing.assert_allclose(value, local[key], atol=2e-4, err_msg=key)
+
+
+def test_the_tuned_form_tunes_each_image_and_reports_every_part(gated_models, images):
+    generator, classifier = gated_models
+    settings = settings_for(generator, InversionSettings(steps=8, restarts=2))
+    tuning = tuning_settings(True, steps=25)
+    signatures = generator_signatures(generator, classifier, ServingSettings(
+        inversion=settings, tune_steps=25, tuning_convolution="patches"))
+    served = {k: v.numpy() for k, v in signatures["explain"](images=tf.constant(images)).items()}
+    local = explain(generator, classifier, images, settings=settings, tuning=tuning)
+    # The keys of `covgan explain` with tuning, the maps included; the same inversion under it.
+    assert set(served) == set(local) - {"crossing_step"}
+    assert {m.key for m in explanation_maps()} <= set(served)
+    for key in ("z1", "z2", "ssim_untuned", "trusted_untuned", "counterparts"):
+        np.testing.assert_allclose(served[key], local[key], atol=1e-5, err_msg=key)
+    # Each image's own branch was tuned: its fit improved, its counterpart is G's own, its walk
+    # ends at its tuned reconstruction, which is closer to the image than the untuned one.
+    # (How the pixels fall depends on the path: this untrained G's square got darker, in the
+    # pipeline too, while each image's error halved.)
+    assert np.all(served["tuning_loss"][:, 1] < served["tuning_loss"][:, 0])
+    np.testing.assert_allclose(served["traversal"][:, -1], served["reconstructions"], atol=1e-5)
+    np.testing.assert_allclose(served["traversal"][:, 0], served["counterparts"], atol=1e-5)
+    untuned = generator([served["z1"], served["z2"]], training=False).numpy()
+    assert np.all(served["mse"] < 0.75 * np.square(untuned - images).mean(axis=(1, 2, 3)))
+    # The patches convolution fits as well as the pipeline's grouped one (its own path).
+    np.testing.assert_allclose(served["tuning_loss"][:, 1], local["tuning_loss"][:, 1],
+                               rtol=0.1)
+
+
+def test_a_g_without_a_gated_branch_is_not_tuned(images):
+    from covgan.export.signatures import served_tuning
+
+    plain = build_generator("tiny", z1_dim=8, z2_dim=2, seed=0)
+    assert served_tuning(plain, ServingSettings()) == TuningSettings()
+    gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
+    assert served_tuning(gated, ServingSettings()).steps > 0
+    assert served_tuning(gated, ServingSettings(tune_steps=0)).steps == 0
