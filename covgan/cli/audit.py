@@ -7,6 +7,7 @@ import click
 
 from covgan.cli.common import OUT_HELP, RUN_HELP, emit, seed_everything
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
+from covgan.cli.progress import ImageProgress, quiet_option
 from covgan.explain.settings import (
     AUDIT_INVERSION_STEPS,
     AUDIT_RESTARTS,
@@ -99,8 +100,9 @@ def load_split(data_spec, split, lung_dir):
 @inversion_options(steps=AUDIT_INVERSION_STEPS, restarts=AUDIT_RESTARTS)
 @tuning_options(steps=AUDIT_TUNING_STEPS, bce_weight=AUDIT_TUNING_BCE,
                 residual_focus=AUDIT_TUNING_FOCUS)
+@quiet_option
 def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_dir, overwrite,
-          settings, seed, tuning_for):
+          settings, seed, tuning_for, quiet):
     """Audit a classifier's evidence over a data set: where every map's mass lies, what the
     walk changes about the whole chest, and flags in plain language.
 
@@ -123,7 +125,7 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
     """
     from covgan.data.layout import class_names, column_values
     from covgan.evaluation.attributes import attribute_values
-    from covgan.evaluation.audit import audit_images, probabilities_of
+    from covgan.evaluation.audit import audit_images, choose_groups, probabilities_of
     from covgan.evaluation.metrics import classification_scores
     from covgan.explain.invert import settings_for
     from covgan.io import atomic_directory, check_new_directory, write_json
@@ -145,12 +147,14 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
             values = attribute_values(column_values(records, attribute))[0]
             names = class_names(records)
         p = probabilities_of(run.classifier, images)
-        result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
-                                        lungs=lungs, markers=markers, count=count,
-                                        settings=settings, seed=seed,
-                                        encoder=encoder_of(run, settings), tuning=tuning,
-                                        attribute=values, attribute_name=attribute,
-                                        class_names=names)
+        total = sum(len(index) for index in choose_groups(labels, p, count, 0.5).values())
+        with ImageProgress(total, f"auditing {spec}", quiet) as progress:
+            result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
+                                            lungs=lungs, markers=markers, count=count,
+                                            settings=settings, seed=seed,
+                                            encoder=encoder_of(run, settings), tuning=tuning,
+                                            attribute=values, attribute_name=attribute,
+                                            class_names=names, progress=progress.advance)
         scores = {**classification_scores(labels, p, 0.5), "data": str(folder),
                   "split": chosen_split}
         return folder, chosen_split, result, pictures, scores

@@ -8,13 +8,14 @@ import click
 
 from covgan.errors import CovganError
 
-# Errors a user can act on; anything else is a bug and keeps its traceback.
 # The help of options many commands share, said once.
 RUN_HELP = "A run folder that `covgan train` wrote (config.json, generator.keras, ...)."
 OUT_HELP = "Output folder, written atomically; refused if it is not empty, unless --overwrite."
 SEED_HELP = "Seed of every random draw the command makes (starts, shuffles, bootstraps)."
 
-_USER_ERRORS = (CovganError, FileExistsError, FileNotFoundError, PermissionError, ValueError)
+# Errors a user can act on; anything else (a ValueError included) is a bug and keeps its
+# traceback. Input the library refuses with ValueError reaches a command as a CovganError.
+_USER_ERRORS = (CovganError, FileExistsError, FileNotFoundError, PermissionError)
 
 
 class CovganGroup(click.Group):

@@ -13,6 +13,7 @@ from covgan.cli.common import (
     mixed_precision_for_this_command,
     seed_everything,
 )
+from covgan.cli.progress import ImageProgress, quiet_option
 from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
     DEFAULT_STEPS,
@@ -465,8 +466,9 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
 @tuning_options
+@quiet_option
 def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings, seed,
-            tuning_for):
+            tuning_for, quiet):
     """Explain radiographs: inversion, traversal, difference map and Grad-CAM, in one report.
 
     Writes OUT/report.html (self-contained: open it in any browser), OUT/explain.json
@@ -490,18 +492,11 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
     tuning = tuning_for(run.generator)
     pixels, warnings = load_images(images)
     seed_everything(seed)
-    result = run_explanation(
-        run.generator,
-        run.classifier,
-        pixels,
-        settings=settings,
-        steps=steps,
-        extrapolate=extrapolate,
-        layer=layer,
-        seed=seed,
-        encoder=encoder_of(run, settings),
-        tuning=tuning,
-    )
+    with ImageProgress(len(pixels), "explaining", quiet) as progress:
+        result = run_explanation(run.generator, run.classifier, pixels, settings=settings,
+                                 steps=steps, extrapolate=extrapolate, layer=layer, seed=seed,
+                                 encoder=encoder_of(run, settings), tuning=tuning,
+                                 progress=progress.advance)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         payload = write_explanation(
             tmp,

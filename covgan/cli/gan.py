@@ -14,6 +14,7 @@ from covgan.cli.common import (
     warn_if_bfloat16_is_emulated,
 )
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
+from covgan.cli.progress import ImageProgress, quiet_option
 from covgan.models.options import PADDING, UPSAMPLING
 from covgan.training.presets import PRESET_TRAINING, GANTrainingConfig, preset_help
 
@@ -191,7 +192,9 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
 @click.option("--no-curves", is_flag=True, help="Skip the deletion and insertion curves.")
 @inversion_options
 @tuning_options
-def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed, tuning_for):
+@quiet_option
+def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed, tuning_for,
+             quiet):
     """Score every explanation map against lesion masks, each against Grad-CAM.
 
     Maps: the traversal's |difference| and its classifier-weighted form (latent
@@ -231,10 +234,12 @@ def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed,
                                 cache=None))
     images, _, masks = (t.numpy() for t in batches[0])
     seed_everything(seed)
-    scores = score_localisation(run.generator, run.classifier, images, masks[..., 0] > 0.5,
-                                settings=settings, seeds=tuple(range(seed, seed + seeds)),
-                                curves=not no_curves, tie_seed=seed,
-                                encoder=encoder_of(run, settings), tuning=tuning)
+    with ImageProgress(len(images) * seeds, "localising", quiet) as progress:
+        scores = score_localisation(run.generator, run.classifier, images, masks[..., 0] > 0.5,
+                                    settings=settings, seeds=tuple(range(seed, seed + seeds)),
+                                    curves=not no_curves, tie_seed=seed,
+                                    encoder=encoder_of(run, settings), tuning=tuning,
+                                    progress=progress.advance)
     scores.update({"run": str(run_dir), "data": str(data_dir), "split": split,
                    "images": [str(r.path) for r in chosen],  # the per-image lists' order
                    "settings": dataclasses.asdict(settings),

@@ -258,7 +258,8 @@ def probabilities_of(classifier, images, batch=64) -> np.ndarray:
 
 def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
                  markers=None, count=200, settings=None, seed=0, threshold=0.5, encoder=None,
-                 tuning=None, attribute=None, attribute_name="attribute", class_names=None):
+                 tuning=None, attribute=None, attribute_name="attribute", class_names=None,
+                 progress=None):
     """Explains each group's images and aggregates them.
 
     Args:
@@ -277,6 +278,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
         threshold: the p(positive) that calls an image positive (the groups' errors).
         encoder: the run's E, for `settings.z1_start` "encoder".
         tuning: pivotal tuning after each inversion (default: none).
+        progress: called with the number of images just explained.
         attribute: per image its value of a film attribute (`attributes.attribute_values`),
             or None. Given, the result gains `attribute`, the classifier's scores and
             within-class readings by value (`attributes.scores_by_attribute`), whose flags lead
@@ -317,7 +319,8 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
             result["groups"][group] = {"n": 0}
             continue
         parts = [explain(generator, classifier, images[index[i:i + _EXPLAIN_BATCH]],
-                         settings=settings, seed=seed, encoder=encoder, tuning=tuning)
+                         settings=settings, seed=seed, encoder=encoder, tuning=tuning,
+                         progress=progress)
                  for i in range(0, len(index), _EXPLAIN_BATCH)]
         joined = {key: np.concatenate([part[key] for part in parts])
                   for key in (*maps.values(), *FIGURE_KEYS, "trusted")}

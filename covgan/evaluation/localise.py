@@ -13,6 +13,8 @@ concentrates in the masks, the GAN failed to reproduce the lesions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 
@@ -138,7 +140,8 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
                        masks: np.ndarray, *, settings: InversionSettings = InversionSettings(),
                        seeds: tuple[int, ...] = (0,), curves: bool = True,
                        tie_seed: int = 0, encoder: keras.Model | None = None,
-                       tuning: TuningSettings = TuningSettings()) -> dict:
+                       tuning: TuningSettings = TuningSettings(),
+                       progress: Callable[[int], None] | None = None) -> dict:
     """Scores every map of every image against its mask.
 
     Args:
@@ -150,6 +153,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         tie_seed: seed of the random order among equal map values.
         encoder: the run's E, for `settings.z1_start` "encoder".
         tuning: pivotal tuning after each inversion (`TuningSettings`; steps 0: none).
+        progress: called with the number of images just explained (each seed explains all).
 
     Returns:
         {"default_map", "methods": {method: {pointing_game, relevance_mass, iou_topk, auroc[,
@@ -164,7 +168,8 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     images, masks = np.asarray(images, np.float32), np.asarray(masks, bool)
     # The image-only maps (Grad-CAM, gradients) come with the first seed; no inversion moves them.
     results = [explain(generator, classifier, images, settings=settings, seed=seed,
-                       image_maps=seed == seeds[0], encoder=encoder, tuning=tuning)
+                       image_maps=seed == seeds[0], encoder=encoder, tuning=tuning,
+                       progress=progress)
                for seed in seeds]
 
     def probability(batch):

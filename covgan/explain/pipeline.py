@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -20,12 +21,17 @@ from covgan.explain.pivotal_tuning import tuner_for
 from covgan.explain.settings import TUNING_BATCH, TUNING_THREADS, TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
+# Images explained at a time (progress is reported after each): a tuning batch, so the tuning
+# groups the images as one call would, and the inversion's starts follow each image.
+PROGRESS_CHUNK = TUNING_BATCH
+
 
 def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
             settings: InversionSettings = InversionSettings(), steps: int = DEFAULT_STEPS,
             extrapolate: int = 0, layer: str | None = None, seed: int = 0,
             image_maps: bool = True, encoder: keras.Model | None = None,
-            tuning: TuningSettings = TuningSettings()) -> dict[str, np.ndarray]:
+            tuning: TuningSettings = TuningSettings(),
+            progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Everything the report shows, for every image.
 
     Args:
@@ -43,6 +49,9 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
             caller that repeats the inversion with other seeds.
         tuning: pivotal tuning after the inversion (`TuningSettings`; steps 0: none). With it,
             each image's scores, walk and maps come from its own tuned copy of G.
+        progress: called with the number of images just explained, after each PROGRESS_CHUNK
+            (the images are explained that many at a time; an image's starts follow the image
+            and its tuning batch is the same, so the result is the whole batch's).
 
     Returns:
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
@@ -55,6 +64,15 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         inversion's own, before tuning) and tuning_loss (N, 2: the objective before, after).
     """
     images = np.asarray(images, np.float32)
+    if len(images) > PROGRESS_CHUNK:
+        parts = []
+        for start in range(0, len(images), PROGRESS_CHUNK):
+            chunk = images[start : start + PROGRESS_CHUNK]
+            parts.append(explain(generator, classifier, chunk, settings=settings, steps=steps,
+                                 extrapolate=extrapolate, layer=layer, seed=seed,
+                                 image_maps=image_maps, encoder=encoder, tuning=tuning,
+                                 progress=progress))
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     result = invert(generator, classifier, images, settings=settings, seed=seed, encoder=encoder,
                     solver=_compiled(make_inversion_fn, generator, classifier, settings))
     if tuning.steps:
@@ -79,6 +97,8 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
             explained[record.key] = _chunked(_compiled(record.build, classifier, layer),
                                              at_image if record.needs_walk else images,
                                              record.chunk)
+    if progress:
+        progress(len(images))
     return explained
 
 

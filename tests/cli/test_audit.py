@@ -75,7 +75,7 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(audited):
         assert set(part["global_change"]) == set(MEASURES)
     page = (out / "audit.html").read_text()
     assert "covgan audit" in page and "External set" in page and "<h2>By shortcut</h2>" in page
-    assert page.count("src='data:image/") >= 2 * 5  # a mean map per method and audited group
+    assert page.count('src="data:image/') >= 2 * 5  # a mean map per method and audited group
     assert external_references(page) == []  # nothing fetched from anywhere
 
 

@@ -140,7 +140,8 @@ def test_status_and_metadata_over_grpc_and_rest(client, server):
     request.model_spec.name = "covgan_generator"
     definitions = get_model_metadata_pb2.SignatureDefMap()
     client.prediction.GetModelMetadata(request).metadata["signature_def"].Unpack(definitions)
-    assert set(definitions.signature_def) == {"serving_default", "traverse", "invert", "explain"}
+    assert set(definitions.signature_def) == {"serving_default", "traverse", "invert", "explain",
+                                             "explain_untuned"}
     status, body = _rest(server, "/v1/models/covgan_generator")
     assert status == 200 and body["model_version_status"][0]["state"] == "AVAILABLE"
     status, body = _rest(server, "/v1/models/covgan_generator/versions/1/metadata")

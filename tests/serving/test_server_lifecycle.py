@@ -24,7 +24,8 @@ def test_sigterm_finishes_the_request_in_flight(exported):
     # --log-level debug logs each request as it starts: SIGTERM is sent only once the server
     # has the request (a fixed sleep raced the connection on a loaded machine, and the
     # request then arrived after SIGTERM and was refused).
-    running = ServerProcess(exported / "models.config", "--grace", "300", "--log-level", "debug")
+    running = ServerProcess(exported / "models.config", "--grace", "300", "--log-level", "debug",
+                            "--max-explain-batch", "12")
     client = Client(running.grpc, timeout=300)
     answers = []
     # An explain batch that takes a few seconds on 2 cores.
