@@ -1,5 +1,6 @@
 """`covgan invert`, `traverse`, `gradcam` and `explain`: explanations of single radiographs."""
 
+import contextlib
 import dataclasses
 import functools
 
@@ -101,11 +102,12 @@ def inversion_options(command=None, *, steps=None, restarts=None):
         if preset == "covgan":  # the command's own values, where it has them
             invert_steps = own["steps"] if invert_steps is None else invert_steps
             restarts = own["restarts"] if restarts is None else restarts
-        settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
-                                      keep_best_after=keep_best_after, learning_rate=invert_lr,
-                                      mse_weight=mse_weight, bce_weight=bce_weight,
-                                      prior_weight=prior, z1_start=start,
-                                      counterpart_weight=counterpart_weight)
+        with options_refused_in_one_line():
+            settings = inversion_settings(preset, steps=invert_steps, restarts=restarts,
+                                          keep_best_after=keep_best_after,
+                                          learning_rate=invert_lr, mse_weight=mse_weight,
+                                          bce_weight=bce_weight, prior_weight=prior,
+                                          z1_start=start, counterpart_weight=counterpart_weight)
         return command(*args, settings=settings, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), in_chosen_precision)
@@ -196,20 +198,33 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
                                   "(`covgan train --gated-residual`); this run's G has none.")
             # The counterpart fit brings its measured recipe, not this command's own terms.
             mine = {} if tune_counterpart_fit else own
-            return tuning_settings(gated, steps=tune_steps, branch_steps=steps,
-                                   learning_rate=tune_lr,
-                                   anchor_weight=tune_anchor, layers=tune_layers,
-                                   bce_weight=mine.get("bce_weight") if tune_bce is None
-                                   else tune_bce,
-                                   feature_weight=tune_features,
-                                   feature_layer=tune_feature_layer,
-                                   residual_focus=mine.get("residual_focus") if tune_focus is None
-                                   else tune_focus,
-                                   counterpart_fit=tune_counterpart_fit)
+            with options_refused_in_one_line():
+                return tuning_settings(gated, steps=tune_steps, branch_steps=steps,
+                                       learning_rate=tune_lr,
+                                       anchor_weight=tune_anchor, layers=tune_layers,
+                                       bce_weight=mine.get("bce_weight") if tune_bce is None
+                                       else tune_bce,
+                                       feature_weight=tune_features,
+                                       feature_layer=tune_feature_layer,
+                                       residual_focus=mine.get("residual_focus")
+                                       if tune_focus is None else tune_focus,
+                                       counterpart_fit=tune_counterpart_fit)
 
         return command(*args, tuning_for=tuning_for, **kwargs)
 
     return functools.reduce(lambda f, option: option(f), reversed(options), with_tuning)
+
+
+@contextlib.contextmanager
+def options_refused_in_one_line():
+    """The settings' own checks (a ValueError) reach the user as a one-line error: here the
+    value came from the command line, not from a bug."""
+    from covgan.errors import CovganError
+
+    try:
+        yield
+    except ValueError as error:
+        raise CovganError(str(error)) from None
 
 
 def encoder_of(run, settings):

@@ -247,3 +247,26 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     assert "pointing_game" in result.stderr  # the table, for people
     assert json.loads((copy / "localisation.json").read_text()) == scores
     assert not (tiny_run / "localisation.json").exists()
+
+
+def test_settings_the_options_make_impossible_are_one_line_errors(tiny_run, phantom_positives,
+                                                                  tmp_path):
+    # The settings refuse them (ValueError); from the command line that is the user's input,
+    # not a bug: one line, exit 1, no traceback.
+    result = run("explain", phantom_positives[0], "--run", tiny_run, "--out", tmp_path / "o",
+                 "--tune-counterpart-fit", "1", "--tune-focus", "0")
+    assert result.exit_code == 1
+    assert "Fitting the counterpart needs" in result.output and "Traceback" not in result.output
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    # A ValueError from inside covgan is a bug: it is not dressed as a user error.
+    import covgan.data.synth
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(covgan.data.synth, "synthesize", broken)
+    result = CliRunner().invoke(main, ["data", "synth", "/tmp/covgan-never-written",
+                                       "--count", "4"])
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)
