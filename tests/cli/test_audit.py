@@ -146,6 +146,7 @@ def test_audit_inverts_and_tunes_shorter_than_explain_unless_asked(tmp_path, mon
     monkeypatch.setattr(importlib.import_module("covgan.cli.audit"), "load_split",
                         lambda *a: (None,) * 7)
     monkeypatch.setattr(audit_module, "probabilities_of", lambda *a: None)
+    monkeypatch.setattr(audit_module, "choose_groups", lambda *a: {})  # the progress bar's total
     covgan, authors = INVERSION_PRESETS["covgan"], INVERSION_PRESETS["authors"]
     explains = ["--invert-steps", "200", "--restarts", "2", "--tune-steps", "400",
                 "--tune-bce", str(TUNING_BCE_WEIGHTS["branch"]),

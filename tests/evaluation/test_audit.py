@@ -139,8 +139,8 @@ def test_the_strongest_images_of_a_flag_come_first_and_reach_the_page(group, tmp
     write_audit_report(tmp_path / "audit.html", result, pictures)
     page = (tmp_path / "audit.html").read_text()
     assert "upper-left corner carries" in page
-    first = page.index("alt='Figure 2 of image 7'")
-    assert first < page.index("alt='Figure 2 of image 6'") < page.index("alt='Figure 2 of image 0'")
+    first = page.index('alt="Figure 2 of image 7"')
+    assert first < page.index('alt="Figure 2 of image 6"') < page.index('alt="Figure 2 of image 0"')
 
 
 def test_the_classifiers_reading_of_an_attribute_leads_the_page(group, tmp_path):
@@ -161,6 +161,6 @@ def test_the_classifiers_reading_of_an_attribute_leads_the_page(group, tmp_path)
     write_audit_report(tmp_path / "audit.html", result, {})
     page = (tmp_path / "audit.html").read_text()
     # The flag comes first, in plain words, and the value's markup is shown, not run.
-    lead = page.index("<div class='flag'>Within the negative films, &lt;b&gt;AP&lt;/b&gt; films")
+    lead = page.index('<div class="flag">Within the negative films, &lt;b&gt;AP&lt;/b&gt; films')
     assert lead < page.index("<h2>By view</h2>")
     assert "<b>AP</b>" not in page

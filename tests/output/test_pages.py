@@ -38,7 +38,7 @@ def test_the_explanation_report_escapes_what_it_is_given_and_says_why(tmp_path):
     assert "the reconstruction looks different (SSIM 0.30 &lt; 0.5)" in page
     assert "the classifier sees it differently (p differs by 0.38 &gt; 0.1)" in page
     assert "reads positive (p = 0.70)" in page
-    assert "exactly the untuned GAN&#39;s" in page and "SSIM 0.60 before tuning" in page
+    assert "exactly the untuned GAN's" in page and "SSIM 0.60 before tuning" in page
     assert page.count("<b>Trusted.</b>") == 1 and page.count("NOT trusted:") == 1
     assert ".film1 { background-image: url(data:image/" in page
 
