@@ -265,7 +265,8 @@ def load_images(paths):
 @click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
-def invert(images, run_dir, out, overwrite, settings, seed):
+@quiet_option
+def invert(images, run_dir, out, overwrite, settings, seed, quiet):
     """Find the GAN codes (z1, z2) of radiographs (Eq. 2); write reconstructions.
 
     Writes OUT/invert.json, OUT/latents.npz (z1, z2, sources; input to `covgan
@@ -290,8 +291,9 @@ def invert(images, run_dir, out, overwrite, settings, seed):
     settings = settings_for(run.generator, settings)  # as it ran, recorded
     pixels, warnings = load_images(images)
     seed_everything(seed)
-    result = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed,
-                   encoder=encoder_of(run, settings))
+    with ImageProgress(len(pixels), "inverting", quiet) as progress:
+        result = solve(run.generator, run.classifier, pixels, settings=settings, seed=seed,
+                       encoder=encoder_of(run, settings), progress=progress.advance)
     rows = inversion_rows(images, result, warnings)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         for stem, reconstruction, counterpart in zip(stems(images), result["reconstructions"],

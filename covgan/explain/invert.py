@@ -318,7 +318,8 @@ def score_drawn(classifier: keras.Model, images, z1, z2, reconstructions,
 def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *,
            settings: InversionSettings = InversionSettings(), seed: int = 0,
            solver: Callable | None = None, batch: int = 64,
-           encoder: keras.Model | None = None) -> dict[str, np.ndarray]:
+           encoder: keras.Model | None = None,
+           progress: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
     """Inverts a batch of radiographs and scores each inversion.
 
     Args:
@@ -330,6 +331,7 @@ def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *
         solver: a function from `make_inversion_fn` (compiled once, reused).
         batch: images solved together (each with `settings.restarts` starts).
         encoder: E, images -> [z1, z2]; needed where `settings.z1_start` is "encoder".
+        progress: called with the number of images just solved, after each batch.
 
     Returns:
         A dict of numpy arrays, one row per image: `score_inversion`'s keys, plus loss (the
@@ -351,6 +353,8 @@ def invert(generator: keras.Model, classifier: keras.Model, images: ArrayLike, *
         z1, z2, loss, ran = solver(repeated, *starts)
         pick = best_restarts(loss, restarts)
         parts.append([tf.gather(t, pick).numpy() for t in (z1, z2, loss, ran)])
+        if progress:
+            progress(len(chunk))
     z1, z2, loss, ran = (np.concatenate(p) for p in zip(*parts))
     scores = score_inversion(generator, classifier, images, z1, z2)
     return {**{k: np.asarray(v) for k, v in scores.items()}, "loss": loss, "steps": ran}

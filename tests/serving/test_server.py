@@ -369,7 +369,7 @@ def test_loadgen_reports_latency_throughput_and_errors(server, exported, capsys)
 
 
 def test_query_writes_what_the_local_commands_write(
-    server, exported, phantom_positives, tmp_path, local
+    server, exported, phantom_positives, tmp_path, local, tiny_run
 ):
     from click.testing import CliRunner
 
@@ -383,8 +383,24 @@ def test_query_writes_what_the_local_commands_write(
     assert result.exit_code == 0, result.output
     explained = json.loads((out / "explain.json").read_text())
     assert (out / "report.html").is_file()
-    for key in ("figure", "strip", "gif", "plot"):
+    for key in ("figure", "maps", "strip", "gif", "plot"):
         assert (out / explained["images"][0]["files"][key]).is_file()
+    # The same explain.json as `covgan explain` with the export's settings (this run's G has
+    # no gated branch: neither tunes it), to rounding.
+    mine = tmp_path / "local"
+    result = CliRunner().invoke(main, ["explain", phantom_positives[0], "--run", str(tiny_run),
+                                       "--out", str(mine), "--invert-steps", "20",
+                                       "--restarts", "2"])
+    assert result.exit_code == 0, result.output
+    here = json.loads((mine / "explain.json").read_text())
+    assert here["maps"] == explained["maps"]
+    served_row, local_row = explained["images"][0], here["images"][0]
+    assert served_row["files"].keys() == local_row["files"].keys()
+    for key in ("p_image", "p_reconstruction", "p_counterpart", "p_add_back", "mse", "ssim"):
+        assert abs(served_row[key] - local_row[key]) < 1e-3, key
+    assert served_row["trusted"] == local_row["trusted"]
+    for name, peak in served_row["map_peaks"].items():
+        assert np.hypot(*np.subtract(peak, local_row["map_peaks"][name])) <= 2, name
     pixels, _ = load_inputs(phantom_positives[:1])
     expected = local["explain"](images=tf.constant(pixels))
     np.testing.assert_allclose(
