@@ -55,9 +55,6 @@ class BranchFit:
                  classifier: keras.Model | None = None, convolution: str = "grouped"):
         if settings.layers != "branch":
             raise ValueError(f"Batched tuning fits a gated G's branch. Received: {settings}.")
-        if settings.uses_classifier and classifier is None:
-            raise ValueError("Tuning with bce_weight or feature_weight > 0 needs the classifier. "
-                             "Received: classifier=None.")
         self.generator = generator
         self.settings = settings
         self.convolution = convolution

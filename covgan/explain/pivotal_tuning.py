@@ -55,9 +55,6 @@ class PivotalTuner:
                  classifier: keras.Model | None = None):
         if settings.steps < 1:
             raise ValueError(f"Pivotal tuning needs steps >= 1. Received: steps={settings.steps}.")
-        if settings.uses_classifier and classifier is None:
-            raise ValueError("Tuning with bce_weight or feature_weight > 0 needs the classifier. "
-                             "Received: classifier=None.")
         self.generator = generator
         self.classifier = classifier
         self.settings = settings
@@ -152,6 +149,9 @@ class FitTerms:
     Shared by `PivotalTuner` and the batched branch tuner."""
 
     def __init__(self, settings: TuningSettings, classifier: keras.Model | None):
+        if settings.uses_classifier and classifier is None:
+            raise ValueError("Tuning with bce_weight or feature_weight > 0 needs the classifier. "
+                             "Received: classifier=None.")
         self.settings = settings
         self.classifier = classifier
         if settings.feature_weight:
