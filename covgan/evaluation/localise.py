@@ -193,6 +193,21 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
             summary["deletion_auc"] = float(np.mean([c["deletion_auc"] for c in scored]))
             summary["insertion_auc"] = float(np.mean([c["insertion_auc"] for c in scored]))
         methods[method] = summary
+    # A walk map averaged over the seeds' inversions (each scaled to peak 1 again): one map
+    # per film from several inversions, steadier than any one of them where a film's
+    # inversion is not fixed by the film (docs: Real films, how much rounding moves an
+    # explanation). Scored as one more method, "<map>_seed_mean".
+    if len(results) > 1:
+        for method in list(walk_maps):
+            mean = np.mean([r[keys[method]] for r in results], axis=0)
+            peaks = mean.reshape(len(mean), -1).max(axis=1)[:, None, None]
+            mean = np.divide(mean, peaks, out=np.zeros_like(mean), where=peaks > 0)
+            averaged = f"{method}_seed_mean"
+            per_image[averaged] = first_seed[averaged] = _per_image(mean, masks, tie_seed)
+            methods[averaged] = localisation.summarise(per_image[averaged])
+            keys[averaged] = averaged
+            walk_maps.append(averaged)
+
     def paired_against(method, baseline, kept=None):
         pairs = zip(per_image[method], per_image[baseline])
         if kept is not None:
@@ -207,6 +222,9 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     against_baselines = {method: {baseline: paired_against(method, baseline)
                                   for baseline in baselines}
                          for method in walk_maps}
+    # Does averaging the inversions beat the single inversion's map, film by film?
+    seed_mean_vs_single = {method: paired_against(f"{method}_seed_mean", method)
+                           for method in walk_maps if f"{method}_seed_mean" in per_image}
     trusted = results[0]["trusted"]
     called = results[0]["probabilities"][:, 0] >= CALLED_POSITIVE
     summaries = [_inversion_summary(result, images, masks) for result in results]
@@ -215,6 +233,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         "methods": methods,
         "paired_vs_gradcam": paired,
         "paired_vs_baselines": against_baselines,
+        "seed_mean_vs_single": seed_mean_vs_single,
         # Each image's scores (averaged over the seeds), so runs of other seeds can be pooled.
         "per_image": per_image,
         "n": int(len(images)),

@@ -207,8 +207,11 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
         kept = [row for row, p in zip(scores["per_image"]["gradcam"], p_image) if p >= 0.5]
         assert called["methods"]["gradcam"]["relevance_mass"] == pytest.approx(
             np.mean([r["relevance_mass"] for r in kept]))
+    # Every map, and with two seeds each walk map averaged over their inversions.
     assert set(scores["methods"]) == {"traversal", "latent_gradients", "gradcam", "gradient",
-                                      "integrated_gradients"}
+                                      "integrated_gradients", "traversal_seed_mean",
+                                      "latent_gradients_seed_mean"}
+    assert set(scores["seed_mean_vs_single"]) == {"traversal", "latent_gradients"}
     assert scores["default_map"] == "latent_gradients" and scores["seeds"] == [0, 1]
     for values in scores["methods"].values():
         for key in ("pointing_game", "relevance_mass", "iou_topk", "auroc"):
@@ -217,7 +220,9 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     for intervals in scores["paired_vs_gradcam"].values():
         for low, high in intervals.values():
             assert -1.0 <= low <= high <= 1.0
-    assert set(scores["paired_vs_baselines"]) == {"traversal", "latent_gradients"}
+    assert set(scores["paired_vs_baselines"]) == {"traversal", "latent_gradients",
+                                                  "traversal_seed_mean",
+                                                  "latent_gradients_seed_mean"}
     for baselines in scores["paired_vs_baselines"].values():
         assert set(baselines) == {"gradcam", "gradient", "integrated_gradients"}
     # Against Grad-CAM, both blocks hold the same interval.
