@@ -63,9 +63,10 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
     scales = tf.constant(traversal_scales(steps - 1, settings.step_size))
     inversion = make_graph_inversion(generator, classifier, settings.inversion, settings.seed,
                                      encoder)
+    tuning = served_tuning(generator, settings)
     explanation = make_graph_explain(
         generator, classifier, inversion=settings.inversion,
-        tuning=served_tuning(generator, settings), steps=steps - 1, seed=settings.seed,
+        tuning=tuning, steps=steps - 1, seed=settings.seed,
         layer=settings.gradcam_layer, encoder=encoder, invert=inversion,
         convolution=served_convolution(settings))
     z1_spec = tf.TensorSpec([None, d1], tf.float32, name="z1")
@@ -104,8 +105,9 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
     def explain_untuned(images):
         return explanation(_finite(images, "images"), tune=False)
 
+    # Where nothing is tuned the two are one graph: traced and saved once, under both names.
     return {"serving_default": generate, "traverse": traverse, "invert": invert,
-            "explain": explain, "explain_untuned": explain_untuned}
+            "explain": explain, "explain_untuned": explain_untuned if tuning.steps else explain}
 
 
 def served_convolution(settings: ServingSettings) -> str:
