@@ -103,6 +103,9 @@ def export_run(run, out: str | os.PathLike, *, version: int | None = None,
     if settings.inversion.z1_start == "encoder" and run.encoder is None:
         raise CovganError(f"{run.path} has no encoder to start the inversion at: run `covgan "
                           f"encoder train --run {run.path}` first, or export with another --start.")
+    if settings.tune_steps and not served_tuning(run.generator, settings).steps:
+        raise CovganError("--tune-steps: the served explanation tunes a gated G's branch only "
+                          "(`covgan train --gated-residual`); this run's G has none.")
     out = pathlib.Path(out)
     version = version or next_version(out)
     paths = {name: out / name / str(version) for name in (GENERATOR_MODEL, CLASSIFIER_MODEL)}

@@ -73,3 +73,17 @@ def test_a_g_without_a_gated_branch_is_not_tuned(images):
     gated = build_generator("tiny", z1_dim=8, z2_dim=2, gated_residual=True, seed=0)
     assert served_tuning(gated, ServingSettings()).steps > 0
     assert served_tuning(gated, ServingSettings(tune_steps=0)).steps == 0
+
+
+def test_export_refuses_tuning_a_g_it_cannot_tune(tmp_path):
+    import types
+
+    from covgan.errors import CovganError
+    from covgan.export.savedmodel import export_run
+
+    run = types.SimpleNamespace(generator=build_generator("tiny", z1_dim=8, z2_dim=2, seed=0),
+                                classifier=build_classifier("tiny", seed=0), encoder=None,
+                                path=tmp_path / "run", config={})
+    with pytest.raises(CovganError, match="gated G's branch only"):
+        export_run(run, tmp_path / "out", settings=ServingSettings(tune_steps=10))
+    assert not (tmp_path / "out").exists()
