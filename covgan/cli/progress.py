@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.text import Text
 
 QUIET_HELP = "No progress on stderr (the JSON on stdout is unchanged)."
+SPEED_WINDOW = 1800.0
 
 
 class RateColumn(ProgressColumn):
@@ -48,7 +49,11 @@ class ImageProgress:
         self.progress = Progress(
             TextColumn(label), *bar, MofNCompleteColumn(), TextColumn("images"), RateColumn(),
             TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
-            TextColumn("left"), console=self.console, disable=quiet or not self.live)
+            TextColumn("left"), console=self.console, disable=quiet or not self.live,
+            # Updates come a batch of images apart (a minute or two on real films): the rate is
+            # the average over the last SPEED_WINDOW seconds, not rich's 30, which would hold
+            # one update and show no rate.
+            speed_estimate_period=SPEED_WINDOW)
         self.task = self.progress.add_task(label, total=total)
 
     def __enter__(self):
