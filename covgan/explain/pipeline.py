@@ -22,7 +22,8 @@ from covgan.explain.settings import TUNING_BATCH, TUNING_THREADS, TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
 
 # Images explained at a time (progress is reported after each): a tuning batch, so the tuning
-# groups the images as one call would, and the inversion's starts follow each image.
+# groups the images as one call would, and the inversion's starts follow each image. 32 RSNA
+# films with explain's defaults took 217 s in chunks of 16 and 210 s in one (one run each).
 PROGRESS_CHUNK = TUNING_BATCH
 
 
