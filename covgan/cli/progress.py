@@ -22,6 +22,7 @@ from rich.text import Text
 
 QUIET_HELP = "No progress on stderr (the JSON on stdout is unchanged)."
 SPEED_WINDOW = 1800.0
+LINE_WIDTH = 400
 
 
 class RateColumn(ProgressColumn):
@@ -44,6 +45,8 @@ class ImageProgress:
     def __init__(self, total: int, label: str, quiet: bool = False):
         self.console = Console(stderr=True)
         self.live = self.console.is_terminal
+        if not self.live:  # a log line is as long as it needs: rich would cut it at 80
+            self.console = Console(stderr=True, width=LINE_WIDTH)
         self.quiet = quiet
         bar = [BarColumn()] if self.live else []  # a line in a log needs no bar
         self.progress = Progress(
