@@ -37,7 +37,7 @@ EXPORT = ServingSettings()
                    "(0: none; explain_untuned never tunes). [default: `covgan explain`'s]")
 @click.option("--tuning-convolution", type=click.Choice(CONVOLUTIONS), default=None,
               help="How that tuning convolves: grouped is `covgan explain`'s arithmetic and "
-                   "2.3x faster but needs a server with oneDNN's CPU kernels or a GPU; patches "
+                   "faster but needs a server with oneDNN's CPU kernels or a GPU; patches "
                    "runs on any TF Serving build. [default: grouped where this machine has its "
                    "gradient, else patches]")
 @click.option("--mixed-precision", is_flag=True,

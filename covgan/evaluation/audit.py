@@ -330,7 +330,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
             counterparts=joined["counterparts"], reconstructions=joined["reconstructions"],
             seed=seed)
         raised = flags(summary, DEFAULT_MAP, group)
-        by_value = (_by_value(images[index], joined, [attribute[i] for i in index],
+        by_value = (_by_value(images[index], joined, maps, [attribute[i] for i in index],
                               None if lungs is None else [lungs[i] for i in index], seed)
                     if attribute is not None else None)
         if markers is not None:
@@ -362,7 +362,7 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
 EXAMPLES_PER_VALUE = 3
 
 
-def _by_value(images, joined, values, lungs, seed):
+def _by_value(images, joined, maps, values, lungs, seed):
     """One group's summary value by value of a film attribute: (JSON part {VALUE: {n,
     methods: {METHOD: {regions}}, global_change, trusted}}, pictures {VALUE: {mean_image,
     maps, examples}}), the values in order of their film count."""
@@ -371,7 +371,7 @@ def _by_value(images, joined, values, lungs, seed):
     for value in sorted(set(values), key=lambda v: (-int(np.sum(values == v)), str(v))):
         chosen = np.flatnonzero(values == value)
         summary = group_summary(
-            images[chosen], {method: joined[key][chosen] for method, key in map_keys().items()},
+            images[chosen], {method: joined[key][chosen] for method, key in maps.items()},
             lungs=None if lungs is None else [lungs[i] for i in chosen],
             counterparts=joined["counterparts"][chosen],
             reconstructions=joined["reconstructions"][chosen], seed=seed)

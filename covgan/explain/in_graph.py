@@ -49,8 +49,8 @@ def make_graph_inversion(generator: keras.Model, classifier: keras.Model,
                          encoder: keras.Model | None = None) -> Callable:
     """images -> (z1, z2, loss, steps) of each image's best start, as `invert` finds them with
     the same seed (`stateless_starts`: the starts follow each image). A tf.function: the
-    signatures that call it
-    share its trace (the inversion is most of an export's tracing time)."""
+    signatures that call it share its trace (the inversion is most of an export's tracing
+    time)."""
     if settings.z1_start == "encoder" and encoder is None:
         raise ValueError("The inversion starts at the encoder but no encoder was given. "
                          "Received: encoder=None.")

@@ -40,8 +40,7 @@ from covgan.models.generator import code_sizes, drawn_with_counterparts, residua
 __all__ = ["InversionSettings", "PROBABILITY_TRUST_GAP", "SSIM_TRUST_THRESHOLD", "IMAGE",
            "RECONSTRUCTION", "COUNTERPART", "PROBABILITY_COLUMNS", "make_inversion_fn",
            "settings_for", "start_codes", "stateless_starts", "best_restarts", "trust_conditions",
-           "is_trusted",
-           "score_inversion", "invert"]
+           "is_trusted", "score_inversion", "score_drawn", "invert"]
 
 
 def make_inversion_fn(generator: keras.Model, classifier: keras.Model,

@@ -23,7 +23,8 @@ from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_map
 
 # Images explained at a time (progress is reported after each): a tuning batch, so the tuning
 # groups the images as one call would, and the inversion's starts follow each image. 32 RSNA
-# films with explain's defaults took 217 s in chunks of 16 and 210 s in one (one run each).
+# films with explain's defaults took 217 s in chunks of 16 and 210 s in one (a throw-away
+# measurement, one run each).
 PROGRESS_CHUNK = TUNING_BATCH
 
 

@@ -37,12 +37,11 @@ from covgan.output.render import (
 from covgan.output.report import write_report
 
 
-def map_titles() -> dict[str, str]:
-    """{result key: title} of the maps shown beside Figure 2, every registered map
-    (`covgan.explain.maps`), the default map first."""
+def map_titles(maps) -> dict[str, str]:
+    """{result key: title} of `maps` (registry records), as shown beside Figure 2: the default
+    map first."""
     default = map_named(DEFAULT_MAP).key
-    titles = {m.key: m.title for m in explanation_maps()}
-    return {key: titles[key] for key in sorted(titles, key=lambda k: k != default)}
+    return {m.key: m.title for m in sorted(maps, key=lambda m: m.key != default)}
 
 
 def write_bgr(path: str | os.PathLike, image: np.ndarray) -> None:
@@ -134,14 +133,17 @@ def write_explanation(
     rows = inversion_rows(sources, result, warnings)
     walks = result["traversal_probabilities"]
     crossings = crossing_step(walks)
+    # Every registered map the result holds (a server's answer from an export before the
+    # registry has none), and their titles, the default map first.
+    maps = [m for m in explanation_maps() if m.key in result]
+    titles = map_titles(maps)
     entries = []
     for i, (stem, row) in enumerate(zip(stems(sources), rows)):
         row["crossing_step"] = int(crossings[i])
         row["probabilities"] = walks[i].tolist()
         # Where each map points: its peak pixel (row, column), by map name.
         row["map_peaks"] = {m.name: [int(v) for v in np.unravel_index(
-            np.argmax(result[m.key][i]), np.shape(result[m.key][i]))]
-            for m in explanation_maps() if m.key in result}
+            np.argmax(result[m.key][i]), np.shape(result[m.key][i]))] for m in maps}
         files = {
             "figure": folder / f"{stem}_figure.png",
             "strip": folder / f"{stem}_traversal.png",
@@ -150,8 +152,7 @@ def write_explanation(
         }
         pictures = {"figure_panels": figure(pixels[i], result, i, result["gradcam"][i])}
         write_bgr(files["figure"], captioned(*pictures["figure_panels"]))
-        titles = {key: title for key, title in map_titles().items() if key in result}
-        if titles:  # a server's answer from an export before the registry has none
+        if titles:
             files["maps"] = folder / f"{stem}_maps.png"
             pictures["map_panels"] = maps_panels(
                 pixels[i], {title: result[key][i] for key, title in titles.items()})
@@ -188,7 +189,7 @@ def write_explanation(
         "report": str(pathlib.Path(out) / "report.html"),
         "settings": report_settings,
         "maps": [{"name": m.name, "key": m.key, "title": " ".join(m.title.split())}
-                 for m in explanation_maps() if m.key in result],
+                 for m in maps],
     }
     write_json(folder / "explain.json", payload)
     return payload
