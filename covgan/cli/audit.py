@@ -1,13 +1,13 @@
 """`covgan audit`: a whole data set's evidence, to catch a classifier that relies on shortcuts."""
 
 import dataclasses
-import pathlib
 
 import click
 
 from covgan.cli.common import OUT_HELP, RUN_HELP, emit, seed_everything
 from covgan.cli.explain import encoder_of, inversion_options, tuning_options
 from covgan.cli.progress import ImageProgress, quiet_option
+from covgan.cli.runner_options import PASS_THROUGH, runner_options
 from covgan.explain.settings import (
     AUDIT_INVERSION_STEPS,
     AUDIT_RESTARTS,
@@ -15,39 +15,6 @@ from covgan.explain.settings import (
     AUDIT_TUNING_FOCUS,
     AUDIT_TUNING_STEPS,
 )
-
-
-def _read_mask(path):
-    import cv2
-
-    from covgan.errors import CovganError
-    from covgan.shapes import IMAGE_SIZE
-
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise CovganError(f"{path} is not a readable mask image.")
-    return cv2.resize(mask, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_NEAREST) > 127
-
-
-def _lung_mask(data_dir, record, lung_dir):
-    """The record's lung mask: the data set's own, else DIR/<image stem>.png from --lung-masks,
-    else None (the approximate estimate)."""
-    from covgan.data import layout
-
-    candidates = []
-    if layout.lung_mask_path(record):
-        candidates.append(pathlib.Path(data_dir) / layout.lung_mask_path(record))
-    if lung_dir:
-        candidates += sorted(pathlib.Path(lung_dir).glob(f"{pathlib.Path(record.path).stem}.*"))
-    return _read_mask(candidates[0]) if candidates else None
-
-
-def _marker_mask(data_dir, record):
-    """Where the record's shortcut marker is, for phantoms stamped with one; else None."""
-    from covgan.data import layout
-
-    path = layout.marker_mask_path(record)
-    return _read_mask(pathlib.Path(data_dir) / path) if path else None
 
 
 def load_split(data_spec, split, lung_dir):
@@ -58,6 +25,7 @@ def load_split(data_spec, split, lung_dir):
     from covgan.data import layout
     from covgan.data.catalog import resolve_data
     from covgan.data.pipeline import make_dataset
+    from covgan.data.region_masks import lung_mask, marker_mask
     from covgan.errors import CovganError
 
     data_dir = resolve_data(data_spec)
@@ -69,12 +37,12 @@ def load_split(data_spec, split, lung_dir):
     batches = list(make_dataset(data_dir, chosen, batch_size=64, cache=None))
     images = np.concatenate([b[0].numpy() for b in batches])
     labels = np.concatenate([b[1].numpy() for b in batches])
-    lungs = [_lung_mask(data_dir, r, lung_dir) for r in chosen]
-    markers = [_marker_mask(data_dir, r) for r in chosen]
+    lungs = [lung_mask(data_dir, r, lung_dir) for r in chosen]
+    markers = [marker_mask(data_dir, r) for r in chosen]
     return data_dir, split, images, labels, lungs, markers, chosen
 
 
-@click.command()
+@click.command(context_settings=PASS_THROUGH)
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
               help=RUN_HELP)
 @click.option("--data", "data_spec", default=None, metavar="DATA",
@@ -100,9 +68,10 @@ def load_split(data_spec, split, lung_dir):
 @inversion_options(steps=AUDIT_INVERSION_STEPS, restarts=AUDIT_RESTARTS)
 @tuning_options(steps=AUDIT_TUNING_STEPS, bce_weight=AUDIT_TUNING_BCE,
                 residual_focus=AUDIT_TUNING_FOCUS)
+@runner_options
 @quiet_option
 def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_dir, overwrite,
-          settings, seed, tuning_for, quiet):
+          settings, seed, tuning_for, runner, threads_per_worker, beam_args, quiet):
     """Audit a classifier's evidence over a data set: where every map's mass lies, what the
     walk changes about the whole chest, and flags in plain language.
 
@@ -117,21 +86,41 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
     column within a class. Writes OUT/audit.html (self-contained) and
     OUT/audit.json, and prints the JSON.
 
+    With --runner beam the images are explained on Apache Beam (each chosen
+    image once, written to OUT/results as it finishes); a run again on the same
+    OUT goes on where the last stopped.
+
     \b
     Example:
       covgan audit --run runs/gan --out out/audit --external data/other_hospital
       covgan audit --run runs/gan_rsna --data data/rsna --split heldout \
         --attribute view --out out/audit_view
+      covgan audit --run runs/gan --out out/audit --runner beam \
+        --direct_running_mode=multi_processing --direct_num_workers=2 --threads-per-worker 1
     """
     from covgan.data.layout import class_names, column_values
     from covgan.evaluation.attributes import attribute_values
-    from covgan.evaluation.audit import audit_images, choose_groups, probabilities_of
+    from covgan.evaluation.audit import (
+        audit_images,
+        choose_groups,
+        chosen_images,
+        probabilities_of,
+    )
     from covgan.evaluation.metrics import classification_scores
     from covgan.explain.invert import settings_for
     from covgan.io import atomic_directory, check_new_directory, write_json
     from covgan.output.audit_report import write_audit_report
+    from covgan.scale.runner import is_beam
     from covgan.training.runs import load_run
 
+    if is_beam(runner):
+        from covgan.scale.audit_command import audit_on_beam
+
+        return emit(audit_on_beam(
+            run_dir, data_spec, out, split=split, attribute=attribute, count=count,
+            external=external_spec, lung_dir=lung_dir, overwrite=overwrite, settings=settings,
+            seed=seed, tuning_for=tuning_for, runner=runner, threads=threads_per_worker,
+            beam_args=beam_args))
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
     settings = settings_for(run.generator, settings)  # as it ran, recorded
@@ -147,7 +136,7 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
             values = attribute_values(column_values(records, attribute))[0]
             names = class_names(records)
         p = probabilities_of(run.classifier, images)
-        total = sum(len(index) for index in choose_groups(labels, p, count, 0.5).values())
+        total = len(chosen_images(choose_groups(labels, p, count, 0.5)))
         with ImageProgress(total, f"auditing {spec}", quiet) as progress:
             result, pictures = audit_images(run.generator, run.classifier, images, labels, p,
                                             lungs=lungs, markers=markers, count=count,

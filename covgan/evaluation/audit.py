@@ -23,17 +23,20 @@ is the walk's alone:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from covgan.evaluation.attributes import scores_by_attribute
-from covgan.evaluation.regions import (
-    REGIONS,
-    change_intervals,
-    mass_by_region,
-    measure_changes,
-    region_masks,
+from covgan.evaluation.audit_parts import (
+    FIGURE_KEYS,
+    AuditAccumulator,
+    finish_audit,
+    image_evidence,
+    summary_of,
 )
 from covgan.explain.maps import READS_WALK, map_keys, map_named
+from covgan.explain.settings import TUNING_BATCH
 
 FLAG_THRESHOLDS = {
     "outside_lungs": 0.5,
@@ -73,24 +76,16 @@ def group_summary(images, maps, *, lungs=None, counterparts=None, reconstruction
     images = np.asarray(images, np.float32)
     count = len(images)
     lungs = [None] * count if lungs is None else list(lungs)
-    known = all(mask is not None for mask in lungs)
-    masks = [region_masks(image, mask) for image, mask in zip(images, lungs)]
-    methods = {}
-    for method, values in maps.items():
-        values = np.asarray(values, np.float32).reshape(count, *images.shape[1:3])
-        shares = [mass_by_region(value, mask) for value, mask in zip(values, masks)]
-        per_image = {name: np.array([s[name] for s in shares]) for name in REGIONS}
-        methods[method] = {
-            "regions": {name: float(per_image[name].mean()) if count else 0.0
-                        for name in REGIONS},
-            "mean_map": values.mean(axis=0) if count else np.zeros(images.shape[1:3]),
-            "per_image": per_image,
-        }
-    summary = {"n": count, "lungs": "masks" if known else "approximate", "methods": methods}
-    if counterparts is not None and reconstructions is not None:
-        summary["changes"] = measure_changes(counterparts, reconstructions)
-        summary["global_change"] = change_intervals(summary["changes"], seed=seed)
-    return summary
+    maps = {m: np.asarray(v, np.float32).reshape(count, *images.shape[1:3])
+            for m, v in maps.items()}
+    walked = counterparts is not None and reconstructions is not None
+    records = [image_evidence(images[i], {m: v[i] for m, v in maps.items()}, lungs=lungs[i],
+                              counterpart=counterparts[i] if walked else None,
+                              reconstruction=reconstructions[i] if walked else None)
+               for i in range(count)]
+    sums = {m: v.sum(axis=0, dtype=np.float64) if count else np.zeros(images.shape[1:3])
+            for m, v in maps.items()}
+    return summary_of(records, sums, seed)
 
 
 def marker_scores(maps, markers) -> dict | None:
@@ -227,12 +222,9 @@ def flags(summary: dict, default_map: str, group: str = "positives") -> list[dic
     return found
 
 
-GROUPS = ("positives", "false_positives", "false_negatives")
-# What the report's Figure 2 strips need of each explained image.
-FIGURE_KEYS = ("reconstructions", "counterparts", "probabilities", "add_backs",
-               "add_back_probabilities", "gradcam")
-# Images explained together: the pipeline's memory grows with the walk's frames.
-_EXPLAIN_BATCH = 32
+# Images explained together, as `covgan.explain.pipeline` does (a tuning batch): the Beam
+# pipeline batches the chosen images the same way, so both explain each image alike.
+EXPLAIN_CHUNK = TUNING_BATCH
 
 
 def choose_groups(labels, probabilities, count: int,
@@ -246,6 +238,16 @@ def choose_groups(labels, probabilities, count: int,
             "false_negatives": np.flatnonzero((labels == 1) & ~predicted)[:count]}
 
 
+def chosen_images(groups: Mapping[str, np.ndarray]) -> dict[int, list[str]]:
+    """{position: the groups it is in}, by position: each chosen image is explained once (a
+    false negative is a positive too)."""
+    chosen = {}
+    for group, index in groups.items():
+        for position in index:
+            chosen.setdefault(int(position), []).append(group)
+    return dict(sorted(chosen.items()))
+
+
 def probabilities_of(classifier, images, batch=64) -> np.ndarray:
     """p(positive) of every image, `batch` at a time."""
     from covgan.models.classifier import positive_probability
@@ -254,6 +256,62 @@ def probabilities_of(classifier, images, batch=64) -> np.ndarray:
         return np.zeros(0, np.float32)
     return np.concatenate([positive_probability(classifier, images[i:i + batch]).numpy()
                            for i in range(0, len(images), batch)])
+
+
+def explain_rows(generator, classifier, images, *, lungs=None, markers=None, settings=None,
+                 seed=0, encoder=None, tuning=None, progress=None) -> list[dict]:
+    """Each image explained (`covgan.explain.pipeline.explain`, EXPLAIN_CHUNK at a time) and
+    reduced to what an audit keeps of it: {trusted, evidence (`image_evidence` of every
+    registered map), image (H, W), maps {METHOD: (H, W)}, figure {image, FIGURE_KEYS...}}.
+
+    Args: as `audit_images`'s, for these images only (lungs, markers: one per image or None).
+    """
+    from covgan.explain.pipeline import explain
+    from covgan.explain.settings import InversionSettings, TuningSettings
+
+    images = np.asarray(images, np.float32)
+    lungs = [None] * len(images) if lungs is None else list(lungs)
+    markers = [None] * len(images) if markers is None else list(markers)
+    maps = map_keys()
+    rows = []
+    for start in range(0, len(images), EXPLAIN_CHUNK):
+        chunk = images[start:start + EXPLAIN_CHUNK]
+        done = explain(generator, classifier, chunk, settings=settings or InversionSettings(),
+                       seed=seed, encoder=encoder, tuning=tuning or TuningSettings(),
+                       progress=progress)
+        for k, image in enumerate(chunk):
+            i = start + k
+            image_maps = {method: np.asarray(done[key][k], np.float32).reshape(image.shape[:2])
+                          for method, key in maps.items()}
+            rows.append({
+                "trusted": bool(done["trusted"][k]),
+                "evidence": image_evidence(image, image_maps, lungs=lungs[i], marker=markers[i],
+                                           counterpart=done["counterparts"][k],
+                                           reconstruction=done["reconstructions"][k]),
+                "image": image[..., 0],
+                "maps": image_maps,
+                "figure": {"image": image, **{key: done[key][k] for key in FIGURE_KEYS}},
+            })
+    return rows
+
+
+def audit_header(labels, probabilities, *, threshold=0.5, attribute=None,
+                 attribute_name="attribute", class_names=None, seed=0) -> dict:
+    """The result before any image is explained: {default_map, threshold, groups: {},
+    flags} and, given a film attribute, the classifier's scores by its values
+    (`attributes.scores_by_attribute`), whose flags lead (group "classifier")."""
+    from covgan.explain.settings import DEFAULT_MAP
+
+    result = {"default_map": DEFAULT_MAP, "threshold": threshold, "groups": {}, "flags": []}
+    if attribute is not None:
+        by = scores_by_attribute(labels, probabilities, attribute, column=attribute_name,
+                                 threshold=threshold, seed=seed,
+                                 class_names=class_names or ("negative", "positive"))
+        result["attribute"] = by
+        result["flags"] = [{**flag, "value": flag["difference"],
+                            "threshold": by["flag_difference"], "group": "classifier"}
+                           for flag in by["flags"]]
+    return result
 
 
 def audit_images(generator, classifier, images, labels, probabilities, *, lungs=None,
@@ -290,98 +348,29 @@ def audit_images(generator, classifier, images, labels, probabilities, *, lungs=
 
     Returns:
         A pair (result, pictures): result is JSON-ready: {default_map, threshold, groups: {GROUP:
-        {n, lungs, trusted, methods: {METHOD: {regions}}, global_change[, marker]}}, flags:
-        [{id, text, value, threshold, group[, map, maps]}]}; pictures: {GROUP: {mean_image,
-        maps: {METHOD: mean map}, indices (into `images`), images, rows (FIGURE_KEYS of each
-        image), strongest: {FLAG: positions of the images that carry it most}}} for the
-        report.
+        {n, lungs, trusted, methods: {METHOD: {regions}}, global_change[, marker]
+        [, by_value]}}, flags: [{id, text, value, threshold, group[, map, maps]}]}; pictures:
+        {GROUP: {mean_image, maps: {METHOD: mean map}, indices (into `images`), images and
+        rows (FIGURE_KEYS) of the images the page shows, by position in the group,
+        strongest: {FLAG: positions of the images that carry it most}[, by_value]}}.
+        Each chosen image is explained once, EXPLAIN_CHUNK at a time in data order.
     """
-    from covgan.explain.pipeline import explain
-    from covgan.explain.settings import DEFAULT_MAP, InversionSettings, TuningSettings
+    from covgan.explain.settings import DEFAULT_MAP
 
     images = np.asarray(images, np.float32)
-    settings = settings or InversionSettings()
-    tuning = tuning or TuningSettings()
-    result = {"default_map": DEFAULT_MAP, "threshold": threshold, "groups": {}, "flags": []}
-    maps = map_keys()
-    if attribute is not None:
-        by = scores_by_attribute(labels, probabilities, attribute, column=attribute_name,
-                                 threshold=threshold, seed=seed,
-                                 class_names=class_names or ("negative", "positive"))
-        result["attribute"] = by
-        # The classifier's own reading of the column leads the flags.
-        result["flags"] = [{**flag, "value": flag["difference"],
-                            "threshold": by["flag_difference"], "group": "classifier"}
-                           for flag in by["flags"]]
-    pictures = {}
-    for group, index in choose_groups(labels, probabilities, count, threshold).items():
-        if not len(index):
-            result["groups"][group] = {"n": 0}
-            continue
-        parts = [explain(generator, classifier, images[index[i:i + _EXPLAIN_BATCH]],
-                         settings=settings, seed=seed, encoder=encoder, tuning=tuning,
-                         progress=progress)
-                 for i in range(0, len(index), _EXPLAIN_BATCH)]
-        joined = {key: np.concatenate([part[key] for part in parts])
-                  for key in (*maps.values(), *FIGURE_KEYS, "trusted")}
-        summary = group_summary(
-            images[index], {method: joined[key] for method, key in maps.items()},
-            lungs=None if lungs is None else [lungs[i] for i in index],
-            counterparts=joined["counterparts"], reconstructions=joined["reconstructions"],
-            seed=seed)
-        raised = flags(summary, DEFAULT_MAP, group)
-        by_value = (_by_value(images[index], joined, maps, [attribute[i] for i in index],
-                              None if lungs is None else [lungs[i] for i in index], seed)
-                    if attribute is not None else None)
-        if markers is not None:
-            marker = marker_scores({method: joined[key] for method, key in maps.items()},
-                                   [markers[i] for i in index])
-            if marker:
-                summary["marker"] = marker
-        pictures[group] = {
-            "mean_image": images[index].mean(axis=0)[..., 0],
-            "maps": {m: values.pop("mean_map") for m, values in summary["methods"].items()},
-            "indices": index,
-            "images": images[index],
-            "rows": {key: joined[key] for key in FIGURE_KEYS},
-            "strongest": {flag["id"]: strongest(summary, flag["id"],
-                                                flag.get("map", DEFAULT_MAP))
-                          for flag in raised},
-        }
-        for values in summary["methods"].values():
-            values.pop("per_image")
-        summary.pop("changes")
-        if by_value is not None:
-            summary["by_value"], pictures[group]["by_value"] = by_value
-        result["groups"][group] = {**summary, "trusted": float(np.mean(joined["trusted"]))}
-        result["flags"] += [{**flag, "group": group} for flag in raised]
-    return result, pictures
-
-
-# Figure 2 strips shown per attribute value in audit.html.
-EXAMPLES_PER_VALUE = 3
-
-
-def _by_value(images, joined, maps, values, lungs, seed):
-    """One group's summary value by value of a film attribute: (JSON part {VALUE: {n,
-    methods: {METHOD: {regions}}, global_change, trusted}}, pictures {VALUE: {mean_image,
-    maps, examples}}), the values in order of their film count."""
-    values = np.asarray(values, object)
-    summaries, pictures = {}, {}
-    for value in sorted(set(values), key=lambda v: (-int(np.sum(values == v)), str(v))):
-        chosen = np.flatnonzero(values == value)
-        summary = group_summary(
-            images[chosen], {method: joined[key][chosen] for method, key in maps.items()},
-            lungs=None if lungs is None else [lungs[i] for i in chosen],
-            counterparts=joined["counterparts"][chosen],
-            reconstructions=joined["reconstructions"][chosen], seed=seed)
-        pictures[value] = {
-            "mean_image": images[chosen].mean(axis=0)[..., 0],
-            "maps": {m: v.pop("mean_map") for m, v in summary["methods"].items()},
-            "examples": chosen[:EXAMPLES_PER_VALUE].tolist(),
-        }
-        for method in summary["methods"].values():
-            method.pop("per_image")
-        summary.pop("changes")
-        summaries[value] = {**summary, "trusted": float(np.mean(joined["trusted"][chosen]))}
-    return summaries, pictures
+    result = audit_header(labels, probabilities, threshold=threshold, attribute=attribute,
+                          attribute_name=attribute_name, class_names=class_names, seed=seed)
+    chosen = chosen_images(choose_groups(labels, probabilities, count, threshold))
+    positions = list(chosen)
+    rows = explain_rows(
+        generator, classifier, images[positions],
+        lungs=None if lungs is None else [lungs[i] for i in positions],
+        markers=None if markers is None else [markers[i] for i in positions],
+        settings=settings, seed=seed, encoder=encoder, tuning=tuning, progress=progress)
+    accumulator = AuditAccumulator()
+    for position, row in zip(positions, rows):
+        accumulator.add({**row, "position": position, "groups": chosen[position],
+                         "value": None if attribute is None else attribute[position]})
+    figures = dict(zip(positions, (row["figure"] for row in rows)))
+    return finish_audit(result, accumulator, figures.__getitem__, default_map=DEFAULT_MAP,
+                        seed=seed)

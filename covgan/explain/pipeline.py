@@ -76,7 +76,8 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
                                  progress=progress))
         return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     result = invert(generator, classifier, images, settings=settings, seed=seed, encoder=encoder,
-                    solver=_compiled(make_inversion_fn, generator, classifier, settings))
+                    solver=_compiled(make_inversion_fn, generator, classifier, settings,
+                                     rows=len(images)))
     if tuning.steps:
         result, traversal, probabilities = _tune_each(generator, classifier, images, result,
                                                       tuning, steps, extrapolate)
@@ -96,9 +97,9 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     }
     for record in explanation_maps():
         if record.needs_walk or image_maps:
-            explained[record.key] = _chunked(_compiled(record.build, classifier, layer),
-                                             at_image if record.needs_walk else images,
-                                             record.chunk)
+            explained[record.key] = _chunked(
+                lambda rows, build=record.build: _compiled(build, classifier, layer, rows=rows),
+                at_image if record.needs_walk else images, record.chunk)
     if progress:
         progress(len(images))
     return explained
@@ -161,11 +162,17 @@ def _tune_in_threads(generator, classifier, images, z1, z2, tuning, steps, extra
     return done
 
 
-@functools.lru_cache(maxsize=16)
-def _compiled(make, *arguments):
+@functools.lru_cache(maxsize=32)
+def _compiled(make, *arguments, rows=None):
     """`make(*arguments)`, kept: each of these builds a tf.function, and a new one traces
     again (seconds for the inversion's solver) where an audit or a localisation explains batch
-    after batch with the same models and settings."""
+    after batch with the same models and settings.
+
+    One function per batch size (`rows`, part of the key only): a tf.function called at a
+    second size retraces with relaxed shapes and computes slightly differently, and the
+    inversion amplifies that, so an image's explanation would depend on the batch sizes the
+    process met before. Kept apart, it depends on its own batch alone: the same in one
+    command, in a long audit, and in any Beam worker."""
     return make(*arguments)
 
 
@@ -182,9 +189,9 @@ def _make_scored_walk_fn(generator, classifier, steps, extrapolate):
     return scored_walk
 
 
-def _chunked(function, inputs, chunk):
-    """`function` over `inputs` `chunk` images at a time (0: all at once), concatenated as
-    numpy: some maps expand each image into many classifier inputs."""
+def _chunked(function_for, inputs, chunk):
+    """`function_for(rows)` over `inputs` `chunk` images at a time (0: all at once),
+    concatenated as numpy: some maps expand each image into many classifier inputs."""
     chunk = chunk or len(inputs)
-    return np.concatenate([np.asarray(function(inputs[i : i + chunk]))
-                           for i in range(0, len(inputs), chunk)])
+    parts = [inputs[i : i + chunk] for i in range(0, len(inputs), chunk)]
+    return np.concatenate([np.asarray(function_for(len(part))(part)) for part in parts])

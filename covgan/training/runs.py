@@ -60,3 +60,18 @@ def load_run(path: str | os.PathLike) -> Run:
     if (path / ENCODER_FILE).is_file():
         encoder = load_encoder(path / ENCODER_FILE, *code_sizes(generator))
     return Run(path, config, generator, classifier, encoder)
+
+
+def encoder_for(run: Run, settings) -> keras.Model | None:
+    """The run's encoder where the inversion starts there (`settings.z1_start` "encoder"),
+    else None.
+
+    Raises:
+        CovganError: `--start encoder` on a run that has none.
+    """
+    if settings.z1_start != "encoder":
+        return None
+    if run.encoder is None:
+        raise CovganError(f"{run.path} has no encoder.keras for --start encoder: run `covgan "
+                          f"encoder train --run {run.path}` first.")
+    return run.encoder
