@@ -90,7 +90,7 @@ def test_bench_suite_quick_reports_every_part():
     parts = ("peak", "train_step_float32", "train_step_mixed", "inversion_ratio",
              "inversion_precision", "inversion_paper_float32", "inversion_paper_mixed",
              "inversion_fidelity_float32", "inversion_fidelity_mixed", "inversion_vs_authors",
-             "tuning_batch", "gradcam", "serving", "onednn_speedup")
+             "tuning_batch", "gradcam", "serving", "beam_audit", "onednn_speedup")
     for part in parts:
         assert "error" not in report[part], (part, report[part])
     peak = report["peak"]["float32"]

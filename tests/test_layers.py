@@ -1,7 +1,7 @@
 """The package's architecture, read from its imports: layers point down, nothing circles.
 
-    cli | api -> training | serving -> output | evaluation | export -> explain -> models | data
-        -> shapes | io | errors | cpu
+    cli | api -> scale -> training | serving -> output | evaluation | export -> explain
+        -> models | data -> shapes | io | errors | cpu
 
 covgan/__init__.py re-exports api's verbs on first use (importlib, PEP 562), so importing the
 package imports nothing above the bottom layer.
@@ -21,6 +21,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "covgan"
 LAYERS = [
     {"__main__"},
     {"cli", "api"},
+    {"scale"},
     {"training", "serving"},
     {"output", "evaluation", "export"},
     {"explain"},

@@ -69,7 +69,7 @@ def test_test_command_installs_the_browser_only_as_it_can(tmp_path, uid, sudo, e
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert expected in result.stderr, result.stderr
-    assert "would run: python3 -m venv .venv && pip install -e '.[test,docs]'" in result.stdout
+    assert "would run: python3 -m venv .venv && pip install -e '.[test,docs,beam]'" in result.stdout
     assert "would run: ruff check . && mkdocs build --strict && pytest -q -n 2" in result.stdout
 
 

@@ -17,7 +17,9 @@ fp32 train step and inversion step (the inversion losing at most 0.01 mean SSIM,
 inversion_fidelity), batched inversion >= 20x the eager loop, a paper-preset
 inversion <= 14 s per image, covgan's default inversion reaching the authors' final SSIM >= 50x
 sooner per image than their procedure at the tiny preset and >= 20x at the paper preset
-(tools/bench_vs_authors.py), batched Grad-CAM >= 3x the keras-io recipe, gRPC overhead <= 20%.
+(tools/bench_vs_authors.py), batched Grad-CAM >= 3x the keras-io recipe, gRPC overhead <= 20%,
+an audit on Beam's DirectRunner (2 worker processes, one thread each) at most 1.25x the
+in-process audit's time on the same 64 films (part beam_audit).
 The bfloat16 inversion step's ratio is measured in pairs in one process (part
 inversion_precision: both precisions' calls back to back, round after round), where timed in two
 processes it moved with the machine. The inversion part also prints the fair batching ratio,
@@ -44,7 +46,7 @@ use_onednn()  # before TensorFlow is imported, as the commands do
 
 PARTS = ("peak", "train_step", "inversion_ratio", "inversion_paper", "inversion_precision",
          "inversion_fidelity", "inversion_vs_authors", "tuning_batch", "gradcam", "serving",
-         "onednn_speedup")
+         "beam_audit", "onednn_speedup")
 # Part onednn_speedup runs these parts with TensorFlow's oneDNN kernels off and on, and
 # compares this measure of each (seconds, lower is better).
 ONEDNN_PARTS = {"train_step": "seconds_per_step", "inversion_paper": "seconds_per_step_batch"}
@@ -669,6 +671,79 @@ def part_tuning_batch(args):
     }
 
 
+# beam_audit: films audited by both ways, Beam's DirectRunner workers (one TensorFlow thread
+# each), the overhead allowed, and the data-set size the note predicts for.
+BEAM_FILMS = 64
+BEAM_WORKERS = 2
+BEAM_OVERHEAD_TARGET = 1.25
+PREDICT_FOR_FILMS = 30_000
+
+
+def part_beam_audit(args):
+    """`covgan audit` in this process's way (one process, TensorFlow's threads on every core)
+    against `--runner beam` (DirectRunner, BEAM_WORKERS worker processes, one TensorFlow
+    thread each), the same BEAM_FILMS shortcut phantoms and settings, one after the other:
+    each whole command timed, from start to audit.json (process start and model loading
+    included on both sides). With --run, its G and C at the audit's defaults; else a tiny run
+    trained for one epoch on the films (and, with --quick, a 5-step inversion, untuned). Also
+    whether the two audits agree (`audit_compare`)."""
+    import pathlib
+
+    from covgan.data.synth import synthesize
+    from covgan.evaluation.audit_compare import compare_audits
+
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="bench-beam-"))
+    data = folder / "films"
+    synthesize(data, count=BEAM_FILMS, seed=5, shortcut=0.5)
+    run = args.run
+    if not run:
+        from covgan.models.classifier import build_classifier
+        from covgan.training.gan import GANTrainingConfig, train_gan
+
+        build_classifier("tiny", seed=0).save(folder / "classifier.keras")
+        train_gan(GANTrainingConfig(data=str(data), classifier=str(folder / "classifier.keras"),
+                                    out=str(folder / "run"), epochs=1, batch_size=16, seed=0),
+                  verbose=0)
+        run = str(folder / "run")
+    quick = ["--invert-steps", "5", "--restarts", "1", "--tune-steps", "0"] if args.quick else []
+    command = [sys.executable, "-m", "covgan", "audit", "--run", run, "--data", str(data),
+               "--split", "all", "--count", str(BEAM_FILMS), "--quiet", *quick]
+    ways = {"in_process": [], "beam": ["--runner", "beam", "--direct_running_mode=multi_processing",
+                                       f"--direct_num_workers={BEAM_WORKERS}",
+                                       "--threads-per-worker", "1"]}
+    seconds, audits = {}, {}
+    for way, extra in ways.items():
+        out = folder / way
+        started = time.perf_counter()
+        done = subprocess.run([*command, "--out", str(out), *extra], capture_output=True,
+                              text=True)
+        seconds[way] = time.perf_counter() - started
+        if done.returncode != 0:
+            return {"error": f"{way}: {done.stderr.strip().splitlines()[-1]}"}
+        audits[way] = json.loads((out / "audit.json").read_text())
+    groups = audits["in_process"]["groups"]
+    films = sum(g["n"] for name, g in groups.items() if name != "false_negatives")
+    rate = {way: films / s for way, s in seconds.items()}
+    per_worker = rate["beam"] / BEAM_WORKERS
+    compared = compare_audits(audits["in_process"], audits["beam"])
+    return {
+        "run": args.run or "tiny run, one epoch on the films", "films_explained": films,
+        "films_classified": BEAM_FILMS, "workers": BEAM_WORKERS, "quick": args.quick,
+        "seconds": {way: round(s, 1) for way, s in seconds.items()},
+        "films_per_second": {way: round(r, 3) for way, r in rate.items()},
+        "beam_overhead": round(seconds["beam"] / seconds["in_process"], 3),
+        "films_per_second_per_worker": round(per_worker, 3),
+        # A prediction from this run's per-worker rate, not a measurement: workers of this
+        # machine's speed, each explaining alone, nothing else shared.
+        "predicted_hours_for": {f"{PREDICT_FOR_FILMS}_films_on_{n}_workers":
+                                round(PREDICT_FOR_FILMS / (per_worker * n) / 3600, 1)
+                                for n in (1, 8, 32, 128)},
+        "audits_agree": {"same_flags": compared["same_flags"],
+                         "region_share_max_difference": compared["region_share_max_difference"],
+                         "marker_max_difference": compared["marker_max_difference"]},
+    }
+
+
 def part_gradcam(args):
     """Batched Grad-CAM vs the keras-io recipe, per classifier preset."""
     import keras
@@ -898,6 +973,8 @@ def targets(report, gpu):
     check("gradcam_batched_vs_keras_io", gradcam.get("vgg16", gradcam.get("tiny", {}))
           .get("ratio_of_medians"), 3.0)
     check("grpc_overhead", report.get("serving", {}).get("grpc_overhead"), 0.20, False)
+    check("beam_audit_overhead", report.get("beam_audit", {}).get("beam_overhead"),
+          BEAM_OVERHEAD_TARGET, False)
     if gpu and "images_per_second" in fp32:
         check("gpu_train_step_images_per_second", fp32["images_per_second"]["median"], 1000.0)
     return found

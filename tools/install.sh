@@ -4,7 +4,8 @@
 #   bash tools/install.sh          # what the demo needs
 #   bash tools/install.sh test     # and pytest, pydicom, ruff
 #   bash tools/install.sh docs     # and the documentation site's tools (mkdocs)
-#   bash tools/install.sh test,docs  # both (tools/test.sh calls this)
+#   bash tools/install.sh beam     # and Apache Beam, for --runner beam
+#   bash tools/install.sh test,docs,beam  # all three (tools/test.sh calls this)
 #
 # Debian's python3 ships without venv's ensurepip: where `python3 -m venv` cannot work,
 # python3-venv is installed first (as root, or through sudo, after apt-get update).

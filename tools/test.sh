@@ -6,7 +6,8 @@
 # 1. Debian's chromium for the browser tests, only if no chromium is on PATH (as root, or
 #    through sudo, after apt-get update). Where neither is possible the browser tests are
 #    skipped with one line saying why; every other test still runs.
-# 2. tools/install.sh test,docs: .venv with the package, its test extra and the site's tools.
+# 2. tools/install.sh test,docs,beam: .venv with the package, its test extra, the site's tools
+#    and Apache Beam (the --runner beam tests).
 # 3. ruff check (the lint, configured in pyproject.toml), mkdocs build --strict (the site,
 #    failing on a broken link or a page left out of it), then pytest -q -n 2 (two workers;
 #    loadgroup keeps a module marked xdist_group on one worker) with the arguments given.
@@ -25,7 +26,7 @@ else
     echo "browser: the browser tests will be skipped: ${COVGAN_SKIP_BROWSER}" >&2
 fi
 
-bash tools/install.sh test,docs
+bash tools/install.sh test,docs,beam
 if [ -n "${COVGAN_TEST_PLAN:-}" ]; then
     echo "would run: ruff check . && mkdocs build --strict && pytest -q -n 2 --dist loadgroup $*"
     exit 0

@@ -15,6 +15,7 @@ from covgan.cli.common import (
     seed_everything,
 )
 from covgan.cli.progress import ImageProgress, quiet_option
+from covgan.cli.runner_options import PASS_THROUGH, runner_options
 from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
     DEFAULT_STEPS,
@@ -228,19 +229,29 @@ def options_refused_in_one_line():
 
 
 def encoder_of(run, settings):
-    """The run's encoder where the inversion starts there (else None).
+    """The run's encoder where the inversion starts there (else None;
+    `covgan.training.runs.encoder_for`)."""
+    from covgan.training.runs import encoder_for
 
-    Raises:
-        CovganError: `--start encoder` on a run that has none.
-    """
-    if settings.z1_start != "encoder":
-        return None
-    if run.encoder is None:
-        from covgan.errors import CovganError
+    return encoder_for(run, settings)
 
-        raise CovganError(f"{run.path} has no encoder.keras for --start encoder: run `covgan "
-                          f"encoder train --run {run.path}` first.")
-    return run.encoder
+
+def expanded(paths):
+    """IMAGES with each folder replaced by its image files; a missing path, or a folder
+    without any, refused in one line."""
+    import pathlib
+
+    from covgan.data.images import UnreadableImage, image_files
+    from covgan.errors import CovganError
+
+    paths = list(paths)
+    missing = [p for p in paths if not pathlib.Path(p).exists()]
+    if missing:
+        raise CovganError(f"{missing[0]}: no such file or folder.")
+    try:
+        return image_files(paths)
+    except UnreadableImage as error:
+        raise CovganError(str(error)) from None
 
 
 def load_images(paths):
@@ -473,8 +484,8 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
     emit(payload)
 
 
-@click.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.command(context_settings=PASS_THROUGH)
+@click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
               help=RUN_HELP)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help=OUT_HELP)
@@ -483,26 +494,51 @@ def gradcam(images, classifier_file, run_dir, out, layer, overwrite, settings, s
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 @inversion_options
 @tuning_options
+@runner_options
 @quiet_option
 def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings, seed,
-            tuning_for, quiet):
+            tuning_for, runner, threads_per_worker, beam_args, quiet):
     """Explain radiographs: inversion, traversal, difference map and Grad-CAM, in one report.
 
-    Writes OUT/report.html (self-contained: open it in any browser), OUT/explain.json
+    IMAGES are files or folders (every image file under them). Writes
+    OUT/report.html (self-contained: open it in any browser), OUT/explain.json
     and, per image, the Figure 2 strip, the traversal strip and GIF, and the
     p(positive)-by-step plot. Inversions the GAN cannot reproduce faithfully are
     marked untrusted everywhere.
 
+    With --runner beam (for whole data sets) the images are explained on Apache
+    Beam and written as they finish: OUT/results holds every image's scores
+    (JSON lines) and maps (compressed arrays), OUT/explain.json lists every
+    image; no per-image pictures or report. A run again on the same OUT goes on
+    where the last stopped.
+
     \b
     Example:
       covgan explain chest.png other.jpg --run runs/gan --out out/explain
+      covgan explain data/rsna/images --run runs/gan --out out/all --runner beam \
+        --direct_running_mode=multi_processing --direct_num_workers=2
     """
+    from covgan.errors import CovganError
     from covgan.explain.invert import settings_for
     from covgan.explain.pipeline import explain as run_explanation
     from covgan.io import atomic_directory, check_new_directory
     from covgan.output.writers import write_explanation
+    from covgan.scale.runner import is_beam
     from covgan.training.runs import load_run
 
+    # Click hands options it does not know to the variadic IMAGES: they are Beam's.
+    beam_args = [*beam_args, *(a for a in images if a.startswith("--"))]
+    if beam_args and not is_beam(runner):
+        raise CovganError(f"Unknown option {beam_args[0]!r} (Beam's options are taken only "
+                          "with --runner beam).")
+    images = expanded(a for a in images if not a.startswith("--"))
+    if is_beam(runner):
+        from covgan.scale.explain_command import explain_on_beam
+
+        return emit(explain_on_beam(
+            images, run_dir, out, steps=steps, extrapolate=extrapolate, layer=layer,
+            overwrite=overwrite, settings=settings, seed=seed, tuning_for=tuning_for,
+            runner=runner, threads=threads_per_worker, beam_args=beam_args))
     check_new_directory(out, overwrite=overwrite)
     run = load_run(run_dir)
     settings = settings_for(run.generator, settings)  # as it ran, recorded

@@ -37,6 +37,25 @@ def is_image_file(path: str | os.PathLike) -> bool:
     return pathlib.Path(path).suffix.lower() in IMAGE_SUFFIXES + DICOM_SUFFIXES
 
 
+def image_files(paths: list[str | os.PathLike]) -> list[str]:
+    """The paths, each folder replaced by the image files under it (recursively, sorted).
+
+    Raises:
+        UnreadableImage: a folder holding no image file.
+    """
+    found = []
+    for path in paths:
+        if pathlib.Path(path).is_dir():
+            inside = sorted(str(p) for p in pathlib.Path(path).rglob("*")
+                            if p.is_file() and is_image_file(p))
+            if not inside:
+                raise UnreadableImage(f"{path} holds no image file.")
+            found += inside
+        else:
+            found.append(str(path))
+    return found
+
+
 def read_radiograph(path: str | os.PathLike, *, size: int = IMAGE_SIZE,
                     aspect: str = "crop") -> tuple[np.ndarray, dict]:
     """Reads a file into a float32 (size, size) array in [0, 1].

@@ -102,6 +102,28 @@ def figure(image: np.ndarray, result: Mapping[str, np.ndarray], i: int,
                         result["add_backs"][i], result["add_back_probabilities"][i])
 
 
+def maps_held(result: Mapping[str, np.ndarray]) -> list:
+    """The registered maps a result holds (a server's answer from an export before the
+    registry has none)."""
+    return [m for m in explanation_maps() if m.key in result]
+
+
+def explanation_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np.ndarray],
+                     warnings: Sequence[list[str]]) -> list[dict]:
+    """explain.json's per-image rows: `inversion_rows`, the walk's p(positive) by step and
+    the step it crosses 0.5, and where each map points (its peak pixel, row and column)."""
+    rows = inversion_rows(sources, result, warnings)
+    walks = result["traversal_probabilities"]
+    crossings = crossing_step(walks)
+    maps = maps_held(result)
+    for i, row in enumerate(rows):
+        row["crossing_step"] = int(crossings[i])
+        row["probabilities"] = np.asarray(walks[i]).tolist()
+        row["map_peaks"] = {m.name: [int(v) for v in np.unravel_index(
+            np.argmax(result[m.key][i]), np.shape(result[m.key][i]))] for m in maps}
+    return rows
+
+
 def write_explanation(
     folder: str | os.PathLike,
     out: str | os.PathLike,
@@ -130,20 +152,12 @@ def write_explanation(
         explain.json's payload.
     """
     folder = pathlib.Path(folder)
-    rows = inversion_rows(sources, result, warnings)
+    maps = maps_held(result)
+    rows = explanation_rows(sources, result, warnings)
     walks = result["traversal_probabilities"]
-    crossings = crossing_step(walks)
-    # Every registered map the result holds (a server's answer from an export before the
-    # registry has none), and their titles, the default map first.
-    maps = [m for m in explanation_maps() if m.key in result]
     titles = map_titles(maps)
     entries = []
     for i, (stem, row) in enumerate(zip(stems(sources), rows)):
-        row["crossing_step"] = int(crossings[i])
-        row["probabilities"] = walks[i].tolist()
-        # Where each map points: its peak pixel (row, column), by map name.
-        row["map_peaks"] = {m.name: [int(v) for v in np.unravel_index(
-            np.argmax(result[m.key][i]), np.shape(result[m.key][i]))] for m in maps}
         files = {
             "figure": folder / f"{stem}_figure.png",
             "strip": folder / f"{stem}_traversal.png",
