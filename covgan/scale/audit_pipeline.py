@@ -21,7 +21,6 @@ Imports Apache Beam: the command imports this module only for a Beam run.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import pathlib
@@ -35,7 +34,9 @@ from covgan.evaluation.audit import EXPLAIN_CHUNK
 from covgan.evaluation.audit_parts import FIGURE_KEYS, GROUPS, AuditAccumulator
 from covgan.io import atomic_path, write_json
 from covgan.scale import shards
-from covgan.scale.workers import fail_once_after_writing, models_in_worker, prepared_images
+from covgan.scale.model_dofn import WithModels
+from covgan.scale.runner import failures_in_one_line
+from covgan.scale.workers import fail_once_after_writing, prepared_images
 
 # Images classified together, as `audit.probabilities_of` batches them.
 CLASSIFY_BATCH = 64
@@ -94,16 +95,8 @@ def read_part(out, chunk):
     return decoded(shards.read_lines(out, chunk), shards.read_arrays(out, chunk))
 
 
-class Classify(beam.DoFn):
+class Classify(WithModels):
     """Each batch's p(positive): (position, label, p) per image."""
-
-    def __init__(self, job, shared):
-        super().__init__()
-        self.job, self.shared = job, shared
-
-    def setup(self):
-        self.models = models_in_worker(self.shared, self.job.run_dir, self.job.settings,
-                                       self.job.threads)
 
     def process(self, batch):
         from covgan.evaluation.audit import probabilities_of
@@ -115,16 +108,12 @@ class Classify(beam.DoFn):
             yield position, int(record.label), float(p)
 
 
-class Explain(beam.DoFn):
+class Explain(WithModels):
     """Each chunk explained and written as its part; its number goes on."""
 
     def __init__(self, job, shared, values):
-        super().__init__()
-        self.job, self.shared, self.values = job, shared, values
-
-    def setup(self):
-        self.models = models_in_worker(self.shared, self.job.run_dir, self.job.settings,
-                                       self.job.threads)
+        super().__init__(job, shared)
+        self.values = values
 
     def process(self, batch):
         from covgan.data.region_masks import lung_mask, marker_mask
@@ -275,7 +264,7 @@ def run_audit(job: AuditJob, entries, *, attribute, options, overwrite, describe
     """Runs the pipeline on `options` (Beam's PipelineOptions) and returns (p of every image,
     accumulator). `describe`: the job as job.json records it (a resumed run must match)."""
     done = shards.start_or_resume(job.out, describe, overwrite=overwrite)
-    with pipeline_failures_in_one_line(job.out):
+    with failures_in_one_line(job.out):
         with beam.Pipeline(options=options) as pipeline:
             build(pipeline, job, entries, done, Shared(), attribute)
     p, accumulator = load_results(job.out)
@@ -297,19 +286,3 @@ def check_complete(out, accumulator):
             f"The Beam run finished incomplete: {len(missing)} of {len(chunks)} chunks "
             f"unwritten, {len(planned) - len(accumulator.positions())} of {len(planned)} "
             "images missing from the aggregate; run the same command again to go on.")
-
-
-@contextlib.contextmanager
-def pipeline_failures_in_one_line(out):
-    """A failed pipeline (a worker's exception, after the runner's own retries) ends the
-    command with one line saying that what finished is kept; Beam has logged the traceback."""
-    try:
-        yield
-    except Exception as error:  # the runner re-raises a worker's error as it was
-        # A worker's error reaches here with its traceback as text: its last line says it.
-        lines = str(error).strip().splitlines()
-        said = lines[-1] if lines else type(error).__name__
-        raise CovganError(
-            f"The Beam pipeline failed ({said}); the images it finished are kept in "
-            f"{pathlib.Path(out) / shards.RESULTS}: run the same command "
-            "again to go on.") from error

@@ -24,8 +24,9 @@ from apache_beam.utils.shared import Shared
 from covgan.explain.pipeline import PROGRESS_CHUNK
 from covgan.io import write_json
 from covgan.scale import shards
-from covgan.scale.audit_pipeline import pipeline_failures_in_one_line
-from covgan.scale.workers import fail_once_after_writing, models_in_worker
+from covgan.scale.model_dofn import WithModels
+from covgan.scale.runner import failures_in_one_line
+from covgan.scale.workers import fail_once_after_writing
 
 # Arrays kept per image beside its maps (Figure 2's panels).
 PICTURES = ("reconstructions", "counterparts", "add_backs")
@@ -44,14 +45,8 @@ class ExplainJob:
     threads: int = 0
 
 
-class ExplainImages(beam.DoFn):
-    def __init__(self, job, shared):
-        super().__init__()
-        self.job, self.shared = job, shared
-
-    def setup(self):
-        self.models = models_in_worker(self.shared, self.job.run_dir, self.job.settings,
-                                       self.job.threads)
+class ExplainImages(WithModels):
+    """Each chunk of images explained and written as its part; its number goes on."""
 
     def process(self, batch):
         from covgan.data.images import UnreadableImage, load_inputs
@@ -97,7 +92,7 @@ def run_explanations(job: ExplainJob, paths, *, options, overwrite, describe) ->
     """Explains `paths` on Beam into OUT (resuming the same job there) and returns every
     image's line, in input order."""
     done = shards.start_or_resume(job.out, describe, overwrite=overwrite)
-    with pipeline_failures_in_one_line(job.out):
+    with failures_in_one_line(job.out):
         with beam.Pipeline(options=options) as pipeline:
             _ = (pipeline
                  | "Images" >> beam.Create(list(enumerate(paths)))

@@ -9,9 +9,12 @@ as they are.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import pathlib
 
 from covgan.errors import CovganError
+from covgan.scale.shards import RESULTS
 
 LOCAL = "local"
 BEAM = "beam"
@@ -64,3 +67,18 @@ def pipeline_options(runner: str, extra: list[str]):
     if extra_names:
         raise CovganError(f"Unknown option --{extra_names[0]} (neither covgan's nor Beam's).")
     return options
+
+
+@contextlib.contextmanager
+def failures_in_one_line(out):
+    """A failed pipeline (a worker's exception, after the runner's own retries) ends the
+    command with one line saying that what finished is kept; Beam has logged the traceback."""
+    try:
+        yield
+    except Exception as error:  # the runner re-raises a worker's error as it was
+        # A worker's error reaches here with its traceback as text: its last line says it.
+        lines = str(error).strip().splitlines()
+        said = lines[-1] if lines else type(error).__name__
+        raise CovganError(
+            f"The Beam pipeline failed ({said}); the images it finished are kept in "
+            f"{pathlib.Path(out) / RESULTS}: run the same command again to go on.") from error

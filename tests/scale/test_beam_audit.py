@@ -105,12 +105,12 @@ def test_a_killed_multi_process_run_goes_on_and_explains_no_image_twice(
 
 def test_a_failed_pipeline_ends_in_one_line_that_says_what_is_kept(tmp_path):
     from covgan.errors import CovganError
-    from covgan.scale.audit_pipeline import pipeline_failures_in_one_line
+    from covgan.scale.runner import failures_in_one_line
 
     traceback = ("Traceback (most recent call last):\n  File ...\nRuntimeError: worker lost "
                  "[while running 'Explain']")
     with pytest.raises(CovganError) as raised:
-        with pipeline_failures_in_one_line(tmp_path):
+        with failures_in_one_line(tmp_path):
             raise RuntimeError(traceback)
     assert str(raised.value) == (
         "The Beam pipeline failed (RuntimeError: worker lost [while running 'Explain']); the "
