@@ -24,7 +24,7 @@ pytestmark = pytest.mark.xdist_group("beam")
 # 96 phantoms, every one classified; 12 positives and 12 false positives explained, in
 # chunks of EXPLAIN_CHUNK (the last one partial).
 QUICK = ["--invert-steps", "5", "--restarts", "1", "--count", "12", "--split", "all",
-         "--quiet"]
+         "--attribute", "shortcut", "--quiet"]
 MULTI_PROCESS = ["--direct_running_mode=multi_processing", "--direct_num_workers=2",
                  "--threads-per-worker", "1"]
 
@@ -49,6 +49,13 @@ def assert_same_audit(local, out):
     assert compared["same_flags"] and compared["same_counts"], compared
     assert compared["region_share_max_difference"] < 1e-9, compared
     assert compared["marker_max_difference"]["pointing_game"] < 1e-9, compared
+    # By attribute value too: the classifier's readings and each group's shares per value.
+    assert beam["attribute"] == local["attribute"]
+    for group, part in local["groups"].items():
+        for value, summary in part.get("by_value", {}).items():
+            assert compare_audits({"groups": {value: summary}, "flags": []},
+                                  {"groups": {value: beam["groups"][group]["by_value"][value]},
+                                   "flags": []})["region_share_max_difference"] < 1e-9
     assert (out / "audit.html").stat().st_size > 10_000
 
 
