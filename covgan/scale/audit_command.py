@@ -40,7 +40,8 @@ def audit_on_beam(run_dir, data_spec, out, *, split, attribute, count, external,
     run = load_run(run_dir)
     settings = settings_for(run.generator, settings)  # as it ran, recorded
     tuning = tuning_for(run.generator)
-    data_dir = pathlib.Path(resolve_data(data_spec or run.config["data"])).resolve()
+    shown = resolve_data(data_spec or run.config["data"])  # as the in-process audit names it
+    data_dir = pathlib.Path(shown).resolve()  # as the workers read it
     records = layout.read_manifest(data_dir)
     split = split or layout.evaluation_split(records)
     chosen = layout.select(records, split)
@@ -68,7 +69,7 @@ def audit_on_beam(run_dir, data_spec, out, *, split, attribute, count, external,
     result, pictures = finish_audit(result, accumulator,
                                     figure_reader(out, accumulator.positions()),
                                     default_map=DEFAULT_MAP, seed=seed)
-    result.update({"run": str(run_dir), "data": str(data_dir), "split": split,
+    result.update({"run": str(run_dir), "data": str(shown), "split": split,
                    "settings": dataclasses.asdict(settings),
                    "tuning": dataclasses.asdict(tuning), "results": str(out / shards.RESULTS)})
     write_json(out / "audit.json", result)

@@ -21,6 +21,7 @@ import pathlib
 import apache_beam as beam
 from apache_beam.utils.shared import Shared
 
+from covgan.errors import CovganError
 from covgan.explain.pipeline import PROGRESS_CHUNK
 from covgan.io import write_json
 from covgan.scale import shards
@@ -100,7 +101,11 @@ def run_explanations(job: ExplainJob, paths, *, options, overwrite, describe) ->
                  | "NotDone" >> beam.Filter(lambda e: e[0] not in done)
                  | "BatchForExplaining" >> beam.GroupByKey()
                  | "Explain" >> beam.ParDo(ExplainImages(job, Shared())))
-    return sorted(shards.all_lines(job.out), key=lambda line: line["index"])
+    lines = sorted(shards.all_lines(job.out), key=lambda line: line["index"])
+    if [line["index"] for line in lines] != list(range(len(paths))):
+        raise CovganError(f"The Beam run finished incomplete: {len(paths) - len(lines)} of "
+                          f"{len(paths)} images unwritten; run the same command again to go on.")
+    return lines
 
 
 def write_summary(out, lines, settings: dict) -> dict:

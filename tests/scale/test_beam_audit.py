@@ -45,6 +45,8 @@ def local_audit(tiny_run, phantom_dir, tmp_path_factory):
 def assert_same_audit(local, out):
     beam = json.loads((out / "audit.json").read_text())
     assert beam["results"] == str(out.resolve() / shards.RESULTS)
+    assert (beam["data"], beam["split"], beam["settings"]) == (
+        local["data"], local["split"], local["settings"])
     compared = compare_audits(local, beam)
     assert compared["same_flags"] and compared["same_counts"], compared
     assert compared["region_share_max_difference"] < 1e-9, compared
