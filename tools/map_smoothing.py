@@ -58,7 +58,7 @@ def main():
     parser.add_argument("--sigmas", default="0,2,4,8")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--invert-steps", type=int, default=None,
-                        help="shorter inversions (tests); default: explain's")
+                        help="the inversion's Adam steps (default: explain's)")
     args = parser.parse_args()
     cpu.use_onednn()
     from covgan.data import layout

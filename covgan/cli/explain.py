@@ -15,7 +15,11 @@ from covgan.cli.common import (
     seed_everything,
 )
 from covgan.cli.progress import ImageProgress, quiet_option
-from covgan.cli.runner_options import PASS_THROUGH, runner_options
+from covgan.cli.runner_options import (
+    PASS_THROUGH,
+    refuse_beam_options_on_a_local_run,
+    runner_options,
+)
 from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
     DEFAULT_STEPS,
@@ -518,7 +522,6 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
       covgan explain data/rsna/images --run runs/gan --out out/all --runner beam \
         --direct_running_mode=multi_processing --direct_num_workers=2
     """
-    from covgan.errors import CovganError
     from covgan.explain.invert import settings_for
     from covgan.explain.pipeline import explain as run_explanation
     from covgan.io import atomic_directory, check_new_directory
@@ -528,9 +531,7 @@ def explain(images, run_dir, out, steps, extrapolate, layer, overwrite, settings
 
     # Click hands options it does not know to the variadic IMAGES: they are Beam's.
     beam_args = [*beam_args, *(a for a in images if a.startswith("--"))]
-    if beam_args and not is_beam(runner):
-        raise CovganError(f"Unknown option {beam_args[0]!r} (Beam's options are taken only "
-                          "with --runner beam).")
+    refuse_beam_options_on_a_local_run(runner, beam_args)
     images = expanded(a for a in images if not a.startswith("--"))
     if is_beam(runner):
         from covgan.scale.explain_command import explain_on_beam

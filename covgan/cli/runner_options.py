@@ -21,18 +21,24 @@ RUNNER_HELP = (
     "`pip install 'covgan[beam]'`.")
 
 
+def refuse_beam_options_on_a_local_run(runner: str, extra: list[str]) -> None:
+    """Raises CovganError naming the first of `extra` (options or arguments the command does
+    not know) unless the run is Beam's."""
+    from covgan.errors import CovganError
+
+    if runner == LOCAL and extra:
+        raise CovganError(f"Unknown option {extra[0]!r} (Beam's options are taken only with "
+                          "--runner beam).")
+
+
 def runner_options(command):
     """--runner and --threads-per-worker; the command receives `runner`, `threads_per_worker`
     and `beam_args` (the options passed through; refused in one line for a local run)."""
 
     @functools.wraps(command)
     def with_runner(*args, runner, threads_per_worker, **kwargs):
-        from covgan.errors import CovganError
-
         extra = list(click.get_current_context().args)
-        if runner == LOCAL and extra:
-            raise CovganError(f"Unknown option or argument {extra[0]!r} (Beam's options are "
-                              "taken only with --runner beam).")
+        refuse_beam_options_on_a_local_run(runner, extra)
         return command(*args, runner=runner, threads_per_worker=threads_per_worker,
                        beam_args=extra, **kwargs)
 

@@ -33,6 +33,8 @@ from covgan.evaluation.audit_parts import (
     AuditAccumulator,
     finish_audit,
     image_evidence,
+    marker_evidence,
+    marker_summary,
     summary_of,
 )
 from covgan.explain.maps import READS_WALK, map_keys, map_named
@@ -97,22 +99,10 @@ def marker_scores(maps, markers) -> dict | None:
     a map whose maximum lies on the marker for most marked images shows the classifier
     reading the marker.
     """
-    from covgan.evaluation.localisation import pointing_game, relevance_mass
-
-    known = [k for k, mask in enumerate(markers) if mask is not None]
-    if not known:
-        return None
-    methods = {}
-    for method, values in maps.items():
-        values = np.asarray(values, np.float32)
-        values = values.reshape(len(markers), *values.shape[1:3])
-        methods[method] = {
-            "pointing_game": float(np.mean([pointing_game(values[k], markers[k])
-                                            for k in known])),
-            "relevance_mass": float(np.mean([relevance_mass(values[k], markers[k])
-                                             for k in known])),
-        }
-    return {"n": len(known), "methods": methods}
+    maps = {m: np.asarray(v, np.float32) for m, v in maps.items()}
+    return marker_summary([{"marker": marker_evidence({m: v[k].reshape(v.shape[1:3])
+                                                       for m, v in maps.items()}, mask)}
+                           for k, mask in enumerate(markers) if mask is not None])
 
 
 def strongest(summary: dict, flag_id: str, map_name: str, count: int = 10) -> np.ndarray:

@@ -52,10 +52,14 @@ def image_evidence(image, maps: Mapping[str, np.ndarray], *, lungs=None, marker=
         before, after = global_measures(counterpart), global_measures(reconstruction)
         evidence["changes"] = {name: after[name] - before[name] for name in MEASURES}
     if marker is not None:
-        evidence["marker"] = {m: {"pointing_game": pointing_game(value, marker),
-                                  "relevance_mass": relevance_mass(value, marker)}
-                              for m, value in maps.items()}
+        evidence["marker"] = marker_evidence(maps, marker)
     return evidence
+
+
+def marker_evidence(maps: Mapping[str, np.ndarray], marker) -> dict:
+    """{METHOD: {pointing_game, relevance_mass}} of one image's maps on its marker's box."""
+    return {m: {"pointing_game": pointing_game(value, marker),
+                "relevance_mass": relevance_mass(value, marker)} for m, value in maps.items()}
 
 
 def summary_of(records: list[dict], map_sums: Mapping[str, np.ndarray], seed: int = 0) -> dict:
