@@ -27,8 +27,10 @@ def load_run(path: str | os.PathLike) -> Run:
     """Opens a run folder that `covgan train` wrote (its G and frozen C, in Keras' safe mode).
 
     Example:
+        ```python
         run = covgan.load_run("runs/demo/gan")
         run.generator, run.classifier
+        ```
 
     Raises:
         CovganError: not a finished covgan run, or files that are not ours.
@@ -40,7 +42,9 @@ def read_images(images: Images) -> np.ndarray:
     """Images as the commands take them: (N, 128, 128, 1) float32 in [0, 1].
 
     Example:
+        ```python
         batch = covgan.read_images(["chest1.png", "chest2.dcm"])
+        ```
 
     Raises:
         UnreadableImage: a file that cannot be read, named.
@@ -87,8 +91,10 @@ def explain_images(run: Run | str | os.PathLike, images: Images, *, seed: int = 
         saliency (the input gradient), integrated_gradients.
 
     Example:
+        ```python
         result = covgan.explain_images("runs/demo/gan", ["chest.png"])
         result["latent_gradients"][0]   # where the evidence is
+        ```
     """
     from covgan.explain.pipeline import explain as explain_batch
     from covgan.explain.settings import DEFAULT_STEPS
@@ -107,8 +113,10 @@ def invert(run: Run | str | os.PathLike, images: Images, *,
         z1, z2, reconstructions, counterparts, probabilities (N, 3), mse, ssim, trusted, ...
 
     Example:
+        ```python
         codes = covgan.invert(run, images)
         covgan.traverse(run, codes["z1"], codes["z2"])
+        ```
     """
     from covgan.explain.invert import invert as invert_batch
 
@@ -126,7 +134,9 @@ def traverse(run: Run | str | os.PathLike, z1: np.ndarray, z2: np.ndarray, *,
         (images (N, S, 128, 128, 1), probabilities (N, S)), S = steps + 1.
 
     Example:
+        ```python
         walk, p = covgan.traverse(run, codes["z1"], codes["z2"])
+        ```
     """
     from covgan.explain.settings import DEFAULT_STEPS
     from covgan.explain.traverse import traverse_to_image
@@ -148,8 +158,10 @@ def localise(run: Run | str | os.PathLike, images: Images, masks: np.ndarray, *,
         curves: also the deletion and insertion curves (slower).
 
     Example:
+        ```python
         scores = covgan.localise(run, images, masks, seeds=(0, 1, 2))
         scores["methods"]["latent_gradients"]["pointing_game"]
+        ```
     """
     from covgan.evaluation.localise import score_localisation
 
@@ -171,8 +183,10 @@ def audit(run: Run | str | os.PathLike, images: Images, labels: Sequence[int], *
         The JSON part of audit.json (groups, flags[, attribute]).
 
     Example:
+        ```python
         result = covgan.audit(run, images, labels, attribute=views)
         [flag["text"] for flag in result["flags"]]
+        ```
     """
     from covgan.evaluation.attributes import attribute_values
     from covgan.evaluation.audit import audit_images, probabilities_of
