@@ -22,6 +22,7 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from covgan.errors import CovganError
+from covgan.serving.draining import Drain
 from covgan.serving.grpc_service import ModelService, PredictionService
 from covgan.serving.predictor import (
     DEFAULT_EXPLAIN_WORKERS,
@@ -35,8 +36,6 @@ from covgan.serving.rest import RestServer
 log = logging.getLogger("covgan.serve")
 
 MIB = 1 << 20
-# Seconds a stopped server waits before its process exits, for clients to read its last answers.
-LINGER_SECONDS = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +75,11 @@ class Server:
                    # gRPC shares a port with another server by default on Linux; a second
                    # `covgan serve` on a busy port must fail instead of splitting the traffic.
                    ("grpc.so_reuseport", 0)]
+        self.drain = Drain()
         self.grpc = grpc.server(
             concurrent.futures.ThreadPoolExecutor(
                 max_workers=(settings.workers + settings.explain_workers) * 2),
-            options=options)
+            interceptors=[self.drain], options=options)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(self.predictor, limit), self.grpc)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
@@ -120,17 +120,16 @@ class Server:
         }
 
     def stop(self):
-        """Stops accepting, finishes in-flight requests, closes."""
-        started = time.monotonic()
-        done = self.grpc.stop(self.settings.grace)
+        """Stops accepting, finishes in-flight requests, closes, all within the grace."""
+        deadline = time.monotonic() + self.settings.grace
+        self.drain.close()
         if self.rest:
             self.rest.close(self.settings.grace)
-        if done.wait(max(0.0, self.settings.grace - (time.monotonic() - started)) + 1.0):
-            # The last answers are written, but a client on a loaded machine may not have read
-            # them yet: a process that exits now resets its connections, and the client then
-            # loses an answer the server finished (seen once in the suite: UNAVAILABLE,
-            # "Connection reset by peer"). A moment's linger lets them arrive.
-            time.sleep(LINGER_SECONDS)
+        # gRPC's own stop closes the connections as soon as no call is left, so the calls in
+        # flight finish, and their answers are read, before it is called (see draining.py).
+        self.drain.wait(deadline)
+        self.grpc.stop(max(0.0, deadline - time.monotonic())).wait(
+            max(0.0, deadline - time.monotonic()) + 1.0)
 
 
 def _check_free(host, port):
