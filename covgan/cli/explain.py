@@ -160,8 +160,9 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
                           f"(all of G only). [default: {TuningSettings.anchor_weight:g}]"),
         click.option("--tune-layers", type=click.Choice(TUNED_LAYERS), default=None,
                      help="What tuning changes: all of G, or only a gated-residual G's branch "
-                          "(its counterpart then stays exactly the untuned G's; faster). "
-                          "[default: branch where G has one, else all]"),
+                          "(its counterpart then stays exactly the untuned G's; faster). Named "
+                          "without --tune-steps, it is tuned the default steps. [default: "
+                          "branch where G has one, else all]"),
         click.option("--tune-bce", type=click.FloatRange(min=0), default=None,
                      help="Weight of Eq. 2's classifier term in tuning, holding C's reading of "
                           "the tuned reconstruction to its reading of the image. [default: "

@@ -250,15 +250,17 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
     TUNING_LEARNING_RATES["branch"] with the feature term, the classifier term and the residual
     focus at TUNING_FEATURE_WEIGHTS, TUNING_BCE_WEIGHTS and TUNING_RESIDUAL_FOCUS["branch"]; its
     counterpart cannot move, and without it the walk misses what the codes cannot draw
-    (docs/guide/explain.md). Any other G is tuned only when steps are asked, all of
-    it. Asking for `counterpart_fit` tunes all of G, `branch_steps` steps, with the branch's
-    terms (COUNTERPART_FIT_TERMS) wherever they are not asked.
+    (docs/guide/explain.md). Any other G is tuned only when steps or `layers` are asked, all
+    of it. Asking for `counterpart_fit` tunes all of G, `branch_steps` steps, with the branch's
+    terms (COUNTERPART_FIT_TERMS) wherever they are not asked. Asking for `layers` without
+    steps tunes them `branch_steps` steps (`--tune-layers all` alone used to tune nothing).
     """
     fitted = bool(counterpart_fit)
+    asked_layers = layers is not None
     layers = layers or ("all" if fitted or not gated else "branch")
     terms = COUNTERPART_FIT_TERMS if fitted else layers
     if steps is None:
-        steps = branch_steps if layers == "branch" or fitted else 0
+        steps = branch_steps if layers == "branch" or fitted or asked_layers else 0
     return TuningSettings(
         steps=steps,
         learning_rate=learning_rate or TUNING_LEARNING_RATES[layers],

@@ -180,6 +180,12 @@ def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_w
     assert whole == TuningSettings(steps=10, learning_rate=TUNING_LEARNING_RATES["all"],
                                    anchor_weight=5.0, layers="all")
     assert tuning_settings(True, learning_rate=1e-3).learning_rate == 1e-3
+    # Naming the layers asks for tuning: `--tune-layers all` alone once tuned nothing.
+    for gated in (True, False):
+        named = tuning_settings(gated, layers="all")
+        assert (named.steps, named.learning_rate) == (BRANCH_TUNING_STEPS,
+                                                      TUNING_LEARNING_RATES["all"])
+    assert tuning_settings(True, layers="all", branch_steps=150).steps == 150
 
 
 def test_the_classifier_term_holds_the_tuned_reading_to_the_images():
