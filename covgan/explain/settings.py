@@ -203,7 +203,10 @@ BRANCH_TUNING_STEPS = 400
 # phantoms' test split (64 positives, 34 of them marked), the default map then peaked on the
 # marker in 32 of 34 (31 of 34 at explain's lengths) and gave the upper-left corner 22.5% of
 # its mass (23.6%), 70 times the clean classifier's share: the same findings from less work
-# per image (docs/results/shortcut-audit.md has the times).
+# per image (docs/results/shortcut-audit.md has the times). Three fresh GANs against one shortcut
+# classifier later peaked on the marker in 15, 33 and 12 of 34 at 150 steps and 26, 33 and 14
+# at 400: it depends on whether the GAN's walk draws the marker, and the audit's corner flag
+# (every map) was raised in all six; 400 would cost 1.6x the time for one GAN in three.
 AUDIT_INVERSION_STEPS = 100
 AUDIT_RESTARTS = 1
 AUDIT_TUNING_STEPS = 150
