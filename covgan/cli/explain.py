@@ -24,6 +24,7 @@ from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
     DEFAULT_STEPS,
     INVERSION_PRESETS,
+    TUNED_IMAGES,
     TUNED_LAYERS,
     TUNING_BCE_WEIGHTS,
     TUNING_FEATURE_WEIGHTS,
@@ -188,12 +189,17 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
                           "classifier, in place of the anchor (brings the branch's tuning "
                           "terms and steps where not given; slower: each step draws two images "
                           "through all of G). [default: 0, off]"),
+        click.option("--tune-where", type=click.Choice(TUNED_IMAGES), default=None,
+                     help="Which images are tuned: all, or only those whose untuned "
+                          "explanation the trust rule does not trust (the others keep their "
+                          "untuned walk: on real films it localised better; see Real films). "
+                          "[default: all]"),
     ]
 
     @functools.wraps(command)
     def with_tuning(*args, tune_steps, tune_lr, tune_anchor, tune_layers, tune_bce,
                     tune_features, tune_feature_layer, tune_focus, tune_counterpart_fit,
-                    **kwargs):
+                    tune_where, **kwargs):
         def tuning_for(generator):
             from covgan.errors import CovganError
             from covgan.models.generator import residual_branch_layers
@@ -214,7 +220,8 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
                                        feature_layer=tune_feature_layer,
                                        residual_focus=mine.get("residual_focus")
                                        if tune_focus is None else tune_focus,
-                                       counterpart_fit=tune_counterpart_fit)
+                                       counterpart_fit=tune_counterpart_fit,
+                                       where=tune_where)
 
         return command(*args, tuning_for=tuning_for, **kwargs)
 

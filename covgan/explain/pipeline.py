@@ -78,7 +78,8 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     result = invert(generator, classifier, images, settings=settings, seed=seed, encoder=encoder,
                     solver=_compiled(make_inversion_fn, generator, classifier, settings,
                                      rows=len(images)))
-    if tuning.steps:
+    tuned = _tuned_rows(result, tuning)
+    if tuning.steps and tuned.all():
         result, traversal, probabilities = _tune_each(generator, classifier, images, result,
                                                       tuning, steps, extrapolate)
     else:
@@ -86,6 +87,10 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
                                                      result["z2"], steps=steps,
                                                      extrapolate=extrapolate)
         traversal, probabilities = traversal.numpy(), probabilities.numpy()
+        if tuning.steps:  # --tune-where untrusted: the untrusted rows tuned, the others kept
+            result, traversal, probabilities = _tune_some(
+                generator, classifier, images, result, traversal, probabilities, tuned,
+                tuning, steps, extrapolate)
     at_image = traversal[:, : steps + 1]
     signed, _ = difference_maps(at_image)
     explained = {
@@ -103,6 +108,39 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     if progress:
         progress(len(images))
     return explained
+
+
+def _tuned_rows(result, tuning):
+    """Which images tuning fits: none without steps, the untrusted ones with where
+    "untrusted", else all."""
+    rows = len(result["trusted"])
+    if not tuning.steps:
+        return np.zeros(rows, bool)
+    if tuning.where == "untrusted":
+        return ~np.asarray(result["trusted"], bool)
+    return np.ones(rows, bool)
+
+
+def _tune_some(generator, classifier, images, result, traversal, probabilities, tuned, tuning,
+               steps, extrapolate):
+    """The untuned result, walks and probabilities with the `tuned` rows replaced by their
+    tuned ones; every row gets ssim_untuned and trusted_untuned, the untuned rows a NaN
+    tuning_loss: a tuned result's keys even where no row is tuned, so chunks concatenate."""
+    part, walks, walk_probabilities = {}, None, None
+    if tuned.any():
+        part = {key: np.asarray(value)[tuned] for key, value in result.items()}
+        part, walks, walk_probabilities = _tune_each(generator, classifier, images[tuned],
+                                                     part, tuning, steps, extrapolate)
+    merged = {key: np.array(value, copy=True) for key, value in result.items()}
+    merged["ssim_untuned"] = np.asarray(result["ssim"]).copy()
+    merged["trusted_untuned"] = np.asarray(result["trusted"]).copy()
+    merged["tuning_loss"] = np.full((len(tuned), 2), np.nan, np.float32)
+    for key, value in part.items():
+        merged[key][tuned] = value
+    if tuned.any():
+        traversal, probabilities = traversal.copy(), probabilities.copy()
+        traversal[tuned], probabilities[tuned] = walks, walk_probabilities
+    return merged, traversal, probabilities
 
 
 def _tune_each(generator, classifier, images, result, tuning, steps, extrapolate):

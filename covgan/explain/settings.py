@@ -112,6 +112,8 @@ CONVOLUTIONS = ("grouped", "patches")
 
 # What pivotal tuning may change: all of G, or only a gated-residual G's branch.
 TUNED_LAYERS = ("all", "branch")
+# Which images pivotal tuning fits (TuningSettings.where).
+TUNED_IMAGES = ("all", "untrusted")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,6 +159,13 @@ class TuningSettings:
     "branch" (the residual stages, the change and the gate). The branch is multiplied by 0 at
     z2 = 0, so the tuned counterpart is the untuned one exactly and needs no anchor; G's trunk
     runs once per image, and each step draws through the branch's few thousand weights alone.
+
+    `where` is which images are tuned: "all", or only those whose untuned explanation the trust
+    rule does not trust ("untrusted"). Tuning is there so what the codes could not draw enters
+    the walk; where the untuned walk already takes away what the classifier reads (the trust
+    rule's add-back), it has nothing to add but what else the codes missed, and on real films,
+    whose anatomy a small GAN draws only roughly, that is the anatomy: there the tuned walk
+    changes the whole chest (docs/results/real-films.md, Tuning only the untrusted).
     """
 
     steps: int = 0
@@ -168,6 +177,7 @@ class TuningSettings:
     feature_layer: str | None = None
     residual_focus: float = 0.0
     counterpart_fit: float = 0.0
+    where: str = "all"
 
     def __post_init__(self):
         if (self.steps < 0 or self.learning_rate <= 0 or self.anchor_weight < 0
@@ -176,6 +186,9 @@ class TuningSettings:
             raise ValueError("Tuning needs steps >= 0, learning_rate > 0, and anchor_weight, "
                              "bce_weight, feature_weight, residual_focus and counterpart_fit "
                              f">= 0. Received: {self}.")
+        if self.where not in TUNED_IMAGES:
+            raise ValueError(f"Tuning's images must be one of {TUNED_IMAGES}, "
+                             f"not {self.where!r}.")
         if self.layers not in TUNED_LAYERS:
             raise ValueError(f"Tuning's layers must be one of {TUNED_LAYERS}, "
                              f"not {self.layers!r}.")
@@ -246,7 +259,8 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
                     layers: str | None = None, bce_weight: float | None = None,
                     feature_weight: float | None = None, feature_layer: str | None = None,
                     residual_focus: float | None = None,
-                    counterpart_fit: float | None = None) -> TuningSettings:
+                    counterpart_fit: float | None = None,
+                    where: str | None = None) -> TuningSettings:
     """The tuning the commands run, from what was asked (None: not asked).
 
     A gated-residual G (`gated`) has its branch tuned by default: `branch_steps` steps at
@@ -275,7 +289,8 @@ def tuning_settings(gated: bool, *, steps: int | None = None,
         feature_layer=feature_layer,
         residual_focus=(TUNING_RESIDUAL_FOCUS[terms] if residual_focus is None
                         else residual_focus),
-        counterpart_fit=counterpart_fit or 0.0)
+        counterpart_fit=counterpart_fit or 0.0,
+        where=where or "all")
 
 
 # Images tuned at the same time, each by its own copy of G in its own thread. One image's step

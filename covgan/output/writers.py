@@ -81,6 +81,8 @@ def inversion_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np
         if "ssim_untuned" in result:  # pivotal tuning ran; the inversion's own figures
             row["ssim_untuned"] = float(result["ssim_untuned"][i])
             row["trusted_untuned"] = bool(result["trusted_untuned"][i])
+        if "tuning_loss" in result:  # NaN where --tune-where untrusted kept the untuned one
+            row["tuned"] = bool(np.isfinite(result["tuning_loss"][i]).all())
         row["warnings"] = warnings[i]
         rows.append(row)
     return rows
