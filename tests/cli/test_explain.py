@@ -76,9 +76,19 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
                                              "anchor_weight": 1.0, "layers": "all",
                                              "bce_weight": 0.0, "feature_weight": 0.0,
                                              "feature_layer": None, "residual_focus": 0.0,
-                                             "counterpart_fit": 0.0}
+                                             "counterpart_fit": 0.0, "where": "all"}
     entry = payload["images"][0]
     assert 0.0 <= entry["ssim_untuned"] <= 1.0 and isinstance(entry["trusted_untuned"], bool)
+    assert entry["tuned"] is True
+    # --tune-where untrusted: tuned exactly where the untuned explanation was not trusted.
+    some = run("explain", *phantom_positives[:2], "--run", tiny_run, "--out",
+               tmp_path / "some", *QUICK, "--tune-steps", "3", "--tune-where", "untrusted",
+               "--quiet")
+    assert some.exit_code == 0, some.output
+    payload = json.loads(some.stdout)
+    assert payload["settings"]["tuning"]["where"] == "untrusted"
+    assert [e["tuned"] for e in payload["images"]] == [not e["trusted_untuned"]
+                                                       for e in payload["images"]]
     report = (out / "report.html").read_text()
     assert "Pivotal tuning" in report and f"{entry['ssim_untuned']:.2f} before tuning" in report
 
