@@ -78,8 +78,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     result = invert(generator, classifier, images, settings=settings, seed=seed, encoder=encoder,
                     solver=_compiled(make_inversion_fn, generator, classifier, settings,
                                      rows=len(images)))
-    tuned = _tuned_rows(result, tuning)
-    if tuning.steps and tuned.all():
+    if tuning.steps and tuning.where == "all":
         result, traversal, probabilities = _tune_each(generator, classifier, images, result,
                                                       tuning, steps, extrapolate)
     else:
@@ -88,8 +87,9 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
                                                      extrapolate=extrapolate)
         traversal, probabilities = traversal.numpy(), probabilities.numpy()
         if tuning.steps:  # --tune-where untrusted: the untrusted rows tuned, the others kept
+            untrusted = ~np.asarray(result["trusted"], bool)
             result, traversal, probabilities = _tune_some(
-                generator, classifier, images, result, traversal, probabilities, tuned,
+                generator, classifier, images, result, traversal, probabilities, untrusted,
                 tuning, steps, extrapolate)
     at_image = traversal[:, : steps + 1]
     signed, _ = difference_maps(at_image)
@@ -108,17 +108,6 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     if progress:
         progress(len(images))
     return explained
-
-
-def _tuned_rows(result, tuning):
-    """Which images tuning fits: none without steps, the untrusted ones with where
-    "untrusted", else all."""
-    rows = len(result["trusted"])
-    if not tuning.steps:
-        return np.zeros(rows, bool)
-    if tuning.where == "untrusted":
-        return ~np.asarray(result["trusted"], bool)
-    return np.ones(rows, bool)
 
 
 def _tune_some(generator, classifier, images, result, traversal, probabilities, tuned, tuning,

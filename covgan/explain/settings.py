@@ -165,7 +165,8 @@ class TuningSettings:
     the walk; where the untuned walk already takes away what the classifier reads (the trust
     rule's add-back), it has nothing to add but what else the codes missed, and on real films,
     whose anatomy a small GAN draws only roughly, that is the anatomy: there the tuned walk
-    changes the whole chest (docs/results/real-films.md, Tuning only the untrusted).
+    also changes what lies outside the lungs (docs/results/real-films.md, Tuning only the
+    untrusted).
     """
 
     steps: int = 0
