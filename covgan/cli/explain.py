@@ -23,6 +23,7 @@ from covgan.cli.runner_options import (
 from covgan.explain.settings import (
     BRANCH_TUNING_STEPS,
     DEFAULT_STEPS,
+    DEFAULT_TUNED_IMAGES,
     INVERSION_PRESETS,
     TUNED_IMAGES,
     TUNED_LAYERS,
@@ -193,7 +194,7 @@ def tuning_options(command=None, *, steps=BRANCH_TUNING_STEPS, bce_weight=None,
                      help="Which images are tuned: all, or only those whose untuned "
                           "explanation the trust rule does not trust (the others keep their "
                           "untuned walk: on real films it localised better; see Real films). "
-                          "[default: all]"),
+                          f"[default: {DEFAULT_TUNED_IMAGES}]"),
     ]
 
     @functools.wraps(command)

@@ -8,7 +8,7 @@ import click
 
 from covgan.cli.common import emit, mixed_precision_for_this_command
 from covgan.cli.explain import START_HELP
-from covgan.explain.settings import CONVOLUTIONS, Z1_STARTS
+from covgan.explain.settings import CONVOLUTIONS, DEFAULT_TUNED_IMAGES, TUNED_IMAGES, Z1_STARTS
 from covgan.export.settings import ServingSettings
 
 EXPORT = ServingSettings()
@@ -35,6 +35,10 @@ EXPORT = ServingSettings()
 @click.option("--tune-steps", type=click.IntRange(min=0), default=None,
               help="Steps of the explain signature's per-image tuning of a gated G's branch "
                    "(0: none; explain_untuned never tunes). [default: `covgan explain`'s]")
+@click.option("--tune-where", type=click.Choice(TUNED_IMAGES), default=None,
+              help="Which images the explain signature tunes: all, or those whose untuned "
+                   "explanation the trust rule does not trust. [default: `covgan explain`'s, "
+                   f"{DEFAULT_TUNED_IMAGES}]")
 @click.option("--tuning-convolution", type=click.Choice(CONVOLUTIONS), default=None,
               help="How that tuning convolves: grouped is `covgan explain`'s arithmetic and "
                    "faster but needs a server with oneDNN's CPU kernels or a GPU; patches "
@@ -44,7 +48,7 @@ EXPORT = ServingSettings()
               help="The exported G and C compute in bfloat16 (CPU) or float16 (GPU); every "
                    "signature's inputs and outputs stay float32.")
 def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start, seed, layer,
-           tune_steps, tuning_convolution, mixed_precision):
+           tune_steps, tune_where, tuning_convolution, mixed_precision):
     """Export the run as SavedModels for TF Serving (covgan_generator, covgan_classifier).
 
     Signatures: generate (serving_default), traverse, invert, explain (what `covgan
@@ -67,7 +71,7 @@ def export(run_dir, out, version, traverse_steps, invert_steps, restarts, start,
     inversion = dataclasses.replace(EXPORT.inversion, steps=invert_steps, restarts=restarts,
                                     z1_start=start)
     settings = ServingSettings(traverse_steps=traverse_steps, inversion=inversion, seed=seed,
-                               gradcam_layer=layer, tune_steps=tune_steps,
+                               gradcam_layer=layer, tune_steps=tune_steps, tune_where=tune_where,
                                tuning_convolution=tuning_convolution)
     emit(export_run(run, out, version=version, settings=settings))
 

@@ -17,6 +17,8 @@ class ServingSettings:
     # The explain signature's tuning of a gated G's branch: None, `covgan explain`'s default
     # for the run's G (settings.tuning_settings); 0, none (explain is then explain_untuned).
     tune_steps: int | None = None
+    # Which images it tunes ("all" or "untrusted"); None, `covgan explain`'s default.
+    tune_where: str | None = None
     # How that tuning convolves per image (covgan.explain.per_row_weights.CONVOLUTIONS):
     # "grouped" computes what `covgan explain` computes here, to rounding, and faster (8 RSNA
     # films, 400 steps: 27.8 s against 65.3 s; one throw-away measurement),

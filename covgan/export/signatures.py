@@ -46,8 +46,9 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
     """The covgan_generator model's signatures: {name: tf.function with an input signature}.
 
     explain computes what `covgan explain` computes with its defaults (covgan.explain.
-    in_graph): the inversion, the per-image tuning of a gated G's branch (`served_tuning`), the
-    walk through each image's tuned branch, every registered map (covgan.explain.maps:
+    in_graph): the inversion, the per-image tuning of a gated G's branch (`served_tuning`: by
+    default of the images the trust rule does not trust untuned), the walk through each tuned
+    image's own branch, every registered map (covgan.explain.maps:
     |difference|, latent gradients, Grad-CAM, the input gradient and Integrated Gradients, 32
     classifier passes per image, which a request's batch bound keeps in hand) and the trust
     verdict with its parts (ssim, probabilities, add_back_probabilities; ssim_untuned,
@@ -120,11 +121,12 @@ def served_convolution(settings: ServingSettings) -> str:
 
 def served_tuning(generator: keras.Model, settings: ServingSettings) -> TuningSettings:
     """The explain signature's tuning: `covgan explain`'s default for this G (a gated G's
-    branch, its steps, terms and rate) or `settings.tune_steps` of it; none where the graph
+    branch, its steps, terms and rate, the images it tunes) or `settings.tune_steps` and
+    `settings.tune_where` of it; none where the graph
     cannot tune this G (`graph_tuning_works`: any G without a gated branch, which `covgan
     explain` does not tune by default either)."""
     gated = bool(residual_branch_layers(generator))
-    tuning = tuning_settings(gated, steps=settings.tune_steps)
+    tuning = tuning_settings(gated, steps=settings.tune_steps, where=settings.tune_where)
     return tuning if graph_tuning_works(generator, tuning) else TuningSettings()
 
 

@@ -67,7 +67,7 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
                                                             tmp_path):
     out = tmp_path / "tuned"
     result = run("explain", phantom_positives[0], "--run", tiny_run, "--out", out, *QUICK,
-                 "--tune-steps", "3", "--tune-lr", "1e-4", "--quiet")
+                 "--tune-steps", "3", "--tune-lr", "1e-4", "--tune-where", "all", "--quiet")
     assert "explaining" not in result.stderr  # --quiet: no progress
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -80,10 +80,10 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
     entry = payload["images"][0]
     assert 0.0 <= entry["ssim_untuned"] <= 1.0 and isinstance(entry["trusted_untuned"], bool)
     assert entry["tuned"] is True
-    # --tune-where untrusted: tuned exactly where the untuned explanation was not trusted.
+    # By default (--tune-where untrusted): tuned exactly where the untuned explanation was not
+    # trusted.
     some = run("explain", *phantom_positives[:2], "--run", tiny_run, "--out",
-               tmp_path / "some", *QUICK, "--tune-steps", "3", "--tune-where", "untrusted",
-               "--quiet")
+               tmp_path / "some", *QUICK, "--tune-steps", "3", "--quiet")
     assert some.exit_code == 0, some.output
     payload = json.loads(some.stdout)
     assert payload["settings"]["tuning"]["where"] == "untrusted"

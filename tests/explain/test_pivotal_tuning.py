@@ -171,14 +171,15 @@ def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_w
     assert tuning_settings(True, feature_weight=0.0).feature_weight == 0.0
     assert tuning_settings(True, bce_weight=0.0, residual_focus=0.0) == TuningSettings(
         steps=BRANCH_TUNING_STEPS, learning_rate=TUNING_LEARNING_RATES["branch"],
-        layers="branch", feature_weight=TUNING_FEATURE_WEIGHTS["branch"])
+        layers="branch", feature_weight=TUNING_FEATURE_WEIGHTS["branch"], where="untrusted")
     assert tuning_settings(False).steps == 0
     assert tuning_settings(True, steps=0).steps == 0
     asked = tuning_settings(False, steps=50)
     assert (asked.layers, asked.learning_rate) == ("all", TUNING_LEARNING_RATES["all"])
     whole = tuning_settings(True, layers="all", steps=10, anchor_weight=5.0)
     assert whole == TuningSettings(steps=10, learning_rate=TUNING_LEARNING_RATES["all"],
-                                   anchor_weight=5.0, layers="all")
+                                   anchor_weight=5.0, layers="all", where="untrusted")
+    assert tuning_settings(True, where="all").where == "all"
     assert tuning_settings(True, learning_rate=1e-3).learning_rate == 1e-3
     # Naming the layers asks for tuning: `--tune-layers all` alone once tuned nothing.
     for gated in (True, False):

@@ -65,6 +65,48 @@ def test_the_tuned_form_tunes_each_image_and_reports_every_part(gated_models, im
                                rtol=0.1)
 
 
+def test_the_served_form_tunes_only_the_untrusted_as_the_pipeline_does(gated_models, images,
+                                                                       monkeypatch):
+    from covgan.explain import invert as inversion
+    from covgan.export.signatures import served_tuning
+
+    generator, classifier = gated_models
+    settings = settings_for(generator, InversionSettings(steps=8, restarts=2))
+    every_row_trusted = tf.Variable(False)
+
+    def fixed_trust(p_image, *_):  # the trust rule's verdicts, fixed: even rows trusted
+        even = tf.range(tf.shape(p_image)[0]) % 2 == 0
+        return tf.logical_or(even, every_row_trusted)
+
+    monkeypatch.setattr(inversion, "is_trusted", fixed_trust)
+    tuning = tuning_settings(True, steps=25, where="untrusted")
+    signatures = generator_signatures(generator, classifier, ServingSettings(
+        inversion=settings, tune_steps=25, tuning_convolution="patches"))
+    assert served_tuning(generator, ServingSettings(tune_steps=25)) == tuning  # the default
+    served = {k: v.numpy() for k, v in signatures["explain"](images=tf.constant(images)).items()}
+    untuned = {k: v.numpy() for k, v in
+               signatures["explain_untuned"](images=tf.constant(images)).items()}
+    local = explain(generator, classifier, images, settings=settings, tuning=tuning)
+    assert set(served) == set(local) - {"crossing_step"}
+    np.testing.assert_array_equal(served["trusted_untuned"], [True, False])
+    for key in ("reconstructions", "traversal", "latent_gradients", "traversal_map", "ssim"):
+        np.testing.assert_allclose(served[key][0], untuned[key][0], atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(served[key][0], local[key][0], atol=2e-4, err_msg=key)
+        assert not np.allclose(served[key][1], untuned[key][1], atol=1e-3), key  # tuned
+    assert np.isnan(served["tuning_loss"][0]).all() and np.isnan(local["tuning_loss"][0]).all()
+    before, after = served["tuning_loss"][1]
+    assert before == pytest.approx(local["tuning_loss"][1, 0], rel=1e-3)
+    assert after < before and after == pytest.approx(local["tuning_loss"][1, 1], rel=0.1)
+    np.testing.assert_allclose(served["traversal"][1, -1], served["reconstructions"][1],
+                               atol=1e-5)
+    # Every row trusted: nothing is tuned, and the answer is the untuned one.
+    every_row_trusted.assign(True)
+    none = {k: v.numpy() for k, v in signatures["explain"](images=tf.constant(images)).items()}
+    assert np.isnan(none["tuning_loss"]).all()
+    for key in ("reconstructions", "traversal", "latent_gradients", "ssim"):
+        np.testing.assert_allclose(none[key], untuned[key], atol=1e-6, err_msg=key)
+
+
 def test_a_g_without_a_gated_branch_is_not_tuned(images):
     from covgan.export.signatures import served_tuning
 
