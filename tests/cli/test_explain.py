@@ -89,6 +89,11 @@ def test_explain_with_pivotal_tuning_reports_both_inversions(tiny_run, phantom_p
     assert payload["settings"]["tuning"]["where"] == "untrusted"
     assert [e["tuned"] for e in payload["images"]] == [not e["trusted_untuned"]
                                                        for e in payload["images"]]
+    # The report says which were tuned, and does not call an untuned film's walk a tuned one.
+    some_report = (tmp_path / "some" / "report.html").read_text()
+    tuned_here = sum(e["tuned"] for e in payload["images"])
+    assert some_report.count("<p>Not tuned:") == len(payload["images"]) - tuned_here
+    assert some_report.count("<p>Pivotal tuning:") == tuned_here
     report = (out / "report.html").read_text()
     assert "Pivotal tuning" in report and f"{entry['ssim_untuned']:.2f} before tuning" in report
 

@@ -26,7 +26,9 @@ def test_the_explanation_report_escapes_what_it_is_given_and_says_why(tmp_path):
     path = tmp_path / "report.html"
     write_report(path, [entry(plot), entry(plot, p_image=0.9, trusted=True, ssim=0.9,
                                            p_add_back=0.1, ssim_untuned=0.6,
-                                           trusted_untuned=False)],
+                                           trusted_untuned=False, tuned=True),
+                        entry(plot, p_image=0.8, trusted=True, ssim=0.7, p_add_back=0.1,
+                              ssim_untuned=0.7, trusted_untuned=True, tuned=False)],
                  title=f"report {MARKUP}", settings={"run": MARKUP, "tuning": {"layers": "branch"}},
                  ssim_threshold=0.5, probability_gap=0.1)
     page = path.read_text()
@@ -39,7 +41,9 @@ def test_the_explanation_report_escapes_what_it_is_given_and_says_why(tmp_path):
     assert "the classifier sees it differently (p differs by 0.38 &gt; 0.1)" in page
     assert "reads positive (p = 0.70)" in page
     assert "exactly the untuned GAN's" in page and "SSIM 0.60 before tuning" in page
-    assert page.count("<b>Trusted.</b>") == 1 and page.count("NOT trusted:") == 1
+    # A film the trust rule passed untuned was not tuned (the default), and says so.
+    assert page.count("<p>Pivotal tuning:") == 1 and page.count("<p>Not tuned:") == 1
+    assert page.count("<b>Trusted.</b>") == 2 and page.count("NOT trusted:") == 1
     assert ".film1 { background-image: url(data:image/" in page
 
 
