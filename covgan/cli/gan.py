@@ -29,8 +29,9 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--preset", type=click.Choice(sorted(PRESET_TRAINING)), default=GAN.preset,
               show_default=True,
-              help="tiny: small G and D with covgan's training levers; paper: the authors' "
-                   "G and D and Eq. 1 as written.")
+              help="tiny: small G and D with covgan's training levers; films: for real "
+                   "radiographs (wider G and D where the detail is, DiffAugment, reflection "
+                   "padding, longer); paper: the authors' G and D and Eq. 1 as written.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help=f"Epochs {preset_help('epochs')}.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
@@ -58,9 +59,9 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
               help="How G doubles its feature maps: nearest (the paper's; each 3x3 convolution "
                    "after it draws a period-2 pattern, the stripes) or bilinear "
                    f"{preset_help('upsampling')}.")
-@click.option("--padding", type=click.Choice(PADDING), default=GAN.padding, show_default=True,
+@click.option("--padding", type=click.Choice(PADDING), default=None,
               help="How G's convolutions pad: zeros (the paper's; the edge is visible to every "
-                   "layer and G draws artefacts there) or reflect.")
+                   f"layer and G draws artefacts there) or reflect {preset_help('padding')}.")
 @click.option("--g-ema", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
               help="Momentum of a moving average of G's weights, saved as the generator "
                    f"(0: off) {preset_help('g_ema')}.")
@@ -74,7 +75,8 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--classes", "positive_rate", type=click.Choice(["balanced", "prior"]),
               default=GAN.positive_rate, show_default=True,
               help="Sample y balanced, or with the training data's class prior.")
-@click.option("--augment", is_flag=True, help="DiffAugment (translation, cutout) for small data.")
+@click.option("--augment/--no-augment", default=None,
+              help=f"DiffAugment (translation, cutout) for small data {preset_help('augment')}.")
 @click.option("--mixed-precision", is_flag=True,
               help="bfloat16 on CPU, float16 on GPU; both optimizers loss-scaled.")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]),

@@ -20,6 +20,7 @@ from covgan.shapes import IMAGE_SHAPE
 PRESETS = {
     "paper": (64, 128, 256, 512, 512),
     "tiny": (16, 32, 64, 128, 128),
+    "films": (32, 64, 128, 128, 256),  # twice tiny's: G draws more detail to judge
 }
 
 
@@ -28,7 +29,7 @@ def build_discriminator(preset: str = "tiny", *, class_aware: bool = False,
     """Builds D: "images" (B, 128, 128, 1) in [0, 1] -> "logits" (B, 1), float32.
 
     Args:
-        preset: "paper" or "tiny" (see PRESETS).
+        preset: "paper", "tiny" or "films" (see PRESETS).
         class_aware: also take "labels" (B,) int32 (0 negative, 1 positive) and project
             them onto the features (see the module docstring).
         seed: initialiser seed.

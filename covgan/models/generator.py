@@ -48,6 +48,9 @@ Z2_DIM = 10
 PRESETS = {
     "paper": (512, (512, 256, 128, 64, 32)),
     "tiny": (128, (96, 64, 32, 16, 8)),
+    # Real films (training/presets.py): twice tiny's width at 32-128 pixels, where a
+    # radiograph's detail is.
+    "films": (128, (96, 64, 64, 32, 16)),
 }
 
 
@@ -176,7 +179,7 @@ def build_generator(preset: str = "tiny", *, z1_dim: int = Z1_DIM, z2_dim: int =
     """Builds G with named inputs "z1" (B, z1_dim), "z2" (B, z2_dim) and output "images".
 
     Args:
-        preset: "paper" or "tiny" (see PRESETS).
+        preset: "paper", "tiny" or "films" (see PRESETS).
         z1_dim: structure code size (the authors use 100).
         z2_dim: disease code size (the authors use 10).
         inject_z2: also add a linear map of z2 to every stage (see the module docstring);

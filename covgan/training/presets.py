@@ -21,7 +21,7 @@ PRESET_TRAINING = {
     # and Eq. 1 exactly: none of covgan's training levers.
     "paper": {"epochs": 100, "batch_size": 32, "g_learning_rate": 2e-4,
               "d_learning_rate": 2e-4, "inject_z2": False, "g_ema": 0.0, "lambda_cls": 1.0,
-              **PAPER_LEVERS},
+              "augment": False, "padding": "zeros", **PAPER_LEVERS},
     # Small batches for more updates, a faster Adam, z2 fed to every generator stage, a moving
     # average of G's weights, and the classifier term weighted 2 (confident counterparts and
     # positives: lambda 1 gave 0.964 / 0.915, lambda 2 0.978 / 0.97). And the training levers
@@ -32,8 +32,13 @@ PRESET_TRAINING = {
     "tiny": {"epochs": 18, "batch_size": 16, "g_learning_rate": 5e-4,
              "d_learning_rate": 5e-4, "inject_z2": True, "g_ema": 0.995, "lambda_cls": 2.0,
              "lambda_locality": 10.0, "class_critic": True, "gated_residual": True,
-             "upsampling": "bilinear"},
+             "upsampling": "bilinear", "augment": False, "padding": "zeros"},
 }
+# Real radiographs: tiny's settings and levers, G and D twice as wide where a film's detail is
+# (models/generator.py, models/discriminator.py), DiffAugment for a few hundred films,
+# reflection padding (a film's edge is no feature of every convolution) and 120 epochs.
+PRESET_TRAINING["films"] = {**PRESET_TRAINING["tiny"], "epochs": 120, "augment": True,
+                            "padding": "reflect"}
 
 
 _TINY = PRESET_TRAINING["tiny"]

@@ -30,6 +30,25 @@ def test_the_paper_preset_is_eq_1_and_options_override_the_tiny_presets_levers()
     assert levers(GANTrainingConfig(data="", classifier="", out="")) == PAPER_LEVERS
 
 
+def test_the_films_preset_is_tinys_levers_wider_augmented_and_reflected():
+    from covgan.models.encoder import build_encoder
+    from covgan.training.presets import PRESET_TRAINING
+
+    films = preset_config("films", data="", classifier="", out="")
+    tiny = preset_config("tiny", data="", classifier="", out="")
+    changed = {k for k in PRESET_TRAINING["films"] if getattr(films, k) != getattr(tiny, k)}
+    assert changed == {"epochs", "augment", "padding"}
+    assert (films.augment, films.padding) == (True, "reflect") and films.epochs > tiny.epochs
+    # Options still override it.
+    assert not preset_config("films", data="", classifier="", out="", augment=False).augment
+    wide = build_generator("films", gated_residual=True, padding="reflect", seed=0)
+    narrow = build_generator("tiny", gated_residual=True, padding="reflect", seed=0)
+    assert wide.output_shape == narrow.output_shape == (None, 128, 128, 1)
+    assert wide.count_params() > narrow.count_params()
+    assert build_discriminator("films").count_params() > build_discriminator("tiny").count_params()
+    assert build_encoder("films", z1_dim=100, z2_dim=10).output_shape == [(None, 100), (None, 10)]
+
+
 def test_paper_preset_builds_and_one_train_step_runs():
     generator = build_generator("paper")
     assert [t.shape[-1] for t in generator.inputs] == [100, 10]
