@@ -29,9 +29,9 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--preset", type=click.Choice(sorted(PRESET_TRAINING)), default=GAN.preset,
               show_default=True,
-              help="tiny: small G and D with covgan's training levers; films: for real "
-                   "radiographs (wider G and D where the detail is, DiffAugment, reflection "
-                   "padding, longer); paper: the authors' G and D and Eq. 1 as written.")
+              help="tiny: small G and D with covgan's training levers; films: tiny for real "
+                   "radiographs (DiffAugment, reflection padding, 150 epochs); paper: the "
+                   "authors' G and D and Eq. 1 as written.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help=f"Epochs {preset_help('epochs')}.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,

@@ -20,7 +20,7 @@ from covgan.shapes import IMAGE_SHAPE
 PRESETS = {
     "paper": (64, 128, 256, 512, 512),
     "tiny": (16, 32, 64, 128, 128),
-    "films": (32, 64, 128, 128, 256),  # twice tiny's: G draws more detail to judge
+    "films": (16, 32, 64, 128, 128),  # tiny's (training/presets.py)
 }
 
 

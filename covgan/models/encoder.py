@@ -26,7 +26,7 @@ ENCODER_FILE = "encoder.keras"
 PRESETS = {
     "paper": ((64, 128, 256, 512, 512), 512),
     "tiny": ((32, 64, 128, 128, 256), 256),
-    "films": ((32, 64, 128, 128, 256), 256),  # tiny's: not measured wider
+    "films": ((32, 64, 128, 128, 256), 256),  # tiny's
 }
 
 

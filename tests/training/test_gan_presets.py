@@ -30,8 +30,7 @@ def test_the_paper_preset_is_eq_1_and_options_override_the_tiny_presets_levers()
     assert levers(GANTrainingConfig(data="", classifier="", out="")) == PAPER_LEVERS
 
 
-def test_the_films_preset_is_tinys_levers_wider_augmented_and_reflected():
-    from covgan.models.encoder import build_encoder
+def test_the_films_preset_is_tiny_augmented_reflected_and_longer():
     from covgan.training.presets import PRESET_TRAINING
 
     films = preset_config("films", data="", classifier="", out="")
@@ -41,12 +40,10 @@ def test_the_films_preset_is_tinys_levers_wider_augmented_and_reflected():
     assert (films.augment, films.padding) == (True, "reflect") and films.epochs > tiny.epochs
     # Options still override it.
     assert not preset_config("films", data="", classifier="", out="", augment=False).augment
-    wide = build_generator("films", gated_residual=True, padding="reflect", seed=0)
-    narrow = build_generator("tiny", gated_residual=True, padding="reflect", seed=0)
-    assert wide.output_shape == narrow.output_shape == (None, 128, 128, 1)
-    assert wide.count_params() > narrow.count_params()
-    assert build_discriminator("films").count_params() > build_discriminator("tiny").count_params()
-    assert build_encoder("films", z1_dim=100, z2_dim=10).output_shape == [(None, 100), (None, 10)]
+    # Its models are tiny's (the wider ones measured worse on real films).
+    assert [w.shape for w in build_generator("films", gated_residual=True).weights] == \
+        [w.shape for w in build_generator("tiny", gated_residual=True).weights]
+    assert build_discriminator("films").count_params() == build_discriminator("tiny").count_params()
 
 
 def test_paper_preset_builds_and_one_train_step_runs():
