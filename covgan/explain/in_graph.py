@@ -1,8 +1,9 @@
 """The explanation as one TensorFlow graph, for the exported explain signature.
 
-`covgan explain` with its defaults inverts each image, tunes a gated G's branch per image,
-walks from the counterpart to the image through the tuned branch, computes every registered
-map and judges trust on the tuned reconstruction (covgan.explain.pipeline). Here the same
+`covgan explain` with its defaults inverts each image, tunes a gated G's branch per image
+where the trust rule does not trust the untuned explanation, walks from the counterpart to
+the image (through the tuned branch where there is one), computes every registered map and
+judges trust on the reconstruction the walk ends at (covgan.explain.pipeline). Here the same
 steps are written with tensors alone, so a SavedModel signature computes them under the stock
 TF Serving model server:
 
@@ -15,7 +16,9 @@ TF Serving model server:
   gradients) and reaches an equally good fit by another path (on 8 RSNA films, 400 steps: the
   tuned reconstructions differed by 0.011 on average against a residual of 0.038, the
   objectives by under 5%; one throw-away measurement);
-- the walk and the scores are drawn through each row's tuned branch (forward only).
+- the walk and the scores are drawn through each row's tuned branch (forward only);
+- with `TuningSettings.where` "untrusted" only the untrusted rows are gathered and tuned, and
+  their scores and walks scattered back over the untuned ones (none where all are trusted).
 
 Nothing assigns a variable, so concurrent requests share nothing.
 """
