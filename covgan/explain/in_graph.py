@@ -136,49 +136,50 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
         walk_p = tf.reshape(positive_probability(classifier, frames), (count, frames_per_image))
         walk = tf.reshape(frames, (count, frames_per_image, *IMAGE_SHAPE))
         if tuned and tuning.where == "untrusted":
-            scores, extra, walk, walk_p = tune_untrusted(images, z1, z2, scores, walk, walk_p)
+            scores, extra, walk, walk_p = _tune_untrusted(fit, classifier, tuning.steps, scales,
+                                                          images, z1, z2, scores, walk, walk_p)
         result = {**scores, **extra, "loss": loss, "steps": ran, "traversal": walk,
                   "traversal_probabilities": walk_p, "difference": walk[:, -1] - walk[:, 0]}
         for record, function in maps:
             result[record.key] = function(walk if record.needs_walk else images)
         return result
 
-    def tune_untrusted(images, z1, z2, scores, walk, walk_p):
-        """The untuned scores and walks with the rows the trust rule does not trust replaced
-        by their tuned ones (`TuningSettings.where` "untrusted", as pipeline._tune_some): only
-        those rows are tuned, and none where every row is trusted. The untuned rows get a NaN
-        tuning_loss."""
-        rows = tf.where(tf.logical_not(scores["trusted"]))[:, 0]
-        picked = [tf.gather(t, rows) for t in (images, z1, z2, scores["counterparts"])]
-
-        def tune_rows():
-            part_images, part_z1, part_z2, counterparts = picked
-            weights, before, after = fit.fit(part_images, part_z1, part_z2,
-                                             tf.constant(tuning.steps))
-            part = score_drawn(classifier, part_images, part_z1, part_z2,
-                               fit.draw(weights, part_z1, part_z2), counterparts)
-            codes1, codes2 = traversal_codes(part_z1, part_z2, scales)
-            frames = fit.draw([tf.repeat(w, scales.shape[0], axis=0) for w in weights],
-                              codes1, codes2)
-            frames_p = positive_probability(classifier, frames)
-            return (part, tf.reshape(frames, (-1, *walk.shape[1:])),
-                    tf.reshape(frames_p, (-1, scales.shape[0])), tf.stack([before, after], 1))
-
-        def tune_none():  # the same structure with no rows
-            return ({key: tf.gather(value, rows) for key, value in scores.items()},
-                    tf.gather(walk, rows), tf.gather(walk_p, rows), tf.zeros([0, 2]))
-
-        part, part_walk, part_walk_p, part_loss = tf.cond(tf.size(rows) > 0, tune_rows,
-                                                          tune_none)
-        at = rows[:, None]
-
-        def replaced(untuned, tuned_rows):
-            return tf.tensor_scatter_nd_update(untuned, at, tf.cast(tuned_rows, untuned.dtype))
-
-        no_loss = tf.fill([tf.shape(images)[0], 2], float("nan"))
-        extra = {"ssim_untuned": scores["ssim"], "trusted_untuned": scores["trusted"],
-                 "tuning_loss": replaced(no_loss, part_loss)}
-        merged = {key: replaced(value, part[key]) for key, value in scores.items()}
-        return merged, extra, replaced(walk, part_walk), replaced(walk_p, part_walk_p)
-
     return explain
+
+
+def _tune_untrusted(fit, classifier, steps, scales, images, z1, z2, scores, walk, walk_p):
+    """The untuned scores and walks with the rows the trust rule does not trust replaced by
+    their tuned ones (`TuningSettings.where` "untrusted", as pipeline._tune_some): only those
+    rows are tuned (`fit`, `steps` Adam steps), and none where every row is trusted. The
+    untuned rows get a NaN tuning_loss. Returns (scores, extra, walk, walk_p)."""
+    rows = tf.where(tf.logical_not(scores["trusted"]))[:, 0]
+    picked = [tf.gather(t, rows) for t in (images, z1, z2, scores["counterparts"])]
+    frames_per_image = scales.shape[0]
+
+    def tune_rows():
+        part_images, part_z1, part_z2, counterparts = picked
+        weights, before, after = fit.fit(part_images, part_z1, part_z2, tf.constant(steps))
+        part = score_drawn(classifier, part_images, part_z1, part_z2,
+                           fit.draw(weights, part_z1, part_z2), counterparts)
+        codes1, codes2 = traversal_codes(part_z1, part_z2, scales)
+        frames = fit.draw([tf.repeat(w, frames_per_image, axis=0) for w in weights],
+                          codes1, codes2)
+        frames_p = positive_probability(classifier, frames)
+        return (part, tf.reshape(frames, (-1, *walk.shape[1:])),
+                tf.reshape(frames_p, (-1, frames_per_image)), tf.stack([before, after], 1))
+
+    def tune_none():  # the same structure with no rows
+        return ({key: tf.gather(value, rows) for key, value in scores.items()},
+                tf.gather(walk, rows), tf.gather(walk_p, rows), tf.zeros([0, 2]))
+
+    part, part_walk, part_walk_p, part_loss = tf.cond(tf.size(rows) > 0, tune_rows, tune_none)
+    at = rows[:, None]
+
+    def replaced(untuned, tuned_rows):
+        return tf.tensor_scatter_nd_update(untuned, at, tf.cast(tuned_rows, untuned.dtype))
+
+    no_loss = tf.fill([tf.shape(images)[0], 2], float("nan"))
+    extra = {"ssim_untuned": scores["ssim"], "trusted_untuned": scores["trusted"],
+             "tuning_loss": replaced(no_loss, part_loss)}
+    merged = {key: replaced(value, part[key]) for key, value in scores.items()}
+    return merged, extra, replaced(walk, part_walk), replaced(walk_p, part_walk_p)

@@ -163,7 +163,8 @@ def test_the_commands_tune_a_gated_branch_by_default_and_other_generators_only_w
     assert tuning_settings(True) == TuningSettings(
         steps=BRANCH_TUNING_STEPS, learning_rate=TUNING_LEARNING_RATES["branch"],
         layers="branch", feature_weight=TUNING_FEATURE_WEIGHTS["branch"],
-        bce_weight=TUNING_BCE_WEIGHTS["branch"], residual_focus=TUNING_RESIDUAL_FOCUS["branch"])
+        bce_weight=TUNING_BCE_WEIGHTS["branch"], residual_focus=TUNING_RESIDUAL_FOCUS["branch"],
+        where="untrusted")
     branch = tuning_settings(True)
     # The branch holds what C sees and how it reads the image, and fits hardest where the
     # inversion missed.
@@ -314,7 +315,7 @@ def test_the_counterpart_fit_draws_the_anatomy_into_both_ends_and_holds_the_coun
     assert settings == TuningSettings(
         steps=30, learning_rate=TUNING_LEARNING_RATES["all"], layers="all",
         bce_weight=TUNING_BCE_WEIGHTS["branch"], feature_weight=TUNING_FEATURE_WEIGHTS["branch"],
-        residual_focus=TUNING_RESIDUAL_FOCUS["branch"], counterpart_fit=1.0)
+        residual_focus=TUNING_RESIDUAL_FOCUS["branch"], counterpart_fit=1.0, where="untrusted")
     assert tuning_settings(True, counterpart_fit=1.0).steps == BRANCH_TUNING_STEPS
     plain = dataclasses.replace(settings, feature_weight=0.0, learning_rate=1e-3, steps=100)
     tuner = PivotalTuner(gated, plain, classifier)
