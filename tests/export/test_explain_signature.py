@@ -41,9 +41,9 @@ def test_the_untuned_form_is_the_pipelines_to_rounding(gated_models, images):
 def test_the_tuned_form_tunes_each_image_and_reports_every_part(gated_models, images):
     generator, classifier = gated_models
     settings = settings_for(generator, InversionSettings(steps=8, restarts=2))
-    tuning = tuning_settings(True, steps=25)
+    tuning = tuning_settings(True, steps=25, where="all")  # every image (the untrusted: below)
     signatures = generator_signatures(generator, classifier, ServingSettings(
-        inversion=settings, tune_steps=25, tuning_convolution="patches"))
+        inversion=settings, tune_steps=25, tune_where="all", tuning_convolution="patches"))
     served = {k: v.numpy() for k, v in signatures["explain"](images=tf.constant(images)).items()}
     local = explain(generator, classifier, images, settings=settings, tuning=tuning)
     # The keys of `covgan explain` with tuning, the maps included; the same inversion under it.

@@ -231,11 +231,19 @@ def test_a_gated_generator_exports_its_counterpart_term(tmp_path):
     run = types.SimpleNamespace(generator=gated, classifier=build_classifier("tiny", seed=0),
                                 encoder=None, path=tmp_path / "run", config={"preset": "tiny"})
     export_run(run, tmp_path / "out",
-               settings=ServingSettings(inversion=InversionSettings(steps=3, restarts=2)))
+               settings=ServingSettings(inversion=InversionSettings(steps=3, restarts=2),
+                                        tune_steps=3))
     version = tmp_path / "out" / "covgan_generator" / "1"
     metadata = json.loads((version / "assets.extra" / "covgan.json").read_text())
     assert metadata["inversion"]["counterpart_weight"] == COUNTERPART_WEIGHT > 0
     images = np.random.default_rng(2).random((2, 128, 128, 1)).astype("f4")
-    inverted = tf.saved_model.load(str(version)).signatures["invert"](images=tf.constant(images))
+    signatures = tf.saved_model.load(str(version)).signatures
+    inverted = signatures["invert"](images=tf.constant(images))
     np.testing.assert_allclose(inverted["counterparts"],
                                gated([inverted["z1"], 0 * inverted["z2"]]).numpy(), atol=1e-5)
+    # The saved explain tunes the images its trust rule does not trust untuned (the default),
+    # and only those: the loaded graph keeps the choice.
+    assert metadata["tuning"]["where"] == "untrusted"
+    explained = signatures["explain"](images=tf.constant(images))
+    tuned = np.isfinite(explained["tuning_loss"].numpy()).all(axis=1)
+    np.testing.assert_array_equal(tuned, ~explained["trusted_untuned"].numpy())
