@@ -116,28 +116,21 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
 
     def explain(images, tune=True):
         tuned = tune and fit is not None
-        count = tf.shape(images)[0]
         z1, z2, loss, ran = invert(images)
         scores = score_inversion(generator, classifier, images, z1, z2)
-        codes1, codes2 = traversal_codes(z1, z2, scales)
-        frames_per_image = scales.shape[0]
-        extra = {}
+        untuned = {"ssim_untuned": scores["ssim"], "trusted_untuned": scores["trusted"]}
         if tuned and tuning.where == "all":
-            weights, before, after = fit.fit(images, z1, z2, tf.constant(tuning.steps))
-            extra = {"ssim_untuned": scores["ssim"], "trusted_untuned": scores["trusted"],
-                     "tuning_loss": tf.stack([before, after], axis=1)}
-            # The branch is multiplied by 0 at z2 = 0: the counterpart is the untuned G's.
-            scores = score_drawn(classifier, images, z1, z2, fit.draw(weights, z1, z2),
-                                 scores["counterparts"])
-            frames = fit.draw([tf.repeat(w, frames_per_image, axis=0) for w in weights],
-                              codes1, codes2)
+            scores, walk, walk_p, tuning_loss = _tuned(fit, classifier, tuning.steps, scales,
+                                                       images, z1, z2, scores["counterparts"])
+            extra = {**untuned, "tuning_loss": tuning_loss}
         else:
-            frames = generator([codes1, codes2], training=False)
-        walk_p = tf.reshape(positive_probability(classifier, frames), (count, frames_per_image))
-        walk = tf.reshape(frames, (count, frames_per_image, *IMAGE_SHAPE))
+            walk, walk_p = _walk(lambda codes1, codes2: generator([codes1, codes2], training=False),
+                                 classifier, scales, z1, z2)
+            extra = {}
         if tuned and tuning.where == "untrusted":
-            scores, extra, walk, walk_p = _tune_untrusted(fit, classifier, tuning.steps, scales,
-                                                          images, z1, z2, scores, walk, walk_p)
+            scores, walk, walk_p, tuning_loss = _tune_untrusted(
+                fit, classifier, tuning.steps, scales, images, z1, z2, scores, walk, walk_p)
+            extra = {**untuned, "tuning_loss": tuning_loss}
         result = {**scores, **extra, "loss": loss, "steps": ran, "traversal": walk,
                   "traversal_probabilities": walk_p, "difference": walk[:, -1] - walk[:, 0]}
         for record, function in maps:
@@ -147,26 +140,38 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
     return explain
 
 
+def _walk(draw, classifier, scales, z1, z2):
+    """Each row's walk (B, S, 128, 128, 1) and its p(positive) (B, S), drawn by `draw`:
+    (codes1, codes2) -> images."""
+    frames_per_image = scales.shape[0]
+    codes1, codes2 = traversal_codes(z1, z2, scales)
+    frames = draw(codes1, codes2)
+    walk_p = tf.reshape(positive_probability(classifier, frames), (-1, frames_per_image))
+    return tf.reshape(frames, (-1, frames_per_image, *IMAGE_SHAPE)), walk_p
+
+
+def _tuned(fit, classifier, steps, scales, images, z1, z2, counterparts):
+    """Every row's branch tuned `steps` Adam steps, then its scores and walk through its own
+    tuned branch. Returns (scores, walk, walk_p, tuning_loss (B, 2): before, after)."""
+    weights, before, after = fit.fit(images, z1, z2, tf.constant(steps))
+    # The branch is multiplied by 0 at z2 = 0: the counterpart is the untuned G's.
+    scores = score_drawn(classifier, images, z1, z2, fit.draw(weights, z1, z2), counterparts)
+    repeated = [tf.repeat(w, scales.shape[0], axis=0) for w in weights]
+    walk, walk_p = _walk(lambda codes1, codes2: fit.draw(repeated, codes1, codes2),
+                         classifier, scales, z1, z2)
+    return scores, walk, walk_p, tf.stack([before, after], axis=1)
+
+
 def _tune_untrusted(fit, classifier, steps, scales, images, z1, z2, scores, walk, walk_p):
     """The untuned scores and walks with the rows the trust rule does not trust replaced by
-    their tuned ones (`TuningSettings.where` "untrusted", as pipeline._tune_some): only those
-    rows are tuned (`fit`, `steps` Adam steps), and none where every row is trusted. The
-    untuned rows get a NaN tuning_loss. Returns (scores, extra, walk, walk_p)."""
+    their `_tuned` ones (`TuningSettings.where` "untrusted", as pipeline._tune_some): only those
+    rows are tuned, and none where every row is trusted. Returns (scores, walk, walk_p,
+    tuning_loss), the untuned rows' tuning_loss NaN."""
     rows = tf.where(tf.logical_not(scores["trusted"]))[:, 0]
     picked = [tf.gather(t, rows) for t in (images, z1, z2, scores["counterparts"])]
-    frames_per_image = scales.shape[0]
 
     def tune_rows():
-        part_images, part_z1, part_z2, counterparts = picked
-        weights, before, after = fit.fit(part_images, part_z1, part_z2, tf.constant(steps))
-        part = score_drawn(classifier, part_images, part_z1, part_z2,
-                           fit.draw(weights, part_z1, part_z2), counterparts)
-        codes1, codes2 = traversal_codes(part_z1, part_z2, scales)
-        frames = fit.draw([tf.repeat(w, frames_per_image, axis=0) for w in weights],
-                          codes1, codes2)
-        frames_p = positive_probability(classifier, frames)
-        return (part, tf.reshape(frames, (-1, *walk.shape[1:])),
-                tf.reshape(frames_p, (-1, frames_per_image)), tf.stack([before, after], 1))
+        return _tuned(fit, classifier, steps, scales, *picked)
 
     def tune_none():  # the same structure with no rows
         return ({key: tf.gather(value, rows) for key, value in scores.items()},
@@ -179,7 +184,6 @@ def _tune_untrusted(fit, classifier, steps, scales, images, z1, z2, scores, walk
         return tf.tensor_scatter_nd_update(untuned, at, tf.cast(tuned_rows, untuned.dtype))
 
     no_loss = tf.fill([tf.shape(images)[0], 2], float("nan"))
-    extra = {"ssim_untuned": scores["ssim"], "trusted_untuned": scores["trusted"],
-             "tuning_loss": replaced(no_loss, part_loss)}
     merged = {key: replaced(value, part[key]) for key, value in scores.items()}
-    return merged, extra, replaced(walk, part_walk), replaced(walk_p, part_walk_p)
+    return (merged, replaced(walk, part_walk), replaced(walk_p, part_walk_p),
+            replaced(no_loss, part_loss))

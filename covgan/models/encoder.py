@@ -26,8 +26,8 @@ ENCODER_FILE = "encoder.keras"
 PRESETS = {
     "paper": ((64, 128, 256, 512, 512), 512),
     "tiny": ((32, 64, 128, 128, 256), 256),
-    "films": ((32, 64, 128, 128, 256), 256),  # tiny's
 }
+PRESETS["films"] = PRESETS["tiny"]
 
 
 def build_encoder(preset: str = "tiny", *, z1_dim: int, z2_dim: int,
