@@ -124,8 +124,7 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
                                                        images, z1, z2, scores["counterparts"])
             extra = {**untuned, "tuning_loss": tuning_loss}
         else:
-            walk, walk_p = _walk(lambda codes1, codes2: generator([codes1, codes2], training=False),
-                                 classifier, scales, z1, z2)
+            walk, walk_p = untuned_walk(generator, classifier, scales, z1, z2)
             extra = {}
         if tuned and tuning.where == "untrusted":
             scores, walk, walk_p, tuning_loss = _tune_untrusted(
@@ -140,9 +139,15 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
     return explain
 
 
+def untuned_walk(generator, classifier, scales, z1, z2):
+    """`_walk` drawn by G itself (the explanation's untuned walk and the traverse signature)."""
+    return _walk(lambda codes1, codes2: generator([codes1, codes2], training=False), classifier,
+                 scales, z1, z2)
+
+
 def _walk(draw, classifier, scales, z1, z2):
     """Each row's walk (B, S, 128, 128, 1) and its p(positive) (B, S), drawn by `draw`:
-    (codes1, codes2) -> images."""
+    (codes1, codes2) -> images, one frame per scale of z2."""
     frames_per_image = scales.shape[0]
     codes1, codes2 = traversal_codes(z1, z2, scales)
     frames = draw(codes1, codes2)

@@ -19,11 +19,16 @@ import keras
 import tensorflow as tf
 
 from covgan.explain.gradcam import make_gradcam_fn
-from covgan.explain.in_graph import graph_tuning_works, make_graph_explain, make_graph_inversion
+from covgan.explain.in_graph import (
+    graph_tuning_works,
+    make_graph_explain,
+    make_graph_inversion,
+    untuned_walk,
+)
 from covgan.explain.invert import score_inversion
 from covgan.explain.per_row_weights import grouped_convolution_gradients_work
 from covgan.explain.settings import TuningSettings, tuning_settings
-from covgan.explain.traverse import traversal_codes, traversal_scales
+from covgan.explain.traverse import traversal_scales
 from covgan.export.settings import ServingSettings
 from covgan.models.classifier import positive_probability
 from covgan.models.generator import code_sizes, residual_branch_layers
@@ -75,13 +80,8 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
     images_spec = tf.TensorSpec([None, *IMAGE_SHAPE], tf.float32, name="images")
 
     def walk(z1, z2):
-        count = tf.shape(z1)[0]
-        codes1, codes2 = traversal_codes(z1, z2, scales)
-        frames = generator([codes1, codes2], training=False)
-        p = tf.reshape(positive_probability(classifier, frames), (count, steps))
-        frames = tf.reshape(frames, (count, steps, *IMAGE_SHAPE))
-        return {"images": frames, "probabilities": p,
-                "difference": frames[:, -1] - frames[:, 0]}
+        frames, p = untuned_walk(generator, classifier, scales, z1, z2)
+        return {"images": frames, "probabilities": p, "difference": frames[:, -1] - frames[:, 0]}
 
     @tf.function(input_signature=[z1_spec, z2_spec])
     def generate(z1, z2):
