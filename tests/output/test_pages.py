@@ -44,6 +44,8 @@ def test_the_explanation_report_escapes_what_it_is_given_and_says_why(tmp_path):
     # A film the trust rule passed untuned was not tuned (the default), and says so.
     assert page.count("<p>Pivotal tuning:") == 1 and page.count("<p>Not tuned:") == 1
     assert page.count("<b>Trusted.</b>") == 2 and page.count("NOT trusted:") == 1
+    # A trusted film's banner states the rule's threshold, not a closeness it did not measure.
+    assert "passes the trust rule's likeness test (SSIM 0.70, at least 0.5" in page
     assert ".film1 { background-image: url(data:image/" in page
 
 
