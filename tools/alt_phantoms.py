@@ -142,8 +142,8 @@ def draw(seed, index):
                          SIZE * rng.uniform(0.55, 0.7), 2.5, tilt)
     image = np.full((SIZE, SIZE), rng.uniform(0.03, 0.12), np.float32)
     image += body * (rng.uniform(0.45, 0.6) + 0.08 * (yy / SIZE))
-    fields, hila = lungs(rng, centre_x, SIZE * rng.uniform(0.12, 0.2), SIZE * rng.uniform(0.22, 0.28),
-                         SIZE * rng.uniform(0.55, 0.65), tilt)
+    fields, hila = lungs(rng, centre_x, SIZE * rng.uniform(0.12, 0.2),
+                         SIZE * rng.uniform(0.22, 0.28), SIZE * rng.uniform(0.55, 0.65), tilt)
     lung = fields[0] | fields[1]
     image -= rng.uniform(0.25, 0.35) * cv2.GaussianBlur(lung.astype(np.float32), (0, 0), 4)
     vessels = np.zeros((SIZE, SIZE), np.float32)
