@@ -20,14 +20,12 @@ def test_the_other_drawing_is_reproducible_and_masks_exactly_its_positives():
         assert mask.any() == bool(label)  # a positive's mask is never empty, a negative's is
 
 
-def test_data_prepare_imports_the_tree_with_its_masks(tmp_path):
-    import sys
-
+def test_data_prepare_imports_the_tree_with_its_masks(tmp_path, monkeypatch):
     from covgan.data import layout
     from covgan.data.prepare import prepare
 
     tool = load_tool("alt_phantoms")
-    sys.argv = ["alt_phantoms", str(tmp_path / "alt"), "--count", "12"]
+    monkeypatch.setattr("sys.argv", ["alt_phantoms", str(tmp_path / "alt"), "--count", "12"])
     tool.main()
     report = prepare(tmp_path / "alt" / "images", tmp_path / "data",
                      masks=tmp_path / "alt" / "masks")

@@ -178,7 +178,8 @@ def draw(seed, index):
     image += rng.normal(0, rng.uniform(0.01, 0.035), image.shape).astype(np.float32)
     if rng.random() < 0.3:  # a dark border where the film was cropped off-centre
         edge = int(rng.integers(6, 20))
-        image[:, :edge] = image[:, :edge] * 0.2 if rng.random() < 0.5 else image[:, :edge]
+        if rng.random() < 0.5:
+            image[:, :edge] *= 0.2
         image[:edge] *= 0.2
     small = cv2.resize(np.clip(image, 0, 1), (OUT_SIZE, OUT_SIZE), interpolation=cv2.INTER_AREA)
     small_mask = cv2.resize(mask.astype(np.uint8), (OUT_SIZE, OUT_SIZE),
