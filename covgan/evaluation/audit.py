@@ -37,7 +37,7 @@ from covgan.evaluation.audit_parts import (
     marker_summary,
     summary_of,
 )
-from covgan.explain.maps import READS_WALK, map_keys, map_named
+from covgan.explain.maps import map_keys, map_named
 from covgan.explain.settings import TUNING_BATCH
 
 FLAG_THRESHOLDS = {
@@ -149,7 +149,7 @@ def _region_flag(summary, region, threshold, default_map, sentence, where, why="
     text = (f"{sentence(shares[lead])} {where}, by the {lead} map{why}"
             + (f" (other maps: {others})." if others else "."))
     if default_map in shares and default_map not in raised_by:
-        if map_named(lead).reads == READS_WALK:
+        if map_named(lead).needs_walk:
             text += (f" The classifier-weighted walk ({default_map}) stays below: the walk "
                      "changes it but the classifier barely responds there, a change of the "
                      "GAN's rather than the classifier's evidence.")

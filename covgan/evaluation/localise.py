@@ -27,7 +27,7 @@ from covgan.explain.invert import (
     InversionSettings,
     trust_conditions,
 )
-from covgan.explain.maps import READS_IMAGE, READS_WALK, explanation_maps
+from covgan.explain.maps import READS_IMAGE, explanation_maps
 from covgan.explain.pipeline import explain
 from covgan.explain.settings import DEFAULT_MAP, TuningSettings
 from covgan.models.classifier import positive_probability
@@ -178,7 +178,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     # Every registered map, by its name; those of the walk depend on the inversion (and its
     # seed), the others (the baselines) read the image alone.
     keys = {m.name: m.key for m in explanation_maps()}
-    walk_maps = [m.name for m in explanation_maps(READS_WALK)]
+    walk_maps = [m.name for m in explanation_maps() if m.needs_walk]
     baselines = [m.name for m in explanation_maps(READS_IMAGE)]
     per_image, first_seed, methods = {}, {}, {}
     for method, key in keys.items():

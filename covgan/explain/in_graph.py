@@ -133,7 +133,7 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
         result = {**scores, **extra, "loss": loss, "steps": ran, "traversal": walk,
                   "traversal_probabilities": walk_p, "difference": walk[:, -1] - walk[:, 0]}
         for record, function in maps:
-            result[record.key] = function(walk if record.needs_walk else images)
+            result[record.key] = function(record.inputs(walk, images))
         return result
 
     return explain

@@ -1,8 +1,10 @@
 """The explanation maps, one record each: the pipeline, localise, audit, the report's writers
 and the exported explain signature all loop over this registry.
 
-A map reads either the walk (the traversal's frames from the counterpart to the image,
-(B, S, H, W, 1)) or the image alone ((B, H, W, 1)), and returns (B, H, W) in [0, 1]. Its
+A map reads the walk (the traversal's frames from the counterpart to the image,
+(B, S, H, W, 1)), the walk carried onto the image (the same frames with the image's own
+pixels under them, `inputs`), or the image alone ((B, H, W, 1)), and returns (B, H, W) in
+[0, 1]. Its
 `make` builds that function from the classifier: make(classifier, layer) -> fn, where
 `layer` is the convolution a layer-reading map (Grad-CAM) reads (None: its default) and
 the others ignore it. The function must be graph-safe (TensorFlow ops only), because the
@@ -20,7 +22,8 @@ import importlib
 from collections.abc import Callable
 
 # What a map reads.
-READS_WALK, READS_IMAGE = "walk", "image"
+READS_WALK, READS_WALK_ON_IMAGE, READS_IMAGE = "walk", "walk_on_image", "image"
+_READS = (READS_WALK, READS_WALK_ON_IMAGE, READS_IMAGE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +35,8 @@ class ExplanationMap:
         key: its name in the explanation's result, explain.json's maps and the explain
             signature's outputs.
         title: its caption in the reports ("\\n" breaks the line).
-        reads: READS_WALK (needs the inversion and the walk) or READS_IMAGE (the image alone).
+        reads: READS_WALK (needs the inversion and the walk), READS_WALK_ON_IMAGE (the walk
+            carried onto the image, `inputs`) or READS_IMAGE (the image alone).
         make: make(classifier, layer) -> fn(inputs) -> (B, H, W), or "module:function".
         chunk: images per call (0: all at once); a map that turns each image into many
             classifier inputs (the walk's frames, Integrated Gradients' path) is called on a
@@ -47,13 +51,28 @@ class ExplanationMap:
     chunk: int = 0
 
     def __post_init__(self):
-        if self.reads not in (READS_WALK, READS_IMAGE):
-            raise ValueError(f"A map reads {READS_WALK!r} or {READS_IMAGE!r}. "
-                             f"Received: {self.reads!r}.")
+        if self.reads not in _READS:
+            raise ValueError(f"A map reads one of {_READS}. Received: {self.reads!r}.")
 
     @property
     def needs_walk(self) -> bool:
-        return self.reads == READS_WALK
+        """Whether the map depends on the inversion (and so on its seed)."""
+        return self.reads != READS_IMAGE
+
+    def inputs(self, walk, images):
+        """What the map's function is called on, from the walk to the image (B, S, H, W, 1)
+        and the images (B, H, W, 1); NumPy arrays or tensors alike.
+
+        The walk carried onto the image is image + frame - last frame: the image itself with
+        the walk's change taken out by degrees (its first frame is the trust rule's add-back,
+        its last the image), so a map reads the classifier on this film's pixels, where the
+        walk alone is drawn by the GAN.
+        """
+        if self.reads == READS_IMAGE:
+            return images
+        if self.reads == READS_WALK:
+            return walk
+        return images[:, None] + walk - walk[:, -1:]
 
     def build(self, classifier, layer: str | None = None) -> Callable:
         """The map's function for this classifier."""
@@ -104,6 +123,9 @@ register(ExplanationMap("traversal", "traversal_map", "|difference|\n(traversal)
                         "covgan.explain.traverse:make_difference_map_fn"))
 register(ExplanationMap("latent_gradients", "latent_gradients",
                         "latent gradients\n(change x grad)", READS_WALK,
+                        "covgan.explain.latent_gradients:make_latent_gradients_map", chunk=8))
+register(ExplanationMap("film_gradients", "film_gradients",
+                        "latent gradients\non the film", READS_WALK_ON_IMAGE,
                         "covgan.explain.latent_gradients:make_latent_gradients_map", chunk=8))
 register(ExplanationMap("gradcam", "gradcam", "Grad-CAM", READS_IMAGE,
                         "covgan.explain.gradcam:make_gradcam_map"))

@@ -104,7 +104,7 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         if record.needs_walk or image_maps:
             explained[record.key] = _chunked(
                 lambda rows, build=record.build: _compiled(build, classifier, layer, rows=rows),
-                at_image if record.needs_walk else images, record.chunk)
+                record.inputs(at_image, images), record.chunk)
     if progress:
         progress(len(images))
     return explained
