@@ -6,7 +6,7 @@ The verbs a Python user calls, each a function of a run and images (`covgan.api`
 
     run = covgan.load_run("runs/demo/gan")
     result = covgan.explain_images(run, ["chest.png"])   # what `covgan explain` computes
-    result["latent_gradients"][0]                     # the default map
+    result["film_gradients"][0]                       # the default map
 
 They load on first use (PEP 562), so `import covgan` stays light and `covgan --help`
 answers without importing TensorFlow. Importing covgan changes no environment variable; on a

@@ -87,13 +87,13 @@ def explain_images(run: Run | str | os.PathLike, images: Images, *, seed: int = 
         Per image (the first axis): probabilities (N, 3: image, reconstruction,
         counterpart), ssim, mse, trusted, reconstructions, counterparts, traversal
         (N, S, 128, 128, 1), traversal_probabilities (N, S), and the maps (N, 128, 128) in
-        [0, 1]: latent_gradients (the default), traversal_map (|difference|), gradcam,
-        saliency (the input gradient), integrated_gradients.
+        [0, 1]: film_gradients (the default), latent_gradients, traversal_map (|difference|),
+        gradcam, saliency (the input gradient), integrated_gradients.
 
     Example:
         ```python
         result = covgan.explain_images("runs/demo/gan", ["chest.png"])
-        result["latent_gradients"][0]   # where the evidence is
+        result["film_gradients"][0]   # where the evidence is
         ```
     """
     from covgan.explain.pipeline import explain as explain_batch
@@ -160,7 +160,7 @@ def localise(run: Run | str | os.PathLike, images: Images, masks: np.ndarray, *,
     Example:
         ```python
         scores = covgan.localise(run, images, masks, seeds=(0, 1, 2))
-        scores["methods"]["latent_gradients"]["pointing_game"]
+        scores["methods"]["film_gradients"]["pointing_game"]
         ```
     """
     from covgan.evaluation.localise import score_localisation

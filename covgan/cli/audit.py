@@ -77,8 +77,9 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
 
     Groups: the positives, and the classifier's false positives and false
     negatives (each up to --count images). Per group and map (the traversal's,
-    latent gradients, Grad-CAM, input gradient, Integrated Gradients): the mean
-    map and its mass by region (lungs, the rest of the thorax, outside the body,
+    latent gradients on the walk and on the film, Grad-CAM, input gradient,
+    Integrated Gradients): the mean map and its mass by region (lungs, the rest
+    of the thorax, outside the body,
     the border band, the four corners); from negative counterpart to
     reconstruction: mean intensity, contrast, thorax width and height, lung
     area and border brightness with 95% intervals. With --attribute COLUMN, all

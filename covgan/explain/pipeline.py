@@ -59,7 +59,8 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
         crossing_step (N,), difference (signed, last minus first step, N, 128, 128, 1),
         and every registered map (`covgan.explain.maps`), (N, 128, 128) in [0, 1] under its
-        key: traversal_map (|difference|), latent_gradients, gradcam, saliency (the input
+        key: traversal_map (|difference|), latent_gradients, film_gradients (the default:
+        latent gradients taken on the walk carried onto the image), gradcam, saliency (the input
         gradient), integrated_gradients. They are the exported explain signature's output
         names (covgan.explain.in_graph computes the same in one graph), so a server's answer
         reads the same. With tuning, also ssim_untuned and trusted_untuned (the

@@ -54,7 +54,8 @@ def generator_signatures(generator: keras.Model, classifier: keras.Model,
     in_graph): the inversion, the per-image tuning of a gated G's branch (`served_tuning`: by
     default of the images the trust rule does not trust untuned), the walk through each tuned
     image's own branch, every registered map (covgan.explain.maps:
-    |difference|, latent gradients, Grad-CAM, the input gradient and Integrated Gradients, 32
+    |difference|, latent gradients on the walk and on the film, Grad-CAM, the input gradient and
+    Integrated Gradients, 43
     classifier passes per image, which a request's batch bound keeps in hand) and the trust
     verdict with its parts (ssim, probabilities, add_back_probabilities; ssim_untuned,
     trusted_untuned, tuning_loss). explain_untuned is the same without the tuning. Settings that

@@ -35,11 +35,11 @@ def test_audit_writes_groups_flags_and_a_self_contained_page(audited):
     out, stdout = audited
     audit = json.loads((out / "audit.json").read_text())
     assert audit == json.loads(stdout)
-    assert audit["default_map"] == "latent_gradients" and audit["split"] in ("test", "val")
+    assert audit["default_map"] == "film_gradients" and audit["split"] in ("test", "val")
     assert set(audit["groups"]) == {"positives", "false_positives", "false_negatives"}
     positives = audit["groups"]["positives"]
     assert positives["n"] == 2 and positives["lungs"] == "masks"  # phantoms carry their own
-    for method in ("traversal", "latent_gradients", "gradcam", "gradient",
+    for method in ("traversal", "latent_gradients", "film_gradients", "gradcam", "gradient",
                    "integrated_gradients"):
         regions = positives["methods"][method]["regions"]
         assert tuple(regions) == REGIONS

@@ -43,15 +43,15 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
         if entry["p_add_back"] >= 0.5:  # the evidence is not in the reconstruction
             assert not entry["trusted"]
     report = (out / "report.html").read_text()
-    # Figure 2's six panels, five maps and the plot as images; the steps once, as a style.
-    assert report.count('src="data:image/') == 12 * 2
+    # Figure 2's six panels, six maps and the plot as images; the steps once, as a style.
+    assert report.count('src="data:image/') == 13 * 2
     assert report.count("background-image: url(data:image/") == 2
     assert external_references(report) == []  # nothing fetched from anywhere
-    # The row of maps leads with the default map (latent gradients), then the rest.
+    # The row of maps leads with the default map (latent gradients on the film), then the rest.
     maps = re.findall(r'alt="explanation map: ([^"]*)"', report)
-    assert len(maps) == 2 * 5 and maps[0].startswith("latent gradients"), maps
-    assert [m.split()[0] for m in maps[:5]] == ["latent", "|difference|", "Grad-CAM", "input",
-                                                "Integrated"]
+    assert len(maps) == 2 * 6 and maps[0] == "latent gradients\non the film", maps
+    assert [m.split()[0] for m in maps[:6]] == ["latent", "|difference|", "latent", "Grad-CAM",
+                                                "input", "Integrated"]
     # Small enough to mail: 32 images under 8 MB.
     assert (out / "report.html").stat().st_size < 2 * 8_000_000 / 32
     with Image.open(out / entry["files"]["gif"]) as gif:
@@ -223,11 +223,12 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
         assert called["methods"]["gradcam"]["relevance_mass"] == pytest.approx(
             np.mean([r["relevance_mass"] for r in kept]))
     # Every map, and with two seeds each walk map averaged over their inversions.
-    assert set(scores["methods"]) == {"traversal", "latent_gradients", "gradcam", "gradient",
-                                      "integrated_gradients", "traversal_seed_mean",
-                                      "latent_gradients_seed_mean"}
-    assert set(scores["seed_mean_vs_single"]) == {"traversal", "latent_gradients"}
-    assert scores["default_map"] == "latent_gradients" and scores["seeds"] == [0, 1]
+    walk_maps = {"traversal", "latent_gradients", "film_gradients"}
+    seed_means = {f"{m}_seed_mean" for m in walk_maps}
+    assert set(scores["methods"]) == walk_maps | seed_means | {"gradcam", "gradient",
+                                                               "integrated_gradients"}
+    assert set(scores["seed_mean_vs_single"]) == walk_maps
+    assert scores["default_map"] == "film_gradients" and scores["seeds"] == [0, 1]
     for values in scores["methods"].values():
         for key in ("pointing_game", "relevance_mass", "iou_topk", "auroc"):
             assert 0.0 <= values[key] <= 1.0
@@ -235,9 +236,7 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     for intervals in scores["paired_vs_gradcam"].values():
         for low, high in intervals.values():
             assert -1.0 <= low <= high <= 1.0
-    assert set(scores["paired_vs_baselines"]) == {"traversal", "latent_gradients",
-                                                  "traversal_seed_mean",
-                                                  "latent_gradients_seed_mean"}
+    assert set(scores["paired_vs_baselines"]) == walk_maps | seed_means
     for baselines in scores["paired_vs_baselines"].values():
         assert set(baselines) == {"gradcam", "gradient", "integrated_gradients"}
     # Against Grad-CAM, both blocks hold the same interval.
@@ -248,7 +247,7 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
         assert len(rows) == 3
         assert np.mean([r["relevance_mass"] for r in rows]) == pytest.approx(
             scores["methods"][method]["relevance_mass"])
-    assert "latent_gradients - integrated_gradients" in result.stderr
+    assert "film_gradients - integrated_gradients" in result.stderr
     assert len(scores["inversion_per_seed"]) == 2
     # Each image's inversion, per seed: its share of trusted images is the summary's.
     for summary in scores["inversion_per_seed"]:

@@ -41,6 +41,29 @@ def test_names_and_keys_are_unique_and_the_default_reads_the_walk():
         ExplanationMap("x", "y", "z", "pixels", make_brightness_map)
 
 
+def test_a_map_is_given_the_walk_the_walk_on_the_image_or_the_image():
+    from covgan.explain.maps import READS_WALK, READS_WALK_ON_IMAGE, map_named
+
+    rng = np.random.default_rng(0)
+    walk = rng.random((2, 4, 8, 8, 1)).astype("float32")
+    images = rng.random((2, 8, 8, 1)).astype("float32")
+    kinds = {reads: ExplanationMap("x", "y", "z", reads, make_brightness_map)
+             for reads in (READS_WALK, READS_WALK_ON_IMAGE, READS_IMAGE)}
+    assert kinds[READS_WALK].inputs(walk, images) is walk
+    assert kinds[READS_IMAGE].inputs(walk, images) is images
+    assert not kinds[READS_IMAGE].needs_walk and kinds[READS_WALK_ON_IMAGE].needs_walk
+    on_image = kinds[READS_WALK_ON_IMAGE].inputs(walk, images)
+    # The image under every frame: it starts at the add-back (image + counterpart -
+    # reconstruction), ends at the image, and changes as the walk does.
+    np.testing.assert_allclose(on_image[:, 0], images + walk[:, 0] - walk[:, -1], atol=1e-6)
+    np.testing.assert_allclose(on_image[:, -1], images, atol=1e-6)
+    np.testing.assert_allclose(on_image[:, 2] - on_image[:, 1], walk[:, 2] - walk[:, 1],
+                               atol=1e-6)
+    as_tensors = kinds[READS_WALK_ON_IMAGE].inputs(tf.constant(walk), tf.constant(images))
+    np.testing.assert_allclose(as_tensors.numpy(), on_image, atol=1e-6)
+    assert map_named("film_gradients").reads == READS_WALK_ON_IMAGE
+
+
 def test_a_registered_map_reaches_every_door(toy_map, tmp_path):
     from covgan.evaluation.localise import score_localisation, table
     from covgan.explain.invert import InversionSettings

@@ -89,7 +89,8 @@ def test_the_served_form_tunes_only_the_untrusted_as_the_pipeline_does(gated_mod
     local = explain(generator, classifier, images, settings=settings, tuning=tuning)
     assert set(served) == set(local) - {"crossing_step"}
     np.testing.assert_array_equal(served["trusted_untuned"], [True, False])
-    for key in ("reconstructions", "traversal", "latent_gradients", "traversal_map", "ssim"):
+    for key in ("reconstructions", "traversal", "latent_gradients", "film_gradients",
+                "traversal_map", "ssim"):
         np.testing.assert_allclose(served[key][0], untuned[key][0], atol=1e-6, err_msg=key)
         np.testing.assert_allclose(served[key][0], local[key][0], atol=2e-4, err_msg=key)
         assert not np.allclose(served[key][1], untuned[key][1], atol=1e-3), key  # tuned
@@ -103,7 +104,7 @@ def test_the_served_form_tunes_only_the_untrusted_as_the_pipeline_does(gated_mod
     every_row_trusted.assign(True)
     none = {k: v.numpy() for k, v in signatures["explain"](images=tf.constant(images)).items()}
     assert np.isnan(none["tuning_loss"]).all()
-    for key in ("reconstructions", "traversal", "latent_gradients", "ssim"):
+    for key in ("reconstructions", "traversal", "latent_gradients", "film_gradients", "ssim"):
         np.testing.assert_allclose(none[key], untuned[key], atol=1e-6, err_msg=key)
 
 
