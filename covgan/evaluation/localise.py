@@ -209,12 +209,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
             walk_maps.append(averaged)
 
     def paired_against(method, baseline, kept=None):
-        pairs = zip(per_image[method], per_image[baseline])
-        if kept is not None:
-            pairs = [pair for pair, keep in zip(pairs, kept) if keep]
-        pairs = list(pairs)
-        return {score: paired_interval([a[score] - b[score] for a, b in pairs], seed=tie_seed)
-                for score in PAIRED_SCORES}
+        return paired_scores(per_image[method], per_image[baseline], kept, seed=tie_seed)
 
     paired = {method: paired_against(method, "gradcam") for method in keys
               if method != "gradcam"}
@@ -222,6 +217,9 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     against_baselines = {method: {baseline: paired_against(method, baseline)
                                   for baseline in baselines}
                          for method in walk_maps}
+    # Does the default beat the other maps of the walk (what it was chosen over), film by film?
+    default_vs_walk_maps = {method: paired_against(DEFAULT_MAP, method) for method in walk_maps
+                            if method != DEFAULT_MAP}
     # Does averaging the inversions beat the single inversion's map, film by film?
     seed_mean_vs_single = {method: paired_against(f"{method}_seed_mean", method)
                            for method in walk_maps if f"{method}_seed_mean" in per_image}
@@ -233,6 +231,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         "methods": methods,
         "paired_vs_gradcam": paired,
         "paired_vs_baselines": against_baselines,
+        "default_vs_walk_maps": default_vs_walk_maps,
         "seed_mean_vs_single": seed_mean_vs_single,
         # Each image's scores (averaged over the seeds), so runs of other seeds can be pooled.
         "per_image": per_image,
@@ -256,6 +255,19 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     }
 
 
+def paired_scores(rows: list[dict], baseline_rows: list[dict], kept=None, *,
+                  seed: int = 0) -> dict:
+    """{score: paired 95% interval of rows minus baseline_rows} over PAIRED_SCORES, image by
+    image (localisation.json's per_image rows of two maps; `kept`: a mask of the images to
+    pair)."""
+    pairs = zip(rows, baseline_rows)
+    if kept is not None:
+        pairs = [pair for pair, keep in zip(pairs, kept) if keep]
+    pairs = list(pairs)
+    return {score: paired_interval([a[score] - b[score] for a, b in pairs], seed=seed)
+            for score in PAIRED_SCORES}
+
+
 def table(scores: dict) -> str:
     """A plain-text table of the method scores, for people (stderr)."""
     keys = ("pointing_game", "relevance_mass", "iou_topk", "auroc", "deletion_auc",
@@ -271,8 +283,11 @@ def table(scores: dict) -> str:
                              (paired[s] for s in PAIRED_SCORES)) if paired else "")
         lines.append(f"{method:<{width}}{cells} {intervals}")
     default = scores["default_map"]
-    for baseline, paired in scores.get("paired_vs_baselines", {}).get(default, {}).items():
-        lines.append(f"{default} - {baseline}: " + ", ".join(
+    # The default minus each baseline, then minus each other map of the walk.
+    against = {**scores.get("paired_vs_baselines", {}).get(default, {}),
+               **scores.get("default_vs_walk_maps", {})}
+    for other, paired in against.items():
+        lines.append(f"{default} - {other}: " + ", ".join(
             f"{score} [{low:+.3f}, {high:+.3f}]" for score, (low, high) in paired.items()))
     called = scores.get("called_positive", {})
     if called.get("n"):

@@ -237,6 +237,9 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
         for low, high in intervals.values():
             assert -1.0 <= low <= high <= 1.0
     assert set(scores["paired_vs_baselines"]) == walk_maps | seed_means
+    # The default against the other maps of the walk, which it was chosen over.
+    assert set(scores["default_vs_walk_maps"]) == (walk_maps | seed_means) - {"film_gradients"}
+    assert "film_gradients - latent_gradients: pointing_game [" in result.stderr
     for baselines in scores["paired_vs_baselines"].values():
         assert set(baselines) == {"gradcam", "gradient", "integrated_gradients"}
     # Against Grad-CAM, both blocks hold the same interval.

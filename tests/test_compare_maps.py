@@ -1,0 +1,37 @@
+"""tools/compare_maps.py on a localisation.json written here: the means and the paired
+intervals of one map against others, film by film."""
+
+import json
+
+import pytest
+from helpers import load_tool
+
+
+def rows(pointing, mass):
+    return [{"pointing_game": p, "relevance_mass": m} for p, m in zip(pointing, mass)]
+
+
+def test_one_map_against_others_film_by_film(tmp_path, capsys):
+    scores = {"per_image": {
+        "walk": rows([1, 1, 1, 0], [0.5, 0.4, 0.3, 0.2]),
+        "always": rows([1, 1, 1, 1], [0.5, 0.4, 0.3, 0.2]),
+        "never": rows([0, 0, 0, 0], [0.1, 0.0, 0.1, 0.0]),
+    }}
+    path = tmp_path / "localisation.json"
+    path.write_text(json.dumps(scores))
+    module = load_tool("compare_maps")
+    result = module.compare_maps(scores, "walk", ["always", "never"])
+    assert result["n"] == 4
+    assert result["means"]["walk"] == {"pointing_game": 0.75, "relevance_mass": 0.35}
+    # Against "never", every film is ahead on both scores: the interval lies above 0.
+    low, high = result["minus"]["never"]["pointing_game"]
+    assert 0 < low <= 0.75 <= high <= 1
+    assert result["minus"]["never"]["relevance_mass"][0] > 0
+    # Against "always", it is behind on one film and level on the rest, the mass the same.
+    assert result["minus"]["always"]["pointing_game"][1] == 0
+    assert result["minus"]["always"]["relevance_mass"] == [0, 0]
+
+    module.main([str(path), "walk", "never"])
+    assert json.loads(capsys.readouterr().out)["minus"]["never"] == result["minus"]["never"]
+    with pytest.raises(SystemExit, match="no map 'film'"):
+        module.compare_maps(scores, "film", ["never"])

@@ -1,0 +1,44 @@
+"""One map against others in a saved localisation.json, film by film: each map's pointing game
+and relevance mass and the paired 95% interval of the first minus each other (as `covgan
+localise` computes its own intervals, bootstrap seed 0). For comparisons a run did not print,
+e.g. two maps of the walk in a run made before localise paired them. Prints JSON.
+
+    python tools/compare_maps.py RUN/localisation.json film_gradients latent_gradients gradient
+"""
+
+import argparse
+import json
+
+from covgan.evaluation.localise import PAIRED_SCORES, paired_scores
+
+
+def compare_maps(scores: dict, method: str, others: list[str]) -> dict:
+    """{"n", "means": {map: {score: mean}}, "minus": {other: {score: [low, high]}}}."""
+    rows = scores["per_image"]
+    missing = [m for m in (method, *others) if m not in rows]
+    if missing:
+        raise SystemExit(f"error: no map {missing[0]!r} in this localisation.json; it has "
+                         f"{sorted(rows)}")
+    return {
+        "n": len(rows[method]),
+        "means": {m: {s: round(float(sum(r[s] for r in rows[m]) / len(rows[m])), 4)
+                      for s in PAIRED_SCORES} for m in (method, *others)},
+        "minus": {other: {s: [round(x, 3) for x in interval] for s, interval in
+                          paired_scores(rows[method], rows[other]).items()}
+                  for other in others},
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("localisation", help="a localisation.json (covgan localise)")
+    parser.add_argument("method", help="the map compared")
+    parser.add_argument("others", nargs="+", help="the maps it is compared with")
+    args = parser.parse_args(argv)
+    with open(args.localisation) as handle:
+        scores = json.load(handle)
+    print(json.dumps(compare_maps(scores, args.method, args.others), indent=2))
+
+
+if __name__ == "__main__":
+    main()
