@@ -9,7 +9,7 @@ def explanation(rng, peak):
     maps[:, peak[0], peak[1]] = 1.0
     return {"z1": rng.standard_normal((3, 8)), "ssim": np.full(3, 0.8),
             "trusted": np.array([True, False, True]),
-            "latent_gradients": maps, "traversal_map": maps.copy()}
+            "film_gradients": maps.copy(), "latent_gradients": maps, "traversal_map": maps.copy()}
 
 
 def test_the_same_explanation_agrees_and_a_moved_one_does_not():

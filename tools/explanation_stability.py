@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from covgan import cpu  # noqa: E402
 
-WALK_KEYS = ("latent_gradients", "traversal_map")
+WALK_KEYS = ("film_gradients", "latent_gradients", "traversal_map")
 
 
 def compare(reference, other):
