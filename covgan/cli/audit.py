@@ -79,13 +79,12 @@ def audit(run_dir, data_spec, out, split, attribute, count, external_spec, lung_
     negatives (each up to --count images). Per group and map (the traversal's,
     latent gradients on the walk and on the film, Grad-CAM, input gradient,
     Integrated Gradients): the mean map and its mass by region (lungs, the rest
-    of the thorax, outside the body,
-    the border band, the four corners); from negative counterpart to
-    reconstruction: mean intensity, contrast, thorax width and height, lung
-    area and border brightness with 95% intervals. With --attribute COLUMN, all
-    of it by the column's values too, led by whether the classifier reads the
-    column within a class. Writes OUT/audit.html (self-contained) and
-    OUT/audit.json, and prints the JSON.
+    of the thorax, outside the body, the border band, the four corners); from
+    negative counterpart to reconstruction: mean intensity, contrast, thorax
+    width and height, lung area and border brightness with 95% intervals. With
+    --attribute COLUMN, all of it by the column's values too, led by whether the
+    classifier reads the column within a class. Writes OUT/audit.html
+    (self-contained) and OUT/audit.json, and prints the JSON.
 
     With --runner beam the images are explained on Apache Beam (each chosen
     image once, written to OUT/results as it finishes); a run again on the same

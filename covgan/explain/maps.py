@@ -4,10 +4,9 @@ and the exported explain signature all loop over this registry.
 A map reads the walk (the traversal's frames from the counterpart to the image,
 (B, S, H, W, 1)), the walk carried onto the image (the same frames with the image's own
 pixels under them, `inputs`), or the image alone ((B, H, W, 1)), and returns (B, H, W) in
-[0, 1]. Its
-`make` builds that function from the classifier: make(classifier, layer) -> fn, where
-`layer` is the convolution a layer-reading map (Grad-CAM) reads (None: its default) and
-the others ignore it. The function must be graph-safe (TensorFlow ops only), because the
+[0, 1]. Its `make` builds that function from the classifier: make(classifier, layer) -> fn,
+where `layer` is the convolution a layer-reading map (Grad-CAM) reads (None: its default)
+and the others ignore it. The function must be graph-safe (TensorFlow ops only), because the
 explain signature calls it inside its own graph.
 
 Adding a map is one module with its `make` and one `register` line below
