@@ -37,8 +37,9 @@ PRESET_TRAINING = {
 # Real radiographs: tiny's G, D, settings and levers, with DiffAugment for a few hundred
 # films, reflection padding (a film's edge is no feature of every convolution) and 150 epochs
 # (about 33 min on 2 cores for the RSNA adult set's 627 training films). On those films (70
-# held-out positives, 3 inversion seeds, the view-balanced classifier, the default tuning) the
-# default map scored 0.462 / 0.369 (pointing game / relevance mass). G and D twice as wide at
+# held-out positives, 3 inversion seeds, the view-balanced classifier, the default tuning)
+# latent gradients, the default map when the preset was chosen, scored 0.462 / 0.369 (pointing
+# game / relevance mass). G and D twice as wide at
 # 32-128 pixels, 120 epochs (53 min; commit 1953a14), drew more of the chest (ribs, clavicles,
 # the heart's outline) but pointed at the boxes less often: 0.400 / 0.389, the input
 # gradient's 0.500 then ahead (paired interval [-0.195, -0.010]). One GAN run each
