@@ -75,11 +75,17 @@ class ExplanationMap:
 
     def build(self, classifier, layer: str | None = None) -> Callable:
         """The map's function for this classifier."""
-        make = self.make
-        if isinstance(make, str):
-            module, _, function = make.partition(":")
-            make = getattr(importlib.import_module(module), function)
-        return make(classifier, layer)
+        return build_map(self.make, classifier, layer)
+
+
+def build_map(make: Callable | str, classifier, layer: str | None = None) -> Callable:
+    """`make(classifier, layer)`, `make` given as a function or "module:function". Keyed by
+    `make`, two maps that differ only in what they read share one built function (the
+    pipeline keeps it compiled)."""
+    if isinstance(make, str):
+        module, _, function = make.partition(":")
+        make = getattr(importlib.import_module(module), function)
+    return make(classifier, layer)
 
 
 _REGISTRY: dict[str, ExplanationMap] = {}

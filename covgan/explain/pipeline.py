@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike
 
 from covgan.explain.batched_tuning import batched_tuner_for, batched_tuning_works
 from covgan.explain.invert import InversionSettings, invert, make_inversion_fn, score_inversion
-from covgan.explain.maps import explanation_maps
+from covgan.explain.maps import build_map, explanation_maps
 from covgan.explain.pivotal_tuning import tuner_for
 from covgan.explain.settings import TUNING_BATCH, TUNING_THREADS, TuningSettings
 from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
@@ -104,7 +104,9 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     for record in explanation_maps():
         if record.needs_walk or image_maps:
             explained[record.key] = _chunked(
-                lambda rows, build=record.build: _compiled(build, classifier, layer, rows=rows),
+                # Keyed by the map's `make`: the two latent-gradient maps share one function.
+                lambda rows, make=record.make: _compiled(build_map, make, classifier, layer,
+                                                         rows=rows),
                 record.inputs(at_image, images), record.chunk)
     if progress:
         progress(len(images))
