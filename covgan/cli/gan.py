@@ -47,6 +47,10 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
               help="Weight of an L1 + total-variation penalty on G(z1, z2) - G(z1, 0) for "
                    "positive samples: the change z2 makes should be small and compact "
                    f"(0: Eq. 1 as in the paper) {preset_help('lambda_locality')}.")
+@click.option("--lambda-spread", type=click.FloatRange(min=0), default=None,
+              help="Weight of the overlap between where two disease codes change the same "
+                   "image: codes should change different places, so an inversion can choose "
+                   "where a film's change lies (0: off, as in the paper; default 0).")
 @click.option("--class-critic/--no-class-critic", default=None,
               help="A class-aware critic (projection discriminator) that sees the true label "
                    "of real images and the intended class of generated ones, beside C's term "
@@ -91,9 +95,9 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
                    "and train on to --epochs with this command's settings: fine-tuning, e.g. "
                    "with --lambda-locality. The architecture options must match that run's.")
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
-          lambda_locality, class_critic, gated_residual, upsampling, padding, g_ema, z1_dim,
-          z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy, summary_every,
-          seed, init_from):
+          lambda_locality, lambda_spread, class_critic, gated_residual, upsampling, padding,
+          g_ema, z1_dim, z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy,
+          summary_every, seed, init_from):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
     Writes RUN/config.json, classifier.keras (a copy), generator.keras,
@@ -115,8 +119,9 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
     config = preset_config(
         preset, data=str(data_dir), classifier=str(classifier_file), out=str(out),
         epochs=epochs, batch_size=batch_size, g_learning_rate=g_lr, d_learning_rate=d_lr,
-        lambda_cls=lambda_cls, lambda_locality=lambda_locality, class_critic=class_critic,
-        gated_residual=gated_residual, upsampling=upsampling, padding=padding, g_ema=g_ema,
+        lambda_cls=lambda_cls, lambda_locality=lambda_locality, lambda_spread=lambda_spread,
+        class_critic=class_critic, gated_residual=gated_residual, upsampling=upsampling,
+        padding=padding, g_ema=g_ema,
         z1_dim=z1_dim, z2_dim=z2_dim, inject_z2=inject_z2, positive_rate=positive_rate,
         augment=augment, mixed_precision=mixed_precision, strategy=strategy,
         summary_every=summary_every, seed=seed, init_from=str(init_from or ""),

@@ -74,6 +74,27 @@ def locality_penalty(change, tv_weight=1.0):
     return l1 + tv_weight * (down + across)
 
 
+def change_overlap(change, other):
+    """How much two changes of the same image lie in the same places: the cosine similarity of
+    their absolute values over the pixels, in [0, 1] (a covgan lever, `lambda_spread`).
+
+    Scale-free, so asking for a low overlap moves where a change lies without making it larger
+    (the locality term keeps it small): two disease codes for one z1 should change different
+    places, which gives the inversion a code whose change lies where a film's own finding is.
+
+    Args:
+        change, other: (B, H, W, C) two differences G(z1, z2) - G(z1, 0) for the same z1.
+
+    Returns:
+        (B,) per-example overlaps.
+    """
+    flat = [ops.reshape(ops.abs(ops.cast(c, "float32")), (ops.shape(c)[0], -1))
+            for c in (change, other)]
+    dot = ops.sum(flat[0] * flat[1], axis=-1)
+    norms = ops.sqrt(ops.sum(ops.square(flat[0]), -1) * ops.sum(ops.square(flat[1]), -1))
+    return dot / (norms + _EPSILON)
+
+
 def scale_to_global_batch(per_example, global_batch_size):
     """Sum / global batch: the mean over all replicas once gradients are summed."""
     return ops.sum(ops.cast(per_example, "float32")) / ops.cast(global_batch_size, "float32")

@@ -2,6 +2,7 @@
 
     min_G max_D  E[log D(x)] + E[log(1 - D(G(z1, y)))] - lambda_cls * E[log p_C(y | G(z1, y))]
                  [+ lambda_locality * E_{y=1}[L1 + TV of G(z1, z2) - G(z1, 0)]]
+             [+ lambda_spread * E_{y=1}[overlap(|G(z1, z2) - G(z1, 0)|, |G(z1, z2') - G(z1, 0)|)]]
 
 z1 ~ N(0, I); y ~ Bernoulli(positive_rate); z2 = 0 when y = 0 and z2 ~ N(0, I)
 when y = 1. D is a plain real/fake critic, or, when it takes a second input, a
@@ -9,7 +10,10 @@ class-aware one that sees each real image's label and each generated image's y
 (D(x, label), D(G(z1, y), y)); the frozen classifier C only feeds
 class information back to G: it is called with training=False and never enters
 a gradient list. The locality term (off unless lambda_locality > 0; not in the paper) asks
-for the smallest, most compact change z2 can make that C still reads.
+for the smallest, most compact change z2 can make that C still reads; the spread term (off
+unless lambda_spread > 0; not in the paper) asks two disease codes z2, z2' for the same z1 to
+change different places, so that where the change lies is something a code can choose and an
+inversion can fit to a film's own finding.
 """
 
 import keras
@@ -72,18 +76,21 @@ class ConditionalGAN(keras.Model):
         self.cls_loss_tracker = keras.metrics.Mean(name="cls_loss")
         self.cls_acc_tracker = keras.metrics.Mean(name="cls_acc")
         self.locality_tracker = keras.metrics.Mean(name="locality")
+        self.spread_tracker = keras.metrics.Mean(name="spread")
 
-    def compile(self, d_optimizer, g_optimizer, lambda_cls=1.0, lambda_locality=0.0, **kwargs):
+    def compile(self, d_optimizer, g_optimizer, lambda_cls=1.0, lambda_locality=0.0,
+                lambda_spread=0.0, **kwargs):
         super().compile(**kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.lambda_cls = float(lambda_cls)
         self.lambda_locality = float(lambda_locality)
+        self.lambda_spread = float(lambda_spread)
 
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.cls_loss_tracker,
-                self.cls_acc_tracker, self.locality_tracker]
+                self.cls_acc_tracker, self.locality_tracker, self.spread_tracker]
 
     def sample_latents(self, batch_size):
         """(z1, z2, y) for a batch: z2 is zero exactly where y = 0 (`sample_codes`)."""
@@ -125,21 +132,30 @@ class ConditionalGAN(keras.Model):
 
         # Generator step: fool D and make C see the intended class.
         z1, z2, y = self.sample_latents(batch)
+        positive = ops.cast(y, "float32")
+        locality = spread = ops.zeros((batch,), "float32")
+        if self.lambda_spread:
+            other_z2 = keras.random.normal(ops.shape(z2), seed=self.seed_generator)
+            other_z2 = other_z2 * ops.expand_dims(positive, -1)
         with tf.GradientTape() as tape:
-            if self.lambda_locality:
+            if self.lambda_locality or self.lambda_spread:
                 fake, counterpart = drawn_with_counterparts(self.generator, z1, z2,
                                                             training=True)
-                positive = ops.cast(y, "float32")
-                locality = positive * losses.locality_penalty(fake - counterpart)
+                change = fake - counterpart
+                if self.lambda_locality:
+                    locality = positive * losses.locality_penalty(change)
+                if self.lambda_spread:
+                    other = self.generator([z1, other_z2], training=True) - counterpart
+                    spread = positive * losses.change_overlap(change, other)
             else:
                 fake = self.generator([z1, z2], training=True)
-                locality = ops.zeros((batch,), "float32")
             fake_logits = self._critic(fake, y)
             probabilities = self.classifier(fake, training=False)
             adversarial = losses.nonsaturating_generator_loss(fake_logits)
             cls_loss = losses.classifier_cross_entropy(y, probabilities)
             g_loss = losses.scale_to_global_batch(
-                adversarial + self.lambda_cls * cls_loss + self.lambda_locality * locality,
+                adversarial + self.lambda_cls * cls_loss + self.lambda_locality * locality
+                + self.lambda_spread * spread,
                 global_batch,
             )
             scaled = self.g_optimizer.scale_loss(g_loss)
@@ -153,6 +169,7 @@ class ConditionalGAN(keras.Model):
         self.cls_loss_tracker.update_state(ops.mean(cls_loss))
         self.cls_acc_tracker.update_state(ops.mean(correct))
         self.locality_tracker.update_state(ops.mean(locality))
+        self.spread_tracker.update_state(ops.mean(spread))
         return {m.name: m.result() for m in self.metrics}
 
     def build_optimizers(self):
@@ -185,6 +202,7 @@ class ConditionalGAN(keras.Model):
             "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
             "lambda_cls": self.lambda_cls,
             "lambda_locality": self.lambda_locality,
+            "lambda_spread": self.lambda_spread,
         }
 
     def compile_from_config(self, config):
@@ -193,5 +211,6 @@ class ConditionalGAN(keras.Model):
             g_optimizer=keras.saving.deserialize_keras_object(config["g_optimizer"]),
             lambda_cls=config["lambda_cls"],
             lambda_locality=config.get("lambda_locality", 0.0),  # runs from before the lever
+            lambda_spread=config.get("lambda_spread", 0.0),
         )
         self.build_optimizers()

@@ -161,6 +161,7 @@ def _build_gan(config, classifier, train_records):
         g_optimizer=adam(config.g_learning_rate, config.g_ema),
         lambda_cls=config.lambda_cls,
         lambda_locality=config.lambda_locality,
+        lambda_spread=config.lambda_spread,
     )
     gan.build_optimizers()
     # Build the subclassed model on a real call inside the strategy scope (docs/design.md).

@@ -51,3 +51,13 @@ def test_locality_penalty_by_hand():
                                rtol=1e-6)
     np.testing.assert_allclose(np.asarray(losses.locality_penalty(change, tv_weight=0.0)),
                                [0.0, 0.8 / 16], rtol=1e-6)
+
+
+def test_change_overlap_is_where_not_how_much():
+    left, right = np.zeros((1, 4, 4, 1), np.float32), np.zeros((1, 4, 4, 1), np.float32)
+    left[0, :, :2], right[0, :, 2:] = 0.5, -0.5
+    both = left + right  # the left half and the right half: half of it overlaps each
+    pairs = [(left, right), (left, -3.0 * left), (left, both)]
+    np.testing.assert_allclose(
+        [float(losses.change_overlap(a, b)[0]) for a, b in pairs],
+        [0.0, 1.0, 8 * 0.25 / math.sqrt(8 * 0.25 * 16 * 0.25)], rtol=1e-5)

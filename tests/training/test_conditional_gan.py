@@ -51,9 +51,10 @@ def test_train_step_updates_g_and_d_and_never_the_classifier(augment):
     generator_before = [w.numpy().copy() for w in gan.generator.trainable_weights]
     u_before = gan.discriminator.get_layer("down1").vector_u.numpy().copy()
     history = gan.fit(real_batches(), epochs=1, verbose=0).history
-    assert set(history) == {"d_loss", "g_loss", "cls_loss", "cls_acc", "locality"}
+    assert set(history) == {"d_loss", "g_loss", "cls_loss", "cls_acc", "locality", "spread"}
     assert all(np.isfinite(v[0]) for v in history.values())
     assert history["locality"][-1] == 0.0  # off unless asked: Eq. 1 as the paper has it
+    assert history["spread"][-1] == 0.0
     for before, after in zip(classifier_before, gan.classifier.weights):
         np.testing.assert_array_equal(before, after.numpy())  # bit-identical
     assert any(not np.array_equal(b, a.numpy()) for b, a in zip(generator_before,
@@ -71,7 +72,7 @@ def test_train_step_updates_g_and_d_and_never_the_classifier(augment):
 def test_trackers_are_named_as_reported():
     gan = make_gan()
     assert [m.name for m in gan.metrics] == ["d_loss", "g_loss", "cls_loss", "cls_acc",
-                                             "locality"]
+                                             "locality", "spread"]
 
 
 def test_save_and_load_keep_weights_and_optimizer_state(tmp_path):
@@ -97,6 +98,17 @@ def test_locality_term_is_tracked_when_asked(gated):
     history = local.fit(real_batches(), epochs=1, verbose=0).history
     assert history["locality"][-1] > 0.0
     assert local.get_compile_config()["lambda_locality"] == 5.0
+
+
+def test_spread_term_is_tracked_when_asked_and_kept_in_the_compile_config():
+    # Gated, so the two codes' changes come from the branch alone, against one counterpart.
+    spread = make_gan(positive_rate=1.0, gated=True)
+    spread.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                   g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), lambda_cls=1.0,
+                   lambda_spread=2.0, run_eagerly=True)
+    history = spread.fit(real_batches(), epochs=1, verbose=0).history
+    assert 0.0 < history["spread"][-1] <= 1.0 and history["locality"][-1] == 0.0
+    assert spread.get_compile_config()["lambda_spread"] == 2.0
 
 
 def test_a_class_aware_critic_sees_real_labels_and_intended_classes(tmp_path):

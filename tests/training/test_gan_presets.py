@@ -56,7 +56,7 @@ def test_paper_preset_builds_and_one_train_step_runs():
                 g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), run_eagerly=True)
     real = np.random.default_rng(0).random((2, 128, 128, 1)).astype("float32")
     logs = gan.train_on_batch(real, return_dict=True)
-    assert set(logs) == {"d_loss", "g_loss", "cls_loss", "cls_acc", "locality"}
+    assert set(logs) == {"d_loss", "g_loss", "cls_loss", "cls_acc", "locality", "spread"}
     assert all(np.isfinite(v) for v in logs.values())
     assert 14.6e6 < gan.classifier.count_params() < 14.8e6
 
