@@ -89,26 +89,19 @@ def test_save_and_load_keep_weights_and_optimizer_state(tmp_path):
 
 
 @pytest.mark.parametrize("gated", [False, True])  # counterparts as rows of their own; one pass
-def test_locality_term_is_tracked_when_asked(gated):
-    # The term is off by default (the train-step test checks it is 0).
+def test_locality_and_spread_terms_are_tracked_when_asked(gated):
+    # Both terms are off by default (the train-step test checks they are 0). The gated G also
+    # gets the spread term: two codes' changes from its branch against one counterpart.
+    spread = 2.0 if gated else 0.0
     local = make_gan(positive_rate=1.0, gated=gated)
     local.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                   g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), lambda_cls=1.0,
-                  lambda_locality=5.0, run_eagerly=True)
+                  lambda_locality=5.0, lambda_spread=spread, run_eagerly=True)
     history = local.fit(real_batches(), epochs=1, verbose=0).history
     assert history["locality"][-1] > 0.0
+    assert (0.0 < history["spread"][-1] <= 1.0) if gated else history["spread"][-1] == 0.0
     assert local.get_compile_config()["lambda_locality"] == 5.0
-
-
-def test_spread_term_is_tracked_when_asked_and_kept_in_the_compile_config():
-    # Gated, so the two codes' changes come from the branch alone, against one counterpart.
-    spread = make_gan(positive_rate=1.0, gated=True)
-    spread.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
-                   g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5), lambda_cls=1.0,
-                   lambda_spread=2.0, run_eagerly=True)
-    history = spread.fit(real_batches(), epochs=1, verbose=0).history
-    assert 0.0 < history["spread"][-1] <= 1.0 and history["locality"][-1] == 0.0
-    assert spread.get_compile_config()["lambda_spread"] == 2.0
+    assert local.get_compile_config()["lambda_spread"] == spread
 
 
 def test_a_class_aware_critic_sees_real_labels_and_intended_classes(tmp_path):
