@@ -71,7 +71,8 @@ class GANTrainingConfig:
     lambda_cls: float = _TINY["lambda_cls"]
     # L1 + TV of G(z1, z2) - G(z1, 0) for positive samples (0: Eq. 1 as the paper has it).
     lambda_locality: float = PAPER_LEVERS["lambda_locality"]
-    # 1 - overlap of where two disease codes for one z1 change the image (0: off).
+    # Overlap of where two disease codes for one z1 change the image, for positive samples
+    # (0: off; in no preset).
     lambda_spread: float = 0.0
     # A projection discriminator that sees each image's class (off: the paper's class-blind D).
     class_critic: bool = PAPER_LEVERS["class_critic"]
