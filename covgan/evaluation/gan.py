@@ -8,6 +8,10 @@
   next, and the mean Spearman rho between n and p.
 - Frechet distance between real and generated images on the classifier's
   penultimate features (Inception weights cannot be downloaded here).
+- Code overlap (covgan's, not the paper's): for random z1, how much two disease codes'
+  changes G(z1, z2) - G(z1, 0) lie in the same places (`losses.change_overlap`, 1: the same
+  places). Near 1, every code draws one change, and no inversion can move it to where a
+  film's own finding is; it is what `--lambda-spread` asks to lower.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import tensorflow as tf
 from covgan.errors import CovganError
 from covgan.evaluation import metrics
 from covgan.explain.traverse import DEFAULT_STEP_SIZE, DEFAULT_STEPS, traverse
+from covgan.models import losses
 from covgan.models.classifier import TwoClassProbabilities, positive_probability
 from covgan.models.generator import code_sizes
 
@@ -86,6 +91,25 @@ def traversal_monotonicity(generator, classifier, *, pairs=1000, seed=0, toleran
         "steps": steps,
         "step_size": step_size,
     }
+
+
+def code_overlap(generator, *, draws=256, seed=0, batch=128):
+    """{mean, median, draws}: the overlap of two random codes' changes of the same z1, over
+    `draws` random z1 (each change against that z1's counterpart G(z1, 0)). A G whose codes
+    change nothing scores 0: read it beside class consistency."""
+    rng = np.random.default_rng(seed)
+    d1, d2 = code_sizes(generator)
+    overlaps = []
+    for start in range(0, draws, batch):
+        n = min(batch, draws - start)
+        z1 = rng.standard_normal((n, d1)).astype(np.float32)
+        codes = rng.standard_normal((2, n, d2)).astype(np.float32)
+        counterpart = generator([z1, np.zeros_like(codes[0])], training=False)
+        changes = [generator([z1, code], training=False) - counterpart for code in codes]
+        overlaps.append(np.asarray(losses.change_overlap(*changes)))
+    overlaps = np.concatenate(overlaps)
+    return {"mean": float(overlaps.mean()), "median": float(np.median(overlaps)),
+            "draws": draws}
 
 
 def feature_model(classifier):
@@ -166,6 +190,9 @@ def evaluate_gan(
         progress("traversal monotonicity")
     monotonicity = traversal_monotonicity(generator, classifier, pairs=pairs, seed=seed + 10_000)
     if progress:
+        progress("code overlap")
+    overlap = code_overlap(generator, seed=seed + 20_000)
+    if progress:
         progress("Frechet distance")
     return {
         "class_consistency": {
@@ -179,6 +206,7 @@ def evaluate_gan(
         "monotonic_fraction": monotonicity["monotonic_fraction"],
         "spearman_mean": monotonicity["spearman_mean"],
         "monotonicity": monotonicity,
+        "code_overlap": overlap,
         "frechet_distance": frechet_distance(
             generator, classifier, real_images, positive_rate=positive_rate, seed=seed
         ),

@@ -4,6 +4,7 @@ import pytest
 
 from covgan.evaluation.gan import (
     class_consistency,
+    code_overlap,
     evaluate_gan,
     feature_model,
     traversal_monotonicity,
@@ -18,6 +19,18 @@ def norm_generator(z1_dim=6, z2_dim=3):
     norm = keras.ops.sqrt(keras.ops.sum(keras.ops.square(z2), axis=-1, keepdims=True))
     level = keras.ops.tanh(norm)
     images = keras.ops.ones((1, 128, 128, 1)) * keras.ops.reshape(level, (-1, 1, 1, 1))
+    return keras.Model([z1, z2], images)
+
+
+def side_generator(z1_dim=6, z2_dim=3):
+    """A stand-in G that brightens the left half where z2's first entry is positive, the
+    right half where it is negative: two random codes change the same half one time in two."""
+    z1 = keras.Input((z1_dim,), name="z1")
+    z2 = keras.Input((z2_dim,), name="z2")
+    left = keras.ops.concatenate([keras.ops.ones((1, 128, 64, 1)),
+                                  keras.ops.zeros((1, 128, 64, 1))], axis=2)
+    first = keras.ops.reshape(z2[:, 0], (-1, 1, 1, 1))
+    images = keras.ops.relu(first) * left + keras.ops.relu(-first) * (1 - left)
     return keras.Model([z1, z2], images)
 
 
@@ -47,6 +60,13 @@ def test_monotone_generator_scores_as_monotone():
     assert result["spearman_mean"] > 0.9
 
 
+def test_code_overlap_is_one_where_every_code_changes_the_same_places():
+    assert code_overlap(norm_generator(), draws=40)["mean"] == pytest.approx(1.0, abs=1e-5)
+    # Same half (overlap 1) or the other (0), each with probability 1/2.
+    halves = code_overlap(side_generator(), draws=200, batch=64)
+    assert 0.35 < halves["mean"] < 0.65 and halves["draws"] == 200
+
+
 def test_feature_model_for_ours_and_adapted_models():
     features, description = feature_model(build_classifier("tiny", seed=0))
     assert features.output_shape == (None, 64) and "probabilities" in description
@@ -66,4 +86,5 @@ def test_evaluate_gan_keys():
         result["class_consistency"]["repeats"] == 20 and result["class_consistency"]["seeds"] == 2
     )
     assert 0 <= result["monotonic_fraction"] <= 1
+    assert result["code_overlap"]["mean"] == pytest.approx(1.0, abs=1e-5)
     assert result["frechet_distance"]["value"] >= 0 and result["frechet_distance"]["features"]
