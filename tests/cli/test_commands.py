@@ -185,8 +185,10 @@ def test_evaluate_a_trained_run(tmp_path, tiny_run):
     result = run("evaluate", "--run", run_dir, "--repeats", 10, "--seeds", 2, "--pairs", 4)
     assert result.exit_code == 0, result.output
     evaluation = json.loads(result.stdout)
-    for key in ("class_consistency", "monotonic_fraction", "spearman_mean", "frechet_distance"):
+    for key in ("class_consistency", "monotonic_fraction", "spearman_mean", "code_overlap",
+                "frechet_distance"):
         assert key in evaluation
+    assert 0 <= evaluation["code_overlap"]["mean"] <= 1
     assert set(evaluation["class_consistency"]) >= {"mean", "std", "repeats", "seeds"}
     assert evaluation["frechet_distance"]["features"]
     assert json.loads((run_dir / "evaluation.json").read_text()) == evaluation
