@@ -147,7 +147,9 @@ def evaluate(run_dir, repeats, seeds, pairs, data_spec, seed):
     """Score a trained GAN as the paper does; writes RUN/evaluation.json.
 
     Class consistency (mean, std over seeds), traversal monotonicity (fraction
-    and Spearman rho) and a Frechet distance on the classifier's features.
+    and Spearman rho) and a Frechet distance on the classifier's features; and
+    covgan's code overlap: how much two random codes' changes of one z1 lie in the
+    same places (1: every code draws the same change).
 
     \b
     Example:
