@@ -86,7 +86,9 @@ def explain_images(run: Run | str | os.PathLike, images: Images, *, seed: int = 
     Returns:
         Per image (the first axis): probabilities (N, 3: image, reconstruction,
         counterpart), ssim, mse, trusted, reconstructions, counterparts, traversal
-        (N, S, 128, 128, 1), traversal_probabilities (N, S), and the maps (N, 128, 128) in
+        (N, S, 128, 128, 1), traversal_probabilities (N, S), film_walk and
+        film_walk_probabilities (the same walk on the image itself: frame 0 the image with
+        the walk's change taken out, the last the image), and the maps (N, 128, 128) in
         [0, 1]: film_gradients (the default), latent_gradients, traversal_map (|difference|),
         gradcam, saliency (the input gradient), integrated_gradients.
 

@@ -41,7 +41,7 @@ from covgan.explain.invert import (
 )
 from covgan.explain.maps import explanation_maps
 from covgan.explain.settings import DEFAULT_STEPS, TuningSettings
-from covgan.explain.traverse import traversal_codes, traversal_scales
+from covgan.explain.traverse import traversal_codes, traversal_scales, walk_on_image
 from covgan.models.classifier import positive_probability
 from covgan.models.generator import code_sizes, residual_branch_layers
 from covgan.shapes import IMAGE_SHAPE
@@ -101,7 +101,8 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
 
     The outputs: invert's (z1, z2, loss, steps, reconstructions, counterparts,
     probabilities, mse, ssim, add_backs, add_back_probabilities, trusted), traversal (B, S,
-    128, 128, 1), traversal_probabilities (B, S), difference (B, 128, 128, 1), every
+    128, 128, 1), traversal_probabilities (B, S), difference (B, 128, 128, 1), film_walk
+    (B, S, 128, 128, 1) and film_walk_probabilities (B, S) (`walk_on_image`), every
     registered map under its key, and with tuning ssim_untuned, trusted_untuned and
     tuning_loss (B, 2).
     """
@@ -130,8 +131,10 @@ def make_graph_explain(generator: keras.Model, classifier: keras.Model, *,
             scores, walk, walk_p, tuning_loss = _tune_untrusted(
                 fit, classifier, tuning.steps, scales, images, z1, z2, scores, walk, walk_p)
             extra = {**untuned, "tuning_loss": tuning_loss}
+        film_walk, film_walk_p = walk_on_image(classifier, walk, images)
         result = {**scores, **extra, "loss": loss, "steps": ran, "traversal": walk,
-                  "traversal_probabilities": walk_p, "difference": walk[:, -1] - walk[:, 0]}
+                  "traversal_probabilities": walk_p, "difference": walk[:, -1] - walk[:, 0],
+                  "film_walk": film_walk, "film_walk_probabilities": film_walk_p}
         for record, function in maps:
             result[record.key] = function(record.inputs(walk, images))
         return result

@@ -71,11 +71,17 @@ class ExplanationMap:
             return images
         if self.reads == READS_WALK:
             return walk
-        return images[:, None] + walk - walk[:, -1:]
+        return carried_onto_image(walk, images)
 
     def build(self, classifier, layer: str | None = None) -> Callable:
         """The map's function for this classifier."""
         return build_map(self.make, classifier, layer)
+
+
+def carried_onto_image(walk, images):
+    """The walk carried onto the image, (B, S, H, W, 1): image + frame - last frame, so each
+    frame is this image with the walk's change taken out by degrees (NumPy or tensors)."""
+    return images[:, None] + walk - walk[:, -1:]
 
 
 def build_map(make: Callable | str, classifier, layer: str | None = None) -> Callable:

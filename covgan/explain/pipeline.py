@@ -19,7 +19,13 @@ from covgan.explain.invert import InversionSettings, invert, make_inversion_fn, 
 from covgan.explain.maps import build_map, explanation_maps
 from covgan.explain.pivotal_tuning import tuner_for
 from covgan.explain.settings import TUNING_BATCH, TUNING_THREADS, TuningSettings
-from covgan.explain.traverse import DEFAULT_STEPS, crossing_step, difference_maps, traverse_to_image
+from covgan.explain.traverse import (
+    DEFAULT_STEPS,
+    crossing_step,
+    difference_maps,
+    traverse_to_image,
+    walk_on_image,
+)
 
 # Images explained at a time (progress is reported after each): a tuning batch, so the tuning
 # groups the images as one call would, and the inversion's starts follow each image. 32 RSNA
@@ -58,6 +64,8 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
     Returns:
         `invert`'s dict plus: traversal (N, S, 128, 128, 1), traversal_probabilities (N, S),
         crossing_step (N,), difference (signed, last minus first step, N, 128, 128, 1),
+        film_walk (N, steps + 1, 128, 128, 1: the walk to the image carried onto the image
+        itself, `walk_on_image`) and film_walk_probabilities (N, steps + 1),
         and every registered map (`covgan.explain.maps`), (N, 128, 128) in [0, 1] under its
         key: traversal_map (|difference|), latent_gradients, film_gradients (the default:
         latent gradients taken on the walk carried onto the image), gradcam, saliency (the input
@@ -94,12 +102,15 @@ def explain(generator: keras.Model, classifier: keras.Model, images: ArrayLike, 
                 tuning, steps, extrapolate)
     at_image = traversal[:, : steps + 1]
     signed, _ = difference_maps(at_image)
+    film_walk, film_walk_probabilities = walk_on_image(classifier, at_image, images)
     explained = {
         **result,
         "traversal": traversal,
         "traversal_probabilities": probabilities,
         "crossing_step": crossing_step(probabilities),
         "difference": signed,
+        "film_walk": film_walk.numpy(),
+        "film_walk_probabilities": film_walk_probabilities.numpy(),
     }
     for record in explanation_maps():
         if record.needs_walk or image_maps:

@@ -13,11 +13,13 @@ import numpy as np
 import tensorflow as tf
 from numpy.typing import ArrayLike
 
+from covgan.explain.maps import carried_onto_image
 from covgan.explain.settings import DEFAULT_STEP_SIZE, DEFAULT_STEPS
 from covgan.models.classifier import positive_probability
 
 __all__ = ["DEFAULT_STEPS", "DEFAULT_STEP_SIZE", "traversal_scales", "traversal_codes", "traverse",
-           "traverse_to_image", "crossing_step", "difference_maps", "make_difference_map_fn"]
+           "traverse_to_image", "walk_on_image", "crossing_step", "difference_maps",
+           "make_difference_map_fn"]
 
 
 
@@ -91,6 +93,31 @@ def traverse_to_image(generator: keras.Model, classifier: keras.Model, z1: Array
     """
     return traverse(generator, classifier, z1, tf.convert_to_tensor(z2, tf.float32) / steps,
                     steps=steps, step_size=1.0, extrapolate=extrapolate)
+
+
+def walk_on_image(classifier: keras.Model, walk: ArrayLike,
+                  images: ArrayLike) -> tuple[tf.Tensor, tf.Tensor]:
+    """The walk as it shows on the patient's own film, and the classifier along it.
+
+    Frame n is the image with the walk's change still to come taken out, x + G(z1, n z2 /
+    N) - G(z1, z2), clipped to [0, 1]: frame 0 is the trust rule's add-back (this film
+    without the walk's change), frame N the image itself. The GAN's own frames show its
+    drawing of a chest; these show this chest, with only what the walk changes moving. The
+    default map integrates the classifier's gradient along them. Graph-safe.
+
+    Args:
+        classifier: images -> probabilities (B, 2).
+        walk: (B, S, H, W, 1) frames from the counterpart to the image (no extrapolation).
+        images: (B, H, W, 1).
+
+    Returns:
+        frames (B, S, H, W, 1) and their p(positive) (B, S), as tf tensors.
+    """
+    walk = tf.convert_to_tensor(walk, tf.float32)
+    frames = tf.clip_by_value(carried_onto_image(walk, tf.convert_to_tensor(images, tf.float32)),
+                              0.0, 1.0)
+    flat = tf.reshape(frames, (-1, *frames.shape[2:]))
+    return frames, tf.reshape(positive_probability(classifier, flat), tf.shape(walk)[:2])
 
 
 def crossing_step(probabilities: ArrayLike, threshold: float = 0.5) -> np.ndarray:

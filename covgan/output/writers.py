@@ -176,6 +176,14 @@ def write_explanation(
         pictures["strip_image"] = traversal_strip(result["traversal"][i], walks[i])
         write_bgr(files["strip"], pictures["strip_image"])
         traversal_gif(pictures["strip_image"], len(walks[i]), files["gif"])
+        if "film_walk" in result:  # a server's export from before it has none
+            files["film_strip"] = folder / f"{stem}_film_walk.png"
+            files["film_gif"] = folder / f"{stem}_film_walk.gif"
+            film_p = result["film_walk_probabilities"][i]
+            pictures["film_strip_image"] = traversal_strip(result["film_walk"][i], film_p)
+            write_bgr(files["film_strip"], pictures["film_strip_image"])
+            traversal_gif(pictures["film_strip_image"], len(film_p), files["film_gif"])
+            row["film_walk_probabilities"] = np.asarray(film_p).tolist()
         trust = "" if row["trusted"] else " (NOT trusted)"
         probability_plot(
             walks[i],

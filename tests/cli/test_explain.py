@@ -37,25 +37,36 @@ def test_explain_writes_the_contract_and_a_self_contained_report(tiny_run, phant
                     "mse", "ssim", "trusted", "crossing_step", "probabilities"):
             assert key in entry, key
         assert len(entry["probabilities"]) == 11
-        assert set(entry["files"]) == {"figure", "maps", "strip", "gif", "plot"}
+        assert set(entry["files"]) == {"figure", "maps", "strip", "gif", "plot", "film_strip",
+                                       "film_gif"}
+        # The walk on the film runs from the add-back (the film without the walk's change)
+        # to the film itself.
+        film_p = entry["film_walk_probabilities"]
+        assert len(film_p) == 11
+        assert film_p[0] == pytest.approx(entry["p_add_back"], abs=1e-4)
+        assert film_p[-1] == pytest.approx(entry["p_image"], abs=1e-4)
         for name in entry["files"].values():
             assert (out / name).stat().st_size > 0
         if entry["p_add_back"] >= 0.5:  # the evidence is not in the reconstruction
             assert not entry["trusted"]
     report = (out / "report.html").read_text()
-    # Figure 2's six panels, six maps and the plot as images; the steps once, as a style.
+    # Figure 2's six panels, six maps and the plot as images; the steps of the GAN's walk and
+    # of the walk on the film once each, as a style.
     assert report.count('src="data:image/') == 13 * 2
-    assert report.count("background-image: url(data:image/") == 2
+    assert report.count("background-image: url(data:image/") == 2 * 2
+    assert report.count("The same walk on this radiograph") == 2
     assert external_references(report) == []  # nothing fetched from anywhere
     # The row of maps leads with the default map (latent gradients on the film), then the rest.
     maps = re.findall(r'alt="explanation map: ([^"]*)"', report)
     assert len(maps) == 2 * 6 and maps[0] == "latent gradients\non the film", maps
     assert [m.split()[0] for m in maps[:6]] == ["latent", "|difference|", "latent", "Grad-CAM",
                                                 "input", "Integrated"]
-    # Small enough to mail: 32 images under 8 MB.
-    assert (out / "report.html").stat().st_size < 2 * 8_000_000 / 32
+    # Small enough to mail: 32 images under 11 MB.
+    assert (out / "report.html").stat().st_size < 2 * 11_000_000 / 32
     with Image.open(out / entry["files"]["gif"]) as gif:
         assert gif.size == (130 - 2, 128 + 16) and gif.n_frames == 2 * 11 - 2  # native size
+    with Image.open(out / entry["files"]["film_gif"]) as gif:
+        assert gif.size == (130 - 2, 128 + 16) and gif.n_frames == 2 * 11 - 2
     untrusted = sum(not e["trusted"] for e in payload["images"])
     assert report.count("NOT trusted") >= untrusted  # every untrusted image says so
     # A film the classifier calls negative is not explained as if it read positive.

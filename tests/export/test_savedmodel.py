@@ -77,7 +77,8 @@ def test_saved_model_cli_lists_the_documented_keys_dtypes_and_shapes(exported, m
 def test_explain_signature_combines_invert_traverse_and_gradcam(exported):
     block = _signature_block(_show(exported / "covgan_generator" / "1"), "explain")
     for key in ("z1", "z2", "reconstructions", "counterparts", "probabilities", "mse", "traversal",
-                "traversal_probabilities", "difference", "gradcam", "trusted"):
+                "traversal_probabilities", "difference", "film_walk", "film_walk_probabilities",
+                "gradcam", "trusted"):
         assert f"outputs['{key}']" in block
 
 

@@ -17,8 +17,9 @@ def test_every_image_of_the_report_renders(tiny_run, phantom_positives, tmp_path
                                        "--restarts", "1"])
     assert result.exit_code == 0, result.output
     drawn, total, dom = rendered_images(out / "report.html", tmp_path)
-    # Per image: Figure 2's six panels, six maps, the plot, the animation and the steps.
-    assert total == 15 * len(phantom_positives)
+    # Per image: Figure 2's six panels, six maps, the plot, and the animation and the steps
+    # of the GAN's walk and of the walk on the film.
+    assert total == 17 * len(phantom_positives)
     assert drawn == total
     # Each image's verdict, as the browser shows it, is the one explain's JSON gives.
     trusted = [row["trusted"] for row in json.loads(result.stdout)["images"]]

@@ -383,7 +383,7 @@ def test_query_writes_what_the_local_commands_write(
     assert result.exit_code == 0, result.output
     explained = json.loads((out / "explain.json").read_text())
     assert (out / "report.html").is_file()
-    for key in ("figure", "maps", "strip", "gif", "plot"):
+    for key in ("figure", "maps", "strip", "gif", "plot", "film_strip", "film_gif"):
         assert (out / explained["images"][0]["files"][key]).is_file()
     # The same explain.json as `covgan explain` with the export's settings (this run's G has
     # no gated branch: neither tunes it), to rounding.
@@ -406,6 +406,8 @@ def test_query_writes_what_the_local_commands_write(
     np.testing.assert_allclose(
         explained["images"][0]["probabilities"], expected["traversal_probabilities"][0], atol=1e-5
     )
+    np.testing.assert_allclose(explained["images"][0]["film_walk_probabilities"],
+                               expected["film_walk_probabilities"][0], atol=1e-5)
     walks = tmp_path / "walks"
     result = CliRunner().invoke(
         main, ["query", "--server", server.grpc, "--seed", "4", "--count", "2", "--out", str(walks)]
