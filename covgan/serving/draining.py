@@ -3,7 +3,7 @@ give their clients a moment to read the answers before any connection closes.
 
 gRPC's own `server.stop(grace)` closes every connection the moment the last call finishes,
 while a client on a loaded machine may still be reading that call's answer (an explain answer
-is about 16 MB for 12 films): the client's next window update then meets a closed socket and
+is about 25 MB for 12 films): the client's next window update then meets a closed socket and
 it loses an answer the server finished (UNAVAILABLE, "Stream removed"). So the server drains
 here first, with its connections open, and calls gRPC's stop only once this is done.
 """
