@@ -113,7 +113,8 @@ def maps_held(result: Mapping[str, np.ndarray]) -> list:
 def explanation_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np.ndarray],
                      warnings: Sequence[list[str]]) -> list[dict]:
     """explain.json's per-image rows: `inversion_rows`, the walk's p(positive) by step and
-    the step it crosses 0.5, and where each map points (its peak pixel, row and column)."""
+    the step it crosses 0.5, the same along the walk on the film where the result has it,
+    and where each map points (its peak pixel, row and column)."""
     rows = inversion_rows(sources, result, warnings)
     walks = result["traversal_probabilities"]
     crossings = crossing_step(walks)
@@ -121,6 +122,9 @@ def explanation_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, 
     for i, row in enumerate(rows):
         row["crossing_step"] = int(crossings[i])
         row["probabilities"] = np.asarray(walks[i]).tolist()
+        if "film_walk_probabilities" in result:
+            row["film_walk_probabilities"] = np.asarray(
+                result["film_walk_probabilities"][i]).tolist()
         row["map_peaks"] = {m.name: [int(v) for v in np.unravel_index(
             np.argmax(result[m.key][i]), np.shape(result[m.key][i]))] for m in maps}
     return rows
@@ -183,7 +187,6 @@ def write_explanation(
             pictures["film_strip_image"] = traversal_strip(result["film_walk"][i], film_p)
             write_bgr(files["film_strip"], pictures["film_strip_image"])
             traversal_gif(pictures["film_strip_image"], len(film_p), files["film_gif"])
-            row["film_walk_probabilities"] = np.asarray(film_p).tolist()
         trust = "" if row["trusted"] else " (NOT trusted)"
         probability_plot(
             walks[i],

@@ -32,7 +32,8 @@ def test_beam_explains_a_folder_as_the_local_command_does(tiny_run, phantom_dir,
     *explained, broken = payload["images"]
     assert broken["source"].endswith("zz_broken.png") and "not a decodable image" in broken["error"]
     for mine, theirs in zip(explained, json.loads(local.stdout)["images"], strict=True):
-        for key in ("p_image", "p_counterpart", "ssim", "trusted", "crossing_step", "map_peaks"):
+        for key in ("p_image", "p_counterpart", "ssim", "trusted", "crossing_step", "map_peaks",
+                    "film_walk_probabilities"):
             assert mine[key] == theirs[key], key
     arrays = shards.read_arrays(out, 0)
     assert arrays["0/maps/latent_gradients"].shape == (128, 128)
