@@ -29,11 +29,12 @@ def check_summary(result, out, tmp_path, stages):
     assert summary["explained"] == 2 and summary["server_exit_code"] == 0
     assert summary["serving_traverse_p50_ms"] > 0
     assert (out / "savedmodels" / "covgan_generator" / "1" / "saved_model.pb").is_file()
-    # Per image Figure 2's six panels, the plot, the animation and the steps, and six maps,
-    # explained locally (two images) or by the server (one: its explain signature returns
-    # every map too). Last, so that a machine without a browser still checks everything above
-    # before skipping.
-    for report, pictures in ((summary["report"], 2 * 15), (summary["served_report"], 1 * 15)):
+    # Per image Figure 2's six panels, the plot, the animation and the steps of the GAN's
+    # walk and of the walk on the film, and six maps, explained locally (two images) or by
+    # the server (one: its explain signature returns every map and the walk on the film
+    # too). Last, so that a machine without a browser still checks everything above before
+    # skipping.
+    for report, pictures in ((summary["report"], 2 * 17), (summary["served_report"], 1 * 17)):
         drawn, total, _ = rendered_images(pathlib.Path(report), tmp_path)
         assert total == pictures and drawn == total
 
