@@ -113,8 +113,8 @@ def maps_held(result: Mapping[str, np.ndarray]) -> list:
 def explanation_rows(sources: Sequence[str | os.PathLike], result: Mapping[str, np.ndarray],
                      warnings: Sequence[list[str]]) -> list[dict]:
     """explain.json's per-image rows: `inversion_rows`, the walk's p(positive) by step and
-    the step it crosses 0.5, the same along the walk on the film where the result has it,
-    and where each map points (its peak pixel, row and column)."""
+    the step it crosses 0.5, p(positive) along the walk on the film where the result has
+    it, and where each map points (its peak pixel, row and column)."""
     rows = inversion_rows(sources, result, warnings)
     walks = result["traversal_probabilities"]
     crossings = crossing_step(walks)
