@@ -58,6 +58,11 @@ def test_the_tuned_form_tunes_each_image_and_reports_every_part(gated_models, im
     assert np.all(served["tuning_loss"][:, 1] < served["tuning_loss"][:, 0])
     np.testing.assert_allclose(served["traversal"][:, -1], served["reconstructions"], atol=1e-5)
     np.testing.assert_allclose(served["traversal"][:, 0], served["counterparts"], atol=1e-5)
+    # The walk on the film goes from the tuned add-back to the image.
+    np.testing.assert_allclose(served["film_walk"][:, 0], served["add_backs"], atol=1e-5)
+    np.testing.assert_allclose(served["film_walk"][:, -1], images, atol=1e-5)
+    np.testing.assert_allclose(served["film_walk_probabilities"][:, 0],
+                               served["add_back_probabilities"], atol=1e-5)
     untuned = generator([served["z1"], served["z2"]], training=False).numpy()
     assert np.all(served["mse"] < 0.75 * np.square(untuned - images).mean(axis=(1, 2, 3)))
     # The patches convolution fits as well as the pipeline's grouped one (its own path).
