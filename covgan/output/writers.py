@@ -104,6 +104,14 @@ def figure(image: np.ndarray, result: Mapping[str, np.ndarray], i: int,
                         result["add_backs"][i], result["add_back_probabilities"][i])
 
 
+def write_walk(strip_path, gif_path, frames, probabilities) -> np.ndarray:
+    """A walk's strip (PNG) and animation (GIF), p under each frame; returns the strip."""
+    strip = traversal_strip(frames, probabilities)
+    write_bgr(strip_path, strip)
+    traversal_gif(strip, len(probabilities), gif_path)
+    return strip
+
+
 def maps_held(result: Mapping[str, np.ndarray]) -> list:
     """The registered maps a result holds (a server's answer from an export before the
     registry has none)."""
@@ -177,16 +185,14 @@ def write_explanation(
             pictures["map_panels"] = maps_panels(
                 pixels[i], {title: result[key][i] for key, title in titles.items()})
             write_bgr(files["maps"], captioned(*pictures["map_panels"]))
-        pictures["strip_image"] = traversal_strip(result["traversal"][i], walks[i])
-        write_bgr(files["strip"], pictures["strip_image"])
-        traversal_gif(pictures["strip_image"], len(walks[i]), files["gif"])
+        pictures["strip_image"] = write_walk(files["strip"], files["gif"],
+                                             result["traversal"][i], walks[i])
         if "film_walk" in result:  # a server's export from before it has none
             files["film_strip"] = folder / f"{stem}_film_walk.png"
             files["film_gif"] = folder / f"{stem}_film_walk.gif"
-            film_p = result["film_walk_probabilities"][i]
-            pictures["film_strip_image"] = traversal_strip(result["film_walk"][i], film_p)
-            write_bgr(files["film_strip"], pictures["film_strip_image"])
-            traversal_gif(pictures["film_strip_image"], len(film_p), files["film_gif"])
+            pictures["film_strip_image"] = write_walk(
+                files["film_strip"], files["film_gif"], result["film_walk"][i],
+                result["film_walk_probabilities"][i])
         trust = "" if row["trusted"] else " (NOT trusted)"
         probability_plot(
             walks[i],
@@ -236,9 +242,8 @@ def write_traversals(
     folder = pathlib.Path(folder)
     rows = []
     for i, stem in enumerate(stems(sources)):
-        strip = traversal_strip(frames[i], probabilities[i])
-        write_bgr(folder / f"{stem}_traversal.png", strip)
-        traversal_gif(strip, len(probabilities[i]), folder / f"{stem}_traversal.gif")
+        write_walk(folder / f"{stem}_traversal.png", folder / f"{stem}_traversal.gif", frames[i],
+                   probabilities[i])
         probability_plot(
             probabilities[i],
             folder / f"{stem}_probability.png",
