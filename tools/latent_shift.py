@@ -20,8 +20,8 @@ the one G), so the paper's figures are those of `covgan localise --tune-steps 0`
 JSON: per walk, the pointing game and relevance mass (each film's mean over --seeds), the
 paired 95% intervals against the input gradient and against the paper's walk's default
 map, the share of negative counterparts and the median length walked (a fraction of the norm
-of the codes shifted: of z2 for all but latent_shift, the paper's 1); and the cosine between -grad_z2 and -z2 (1: Latent Shift of z2 walks
-the paper's line).
+of the codes shifted: of z2 for all but latent_shift, the paper's 1); and the cosine between
+-grad_z2 and -z2 (1: Latent Shift of z2 walks the paper's line).
 
     python tools/latent_shift.py --run RUN --data DATA [--split heldout] [--count 100] [--seeds 3]
 """
@@ -112,6 +112,7 @@ def main():
     args = parser.parse_args()
     cpu.use_onednn()
     from covgan.data import layout
+    from covgan.data.catalog import resolve_data
     from covgan.data.pipeline import make_dataset
     from covgan.evaluation.localisation import localisation_scores
     from covgan.evaluation.localise import paired_scores
@@ -128,9 +129,10 @@ def main():
     from covgan.training.runs import load_run
 
     run = load_run(args.run)
-    chosen = layout.held_out_positives_with_masks(layout.read_manifest(args.data), args.count,
+    data_dir = resolve_data(args.data)  # a folder, or a built-in name such as "phantom"
+    chosen = layout.held_out_positives_with_masks(layout.read_manifest(data_dir), args.count,
                                                   args.split)
-    batch = next(iter(make_dataset(args.data, chosen, batch_size=len(chosen), with_masks=True,
+    batch = next(iter(make_dataset(data_dir, chosen, batch_size=len(chosen), with_masks=True,
                                    cache=None)))
     images, masks = batch[0].numpy(), batch[2].numpy()[..., 0] > 0.5
     maps = {"default": map_named(DEFAULT_MAP), "difference": map_named("traversal")}
