@@ -24,6 +24,16 @@ of the codes shifted: of z2 for all but latent_shift, the paper's 1); and the co
 -grad_z2 and -z2 (1: Latent Shift of z2 walks the paper's line).
 
     python tools/latent_shift.py --run RUN --data DATA [--split heldout] [--count 100] [--seeds 3]
+
+With --localise OUT, the whole of `covgan localise` at its defaults (tuning included: each
+tuned film's walk through its own G) runs with its walk replaced by Latent Shift of z2,
+stopped at --target, writes localisation.json's content to OUT and prints each map's scores
+and, with --against RUN/localisation.json (`covgan localise`'s, the paper's walk, the same
+films and seeds), the paired 95% intervals of each map of the shifted walk minus the same
+map there:
+
+    python tools/latent_shift.py --run RUN --data DATA --seeds 3 --localise OUT.json \
+        --against RUN/localisation.json
 """
 
 import argparse
@@ -100,6 +110,96 @@ def walks_for(generator, classifier, z1, z2, *, target, steps):
     return walks, cosine
 
 
+def latent_shift_z2_walk(generator, classifier, z1, z2, *, steps, extrapolate=0, target=0.1,
+                         scorer=None):
+    """Latent Shift of z2 stopped at `target`, in the place of `traverse_to_image` (its
+    arguments and returns: frames (B, steps + 1, H, W, 1) from the shifted code to z2, and
+    their p). Graph-safe, so a tuned film's compiled walk takes it too."""
+    import tensorflow as tf
+
+    from covgan.explain.class_score import POSITIVE
+    from covgan.models.classifier import positive_probability
+
+    if extrapolate:
+        raise SystemExit("error: the shifted walk does not extrapolate")
+    z1, z2 = tf.convert_to_tensor(z1, tf.float32), tf.convert_to_tensor(z2, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(z2)
+        _, score, _ = scorer(generator([z1, z2], training=False), POSITIVE)
+    gradient = tape.gradient(score, z2)
+    unit = -gradient / (tf.norm(gradient, axis=1, keepdims=True) + 1e-12)
+    size = tf.norm(z2, axis=1, keepdims=True)
+    fractions = tf.constant(SHIFT_FRACTIONS)
+    rows, tried, width = tf.shape(z2)[0], len(SHIFT_FRACTIONS), tf.shape(z2)[1]
+    searched = z2[:, None] + fractions[None, :, None] * size[:, :, None] * unit[:, None]
+    found = tf.reshape(positive_probability(classifier, generator(
+        [tf.repeat(z1, tried, axis=0), tf.reshape(searched, (-1, width))], training=False)),
+        (rows, tried))
+    below = found < target
+    first = tf.where(tf.reduce_any(below, 1),
+                     tf.argmax(tf.cast(below, tf.int32), 1, output_type=tf.int32),
+                     tf.argmin(found, 1, output_type=tf.int32))
+    start = z2 + tf.gather(fractions, first)[:, None] * size * unit
+    along = tf.range(steps + 1, dtype=tf.float32) / steps
+    codes = start[:, None] + along[None, :, None] * (z2 - start)[:, None]
+    frames = generator([tf.repeat(z1, steps + 1, axis=0), tf.reshape(codes, (-1, width))],
+                       training=False)
+    return (tf.reshape(frames, (rows, steps + 1, *frames.shape[1:])),
+            tf.reshape(positive_probability(classifier, frames), (rows, steps + 1)))
+
+
+def localise_shifted(run, images, masks, args):
+    """`covgan localise` at its defaults with the walk replaced (see the module docstring)."""
+    import functools
+
+    import keras
+
+    from covgan.evaluation import localise
+    from covgan.explain import pipeline
+    from covgan.explain.class_score import score_model
+    from covgan.explain.invert import settings_for
+    from covgan.explain.settings import InversionSettings, tuning_settings
+    from covgan.models.generator import residual_branch_layers
+    from covgan.training.runs import encoder_for
+
+    pipeline.traverse_to_image = functools.partial(
+        latent_shift_z2_walk, target=args.target, scorer=score_model(run.classifier))
+    settings = settings_for(run.generator, InversionSettings())
+    keras.utils.set_random_seed(0)  # as `covgan localise --seed 0`
+    return localise.score_localisation(
+        run.generator, run.classifier, images, masks, settings=settings,
+        seeds=tuple(range(args.seeds)), curves=False,
+        encoder=encoder_for(run, settings),
+        tuning=tuning_settings(bool(residual_branch_layers(run.generator))))
+
+
+def shifted_summary(scores, chosen, args):
+    """Writes the shifted walk's localisation to args.localise; returns each map's pointing
+    game and relevance mass and, against args.against, the paired intervals."""
+    from covgan.evaluation.localise import paired_scores
+    from covgan.io import write_json
+
+    scores["images"] = [str(r.path) for r in chosen]
+    write_json(args.localise, scores)
+    summary = {"n": scores["n"], "seeds": scores["seeds"], "target": args.target,
+               "maps": {m: {s: round(v[s], 4) for s in ("pointing_game", "relevance_mass")}
+                        for m, v in scores["methods"].items()},
+               "trusted_fraction": scores["inversion"]["trusted_fraction"],
+               "median_ssim": scores["inversion"]["median_ssim"],
+               "counterpart_negative_fraction":
+                   scores["inversion"]["counterpart_negative_fraction"]}
+    if args.against:
+        with open(args.against) as handle:
+            paper = json.load(handle)
+        if paper["images"] != scores["images"] or paper["seeds"] != scores["seeds"]:
+            raise SystemExit("error: --against scored other films or seeds")
+        summary["minus_paper"] = {
+            m: {s: [round(x, 3) for x in v] for s, v in
+                paired_scores(scores["per_image"][m], paper["per_image"][m]).items()}
+            for m in scores["per_image"] if m in paper["per_image"]}
+    return summary
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True)
@@ -109,6 +209,10 @@ def main():
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--target", type=float, default=0.1,
                         help="Latent Shift's stop: p(positive) below this")
+    parser.add_argument("--localise", metavar="OUT",
+                        help="run covgan localise with Latent Shift of z2 as the walk")
+    parser.add_argument("--against", metavar="LOCALISATION_JSON",
+                        help="with --localise: covgan localise's, to pair each map with")
     args = parser.parse_args()
     cpu.use_onednn()
     from covgan.data import layout
@@ -135,6 +239,10 @@ def main():
     batch = next(iter(make_dataset(data_dir, chosen, batch_size=len(chosen), with_masks=True,
                                    cache=None)))
     images, masks = batch[0].numpy(), batch[2].numpy()[..., 0] > 0.5
+    if args.localise:
+        print(json.dumps(shifted_summary(localise_shifted(run, images, masks, args), chosen,
+                                         args), indent=2))
+        return
     maps = {"default": map_named(DEFAULT_MAP), "difference": map_named("traversal")}
     built = {name: record.build(run.classifier) for name, record in maps.items()}
 
