@@ -214,6 +214,8 @@ def main():
     parser.add_argument("--against", metavar="LOCALISATION_JSON",
                         help="with --localise: covgan localise's, to pair each map with")
     args = parser.parse_args()
+    if args.against and not args.localise:
+        parser.error("--against pairs a --localise run; give --localise OUT too")
     cpu.use_onednn()
     from covgan.data import layout
     from covgan.data.catalog import resolve_data
