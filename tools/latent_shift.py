@@ -9,10 +9,10 @@ by the run's G as covgan's walk is (DEFAULT_STEPS + 1 frames from the counterpar
 image), each read through the default map (the change weighted by the classifier's gradient
 along the walk carried onto the film) and the traversal's |difference|:
 
-- paper: z2 -> 0 (covgan's walk, Eq. 3 of the paper);
+- paper: z2 -> 0 (covgan's walk, the paper's);
 - latent_shift: Latent Shift of both codes;
 - latent_shift_z2: Latent Shift of z2 alone (z1 kept: the patient's anatomy);
-- paper_stopped: the paper's walk from the first a z2 (a = 0, 0.05, ..., 1) at which p falls
+- paper_stopped: the paper's walk from the first a z2 (a = 1, 0.95, ..., 0) at which p falls
   below --target: the part of the walk past a negative reading left out.
 
 The inversion is untuned (pivotal tuning draws each film's own copy of G; these walks need
@@ -55,7 +55,7 @@ STOP_FRACTIONS = np.linspace(1.0, 0.0, 21, dtype=np.float32)
 
 def first_below(probabilities: np.ndarray, target: float) -> np.ndarray:
     """Per row of (N, K) p along increasing lengths, the index of the first below `target`,
-    or of the lowest where none is (the furthest the search got)."""
+    or of the lowest p where none is (the nearest the search got)."""
     below = probabilities < target
     return np.where(below.any(1), below.argmax(1), probabilities.argmin(1))
 
