@@ -176,13 +176,13 @@ def localise_shifted(run, images, masks, args):
 def shifted_summary(scores, chosen, args):
     """Writes the shifted walk's localisation to args.localise; returns each map's pointing
     game and relevance mass and, against args.against, the paired intervals."""
-    from covgan.evaluation.localise import paired_scores
+    from covgan.evaluation.localise import PAIRED_SCORES, paired_scores
     from covgan.io import write_json
 
     scores["images"] = [str(r.path) for r in chosen]
     write_json(args.localise, scores)
     summary = {"n": scores["n"], "seeds": scores["seeds"], "target": args.target,
-               "maps": {m: {s: round(v[s], 4) for s in ("pointing_game", "relevance_mass")}
+               "maps": {m: {s: round(v[s], 4) for s in PAIRED_SCORES}
                         for m, v in scores["methods"].items()},
                "trusted_fraction": scores["inversion"]["trusted_fraction"],
                "median_ssim": scores["inversion"]["median_ssim"],
@@ -221,7 +221,7 @@ def main():
     from covgan.data.catalog import resolve_data
     from covgan.data.pipeline import make_dataset
     from covgan.evaluation.localisation import localisation_scores
-    from covgan.evaluation.localise import paired_scores
+    from covgan.evaluation.localise import PAIRED_SCORES, paired_scores
     from covgan.explain.invert import settings_for
     from covgan.explain.maps import map_named
     from covgan.explain.pipeline import explain
@@ -276,7 +276,7 @@ def main():
                 seed_scores[f"{walk}:{name}"] = rows
         per_seed.append(seed_scores)
     pooled = {key: [{s: float(np.mean([seed[key][i][s] for seed in per_seed]))
-                     for s in ("pointing_game", "relevance_mass")}
+                     for s in PAIRED_SCORES}
                     for i in range(len(images))] for key in per_seed[0]}
 
     def mean(rows, score):
@@ -291,13 +291,13 @@ def main():
         "cosine_minus_gradient_z2_with_minus_z2": [
             round(float(q), 4)
             for q in np.percentile(np.concatenate(cosines), [0, 25, 50, 75, 100])],
-        "gradient": {s: mean(gradient, s) for s in ("pointing_game", "relevance_mass")},
+        "gradient": {s: mean(gradient, s) for s in PAIRED_SCORES},
         "walks": {walk: {
             "counterpart_negative": round(float(np.mean(negative[walk])), 4),
             "median_length": round(float(np.median(lengths[walk])), 3),
             "maps": {name: {
                 **{s: mean(pooled[f"{walk}:{name}"], s)
-                   for s in ("pointing_game", "relevance_mass")},
+                   for s in PAIRED_SCORES},
                 "minus_gradient": interval(pooled[f"{walk}:{name}"], gradient),
                 "minus_paper_default": interval(pooled[f"{walk}:{name}"],
                                                 pooled["paper:default"])}
