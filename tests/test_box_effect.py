@@ -25,14 +25,17 @@ def test_a_classifier_that_reads_the_box_loses_more_to_its_removal_than_to_a_mov
     tool = load_tool("box_effect")
     images, masks = films_with_box()
     dark = np.zeros((SIDE, SIDE), np.float32)  # a donor film without the opacity
-    rows = tool.box_effect(reader_of(slice(8, 20), slice(8, 20)), images, masks,
-                           lambda image: [dark], moves=4, patch=8, stride=4)
+    rows, maps = tool.box_effect(reader_of(slice(8, 20), slice(8, 20)), images, masks,
+                                 lambda image: [dark], moves=4, patch=8, stride=4)
     for row in rows:
         assert row["p"] - row["p_boxes_filled"] > 0.8  # the box was all it read
         assert row["p"] - row["p_moved_filled"] < 0.1  # the moved boxes overlap it by <= 0.1
         assert row["p_mirrored_filled"] == row["p"]  # the other side, read not at all
         assert row["occlusion"]["pointing_game"] == 1.0
         assert row["occlusion"]["relevance_mass"] > 0.5  # squares over its edge count too
+    assert maps.shape == masks.shape and masks[0].ravel()[maps[0].argmax()]
+    picture = tool.figure(images, masks, maps, rows)  # both films read: two panels
+    assert picture.ndim == 3 and picture.shape[0] > 2 * 2 * SIDE
     summary = tool.summary(rows)
     assert summary["moved"]["n"] == summary["mirrored"]["n"] == 2
     assert summary["moved"]["films_boxes_drop_more"] == 1.0
@@ -45,8 +48,8 @@ def test_a_classifier_that_reads_elsewhere_is_not_moved_by_the_box_and_its_map_m
     images, masks = films_with_box()
     images[:, 30:40, 30:40] = 0.9  # evidence the radiologist did not box
     dark = np.zeros((SIDE, SIDE), np.float32)
-    rows = tool.box_effect(reader_of(slice(30, 40), slice(30, 40)), images, masks,
-                           lambda image: [dark], moves=4, patch=8, stride=4)
+    rows, maps = tool.box_effect(reader_of(slice(30, 40), slice(30, 40)), images, masks,
+                                 lambda image: [dark], moves=4, patch=8, stride=4)
     for row in rows:
         assert row["p_boxes_filled"] == row["p"]
         assert row["occlusion"]["pointing_game"] == 0.0

@@ -108,12 +108,12 @@ def occlusion_map(probability, image, fill, patch, stride):
 def box_effect(probability, images, masks, fills, *, moves=8, patch=16, stride=8, seed=0):
     """Per film: p as it is, with its boxes filled, with each control's regions filled (the
     mean over its regions; None where it has none), and the occlusion map's pointing game and
-    relevance mass. `fills(image)` gives the films whose pixels replace a region (each is
-    tried; results are their mean)."""
+    relevance mass; and the (N, H, W) occlusion maps. `fills(image)` gives the films whose
+    pixels replace a region (each is tried; results are their mean)."""
     from covgan.evaluation.localisation import pointing_game, relevance_mass
 
     rng = np.random.default_rng(seed)
-    rows = []
+    rows, maps = [], []
     for image, mask in zip(images, masks):
         controls = {name: regions(mask, rng, moves) for name, regions in CONTROLS.items()}
         regions = [mask, *(region for found in controls.values() for region in found)]
@@ -133,7 +133,44 @@ def box_effect(probability, images, masks, fills, *, moves=8, patch=16, stride=8
         row["occlusion"] = {"pointing_game": pointing_game(occlusion, mask),
                             "relevance_mass": relevance_mass(occlusion, mask)}
         rows.append(row)
-    return rows
+        maps.append(occlusion)
+    return rows, np.stack(maps)
+
+
+def reading_of(row):
+    """Whether the classifier reads this film's boxes: "read" where filling them costs more p
+    than the same area moved elsewhere, "not_read" where not, "too_large" where the boxes
+    cannot be moved clear of themselves."""
+    if row["p_moved_filled"] is None:
+        return "too_large"
+    return "read" if row["p_moved_filled"] > row["p_boxes_filled"] else "not_read"
+
+
+def figure(images, masks, maps, rows, per_group=2):
+    """A BGR picture: for the first `per_group` films of each reading, the film with its boxes
+    outlined and its occlusion map over it (scaled to its own maximum drop)."""
+    import cv2
+
+    from covgan.output.render import captioned, heat_overlay, to_uint8
+
+    panels = []
+    for group in ("read", "not_read", "too_large"):
+        for i in [i for i, row in enumerate(rows) if reading_of(row) == group][:per_group]:
+            outline, _ = cv2.findContours(masks[i].astype(np.uint8), cv2.RETR_EXTERNAL,
+                                          cv2.CHAIN_APPROX_SIMPLE)
+            film = cv2.cvtColor(to_uint8(images[i]), cv2.COLOR_GRAY2BGR)
+            overlay = heat_overlay(images[i], np.clip(maps[i] / max(maps[i].max(), 1e-6), 0, 1))
+            for tile in (film, overlay):
+                cv2.drawContours(tile, outline, -1, (0, 255, 0), 1)
+            row = rows[i]
+            moved = "-" if row["p_moved_filled"] is None else f"{row['p_moved_filled']:.2f}"
+            panels.append(captioned(
+                [film, overlay],
+                [f"{group.replace('_', ' ')}: p {row['p']:.2f}",
+                 f"boxes filled {row['p_boxes_filled']:.2f}\nmoved filled {moved}"]))
+    width = max(panel.shape[1] for panel in panels)
+    return np.concatenate([np.pad(panel, ((0, 4), (0, width - panel.shape[1]), (0, 0)),
+                                  constant_values=255) for panel in panels])
 
 
 def summary(rows, against=None, kept=None):
@@ -185,12 +222,7 @@ def maps_where_boxes_matter(rows, against, kept):
     often where it reads them."""
     from covgan.evaluation.localise import PAIRED_SCORES
 
-    def group_of(row):
-        if row["p_moved_filled"] is None:
-            return "too_large"
-        return "read" if row["p_moved_filled"] > row["p_boxes_filled"] else "not_read"
-
-    groups = {group: [keep and group_of(row) == group for row, keep in zip(rows, kept)]
+    groups = {group: [keep and reading_of(row) == group for row, keep in zip(rows, kept)]
               for group in ("read", "not_read", "too_large")}
     result = {group: {"n": int(sum(chosen))} for group, chosen in groups.items()}
     for method, method_rows in {**against["per_image"],
@@ -220,6 +252,9 @@ def main(argv=None):
     parser.add_argument("--stride", type=int, default=8)
     parser.add_argument("--against", help="a `covgan localise` localisation.json of the same "
                                           "films, to pair the occlusion map with its maps")
+    parser.add_argument("--figure", metavar="PNG",
+                        help="also write the first two films of each reading with their "
+                             "boxes and occlusion maps")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     cpu.use_onednn()
@@ -265,8 +300,12 @@ def main(argv=None):
         return np.concatenate([positive_probability(classifier, part[..., None]).numpy()
                                for part in np.array_split(films, -(-len(films) // 256))])
 
-    rows = box_effect(probability, images, masks, fills, moves=args.moves,
-                      patch=args.patch, stride=args.stride, seed=args.seed)
+    rows, maps = box_effect(probability, images, masks, fills, moves=args.moves,
+                            patch=args.patch, stride=args.stride, seed=args.seed)
+    if args.figure:
+        from covgan.output.writers import write_bgr
+
+        write_bgr(args.figure, figure(images, masks, maps, rows))
     called = np.array([r["p"] >= CALLED_POSITIVE for r in rows])
     print(json.dumps({"classifier": args.classifier, "data": args.data, "split": args.split,
                       "fill": args.fill, **({"sigma": args.sigma} if args.fill == "blur"
