@@ -115,7 +115,7 @@ def box_effect(probability, images, masks, fills, *, moves=8, patch=16, stride=8
     rng = np.random.default_rng(seed)
     rows, maps = [], []
     for image, mask in zip(images, masks):
-        controls = {name: regions(mask, rng, moves) for name, regions in CONTROLS.items()}
+        controls = {name: find(mask, rng, moves) for name, find in CONTROLS.items()}
         regions = [mask, *(region for found in controls.values() for region in found)]
         p_filled, occlusion = [], []
         for fill in fills(image):
