@@ -39,9 +39,12 @@ def classifier():
                    "disease; with --balance the classes stay balanced too.")
 @click.option("--imagenet-weights", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Local VGG16 notop weights file (vgg16 preset; nothing is downloaded).")
+@click.option("--augment/--no-augment", default=TRAINING.augment, show_default=True,
+              help="Shift, zoom, rotate and re-expose each training film a little, so that "
+                   "no fixed position or exposure stands in for the label (real films).")
 @click.option("--seed", type=int, default=0, show_default=True, help=SEED_HELP)
 def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, balance_by,
-          imagenet_weights, seed):
+          imagenet_weights, augment, seed):
     """Train a VGG16-style classifier; writes RUN/classifier.keras and scores.
 
     Selects on the val split and reports on the held-out test split (val when
@@ -63,13 +66,13 @@ def train(data_spec, out, preset, epochs, batch_size, lr, patience, balance, bal
         "command": "classifier train", "data": str(data_dir), "preset": preset,
         "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "patience": patience,
         "balance_classes": balance, "balance_by": balance_by,
-        "imagenet_weights": imagenet_weights, "seed": seed,
+        "imagenet_weights": imagenet_weights, "augment": augment, "seed": seed,
         "covgan_version": __version__,
     }
     evaluation = train_classifier(
         data_dir, out, preset=preset, epochs=epochs, batch_size=batch_size, learning_rate=lr,
         patience=patience, balance_classes=balance, balance_by=balance_by,
-        imagenet_weights=imagenet_weights, seed=seed,
+        imagenet_weights=imagenet_weights, augment=augment, seed=seed,
         verbose=_keras_verbosity(),
     )
     write_json(pathlib.Path(out) / "config.json", config)

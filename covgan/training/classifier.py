@@ -25,6 +25,7 @@ from covgan.evaluation.attributes import attribute_values, scores_by_attribute
 from covgan.evaluation.metrics import classification_scores
 from covgan.io import atomic_path, write_json
 from covgan.models.classifier import build_classifier, positive_probability
+from covgan.training.classifier_augment import augmented
 from covgan.training.presets import ClassifierTraining
 
 CLASSIFIER_FILE = "classifier.keras"
@@ -91,6 +92,7 @@ def train_classifier(
     balance_classes: bool = ClassifierTraining.balance_classes,
     balance_by: str | None = None,
     imagenet_weights: str | os.PathLike | None = None,
+    augment: bool = ClassifierTraining.augment,
     seed: int = 0,
     verbose: int = 1,
     extra_callbacks: Sequence = (),
@@ -109,6 +111,8 @@ def train_classifier(
         balance_by: a manifest column (view, ...): weight the loss so that each class has
             the same mix of its values (`balance_weights`).
         imagenet_weights: optional local VGG16 weights file.
+        augment: shift, zoom, rotate and re-expose each training film a little
+            (`classifier_augment`).
         seed: initialisation and shuffling seed (Keras' global seed is set by the caller).
         verbose: Keras verbosity; progress goes to stderr.
         extra_callbacks: Keras callbacks run after covgan's own (backup first).
@@ -135,6 +139,8 @@ def train_classifier(
     cache = default_cache(records, run_dir / "cache" / "train")
     train_ds = make_dataset(data_dir, train, batch_size=batch_size, shuffle=True, seed=seed,
                             cache=cache, weights=weights)
+    if augment:
+        train_ds = augmented(train_ds, seed)
     val_ds = make_dataset(data_dir, val, batch_size=batch_size, cache="memory" if cache else None)
 
     model.compile(

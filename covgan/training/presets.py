@@ -127,6 +127,7 @@ class ClassifierTraining:
     learning_rate: float = 3e-4  # Adam; 1e-3 collapsed to all-positive in 1 run of 3
     patience: int = 5
     balance_classes: bool = True
+    augment: bool = False  # shift, zoom, rotation, exposure (real films; classifier_augment)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -143,12 +143,13 @@ def test_evaluate_rejects_foreign_and_misshapen_classifiers(tmp_path, phantom_di
 def test_train_then_evaluate(tmp_path, phantom_dir):
     run_dir = tmp_path / "run"
     result = run("classifier", "train", "--data", phantom_dir, "--out", run_dir, "--epochs", 1,
-                 "--batch-size", 16)
+                 "--batch-size", 16, "--augment")
     assert result.exit_code == 0, result.output
     trained = json.loads(result.stdout)
     for name in ("classifier.keras", "config.json", "evaluation.json", "history.csv"):
         assert (run_dir / name).is_file(), name
-    assert json.loads((run_dir / "config.json").read_text())["preset"] == "tiny"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "tiny" and config["augment"] is True
     assert trained["split"] == "test" and trained["n"] > 0
 
     result = run("classifier", "evaluate", "--classifier", run_dir / "classifier.keras",
