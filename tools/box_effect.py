@@ -86,10 +86,10 @@ CONTROLS = {"moved": lambda mask, rng, moves: moved_masks(mask, moves, rng),
             "mirrored": lambda mask, rng, moves: mirrored_mask(mask)}
 
 
-def occlusion_map(probability, image, fill, patch, stride):
+def occlusion_map(probability, image, fill, patch, stride, p_image=None):
     """(H, W): the mean drop in p(positive) over the `patch`-pixel squares (slid by `stride`,
-    their pixels taken from `fill`) that cover each pixel; `probability` maps (N, H, W)
-    films to (N,) p."""
+    their pixels taken from `fill`) that cover each pixel, from `p_image` (the film's own p;
+    computed where not given); `probability` maps (N, H, W) films to (N,) p."""
     height, width = image.shape
     starts_y = sorted(set(range(0, height - patch + 1, stride)) | {height - patch})
     starts_x = sorted(set(range(0, width - patch + 1, stride)) | {width - patch})
@@ -97,7 +97,9 @@ def occlusion_map(probability, image, fill, patch, stride):
     occluded = np.repeat(image[None], len(squares), 0)
     for n, (y, x) in enumerate(squares):
         occluded[n, y:y + patch, x:x + patch] = fill[y:y + patch, x:x + patch]
-    drops = float(probability(image[None])[0]) - probability(occluded)
+    if p_image is None:
+        p_image = float(probability(image[None])[0])
+    drops = p_image - probability(occluded)
     total, covered = np.zeros((height, width)), np.zeros((height, width))
     for drop, (y, x) in zip(drops, squares):
         total[y:y + patch, x:x + patch] += drop
@@ -117,13 +119,14 @@ def box_effect(probability, images, masks, fills, *, moves=8, patch=16, stride=8
     for image, mask in zip(images, masks):
         controls = {name: find(mask, rng, moves) for name, find in CONTROLS.items()}
         regions = [mask, *(region for found in controls.values() for region in found)]
+        p_image = float(probability(image[None])[0])
         p_filled, occlusion = [], []
         for fill in fills(image):
             p_filled.append(probability(np.stack([with_region_filled(image, region, fill)
                                                   for region in regions])))
-            occlusion.append(occlusion_map(probability, image, fill, patch, stride))
+            occlusion.append(occlusion_map(probability, image, fill, patch, stride, p_image))
         p_filled, occlusion = np.mean(p_filled, 0), np.mean(occlusion, 0)
-        row = {"p": float(probability(image[None])[0]), "box_share": float(mask.mean()),
+        row = {"p": p_image, "box_share": float(mask.mean()),
                "p_boxes_filled": float(p_filled[0])}
         start = 1
         for name, found in controls.items():
@@ -175,7 +178,7 @@ def figure(images, masks, maps, rows, per_group=2):
 
 def summary(rows, against=None, kept=None):
     """Means and paired intervals over the films (`kept`: a mask of the films to count)."""
-    from covgan.evaluation.localise import PAIRED_SCORES, paired_interval
+    from covgan.evaluation.localise import PAIRED_SCORES, paired_interval, paired_scores
 
     kept = np.ones(len(rows), bool) if kept is None else np.asarray(kept, bool)
     chosen = [row for row, keep in zip(rows, kept) if keep]
@@ -202,15 +205,14 @@ def summary(rows, against=None, kept=None):
                            for score in PAIRED_SCORES}
     if against is not None:
         result["maps_where_boxes_matter"] = maps_where_boxes_matter(rows, against, kept)
-        result["occlusion_minus"] = {}
-        for method, method_rows in against["per_image"].items():
-            pairs = [(row["occlusion"], other) for row, other, keep
-                     in zip(rows, method_rows, kept) if keep]
-            result["occlusion_minus"][method] = {
-                "means": {score: round(float(np.mean([b[score] for _, b in pairs])), 4)
-                          for score in PAIRED_SCORES},
-                **{score: [round(v, 4) for v in paired_interval(
-                    [a[score] - b[score] for a, b in pairs])] for score in PAIRED_SCORES}}
+        occlusion = [row["occlusion"] for row in rows]
+        result["occlusion_minus"] = {
+            method: {"means": {score: round(float(np.mean([m[score] for m, keep
+                                                           in zip(method_rows, kept) if keep])), 4)
+                               for score in PAIRED_SCORES},
+                     **{score: [round(v, 4) for v in interval] for score, interval
+                        in paired_scores(occlusion, method_rows, kept).items()}}
+            for method, method_rows in against["per_image"].items()}
     return result
 
 
