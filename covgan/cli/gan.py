@@ -79,6 +79,10 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
 @click.option("--classes", "positive_rate", type=click.Choice(["balanced", "prior"]),
               default=GAN.positive_rate, show_default=True,
               help="Sample y balanced, or with the training data's class prior.")
+@click.option("--balance-by", metavar="COLUMN", default=None,
+              help="A manifest column (view, site, ...) that goes with the class: weight the "
+                   "critic's real images so that each class has the same mix of its values, "
+                   "so the class-aware critic does not learn the class by it.")
 @click.option("--augment/--no-augment", default=None,
               help=f"DiffAugment (translation, cutout) for small data {preset_help('augment')}.")
 @click.option("--mixed-precision", is_flag=True,
@@ -96,8 +100,8 @@ GAN = GANTrainingConfig(data="", classifier="", out="")  # its defaults
                    "with --lambda-locality. The architecture options must match that run's.")
 def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_lr, lambda_cls,
           lambda_locality, lambda_spread, class_critic, gated_residual, upsampling, padding,
-          g_ema, z1_dim, z2_dim, inject_z2, positive_rate, augment, mixed_precision, strategy,
-          summary_every, seed, init_from):
+          g_ema, z1_dim, z2_dim, inject_z2, positive_rate, balance_by, augment, mixed_precision,
+          strategy, summary_every, seed, init_from):
     """Train the conditional GAN (Eq. 1) against a frozen classifier.
 
     Writes RUN/config.json, classifier.keras (a copy), generator.keras,
@@ -123,7 +127,7 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
         class_critic=class_critic, gated_residual=gated_residual, upsampling=upsampling,
         padding=padding, g_ema=g_ema,
         z1_dim=z1_dim, z2_dim=z2_dim, inject_z2=inject_z2, positive_rate=positive_rate,
-        augment=augment, mixed_precision=mixed_precision, strategy=strategy,
+        balance_by=balance_by, augment=augment, mixed_precision=mixed_precision, strategy=strategy,
         summary_every=summary_every, seed=seed, init_from=str(init_from or ""),
     )
     if mixed_precision:

@@ -9,7 +9,7 @@ from keras import ops
 _EPSILON = 1e-7
 
 
-def nonsaturating_discriminator_loss(real_logits, fake_logits):
+def nonsaturating_discriminator_loss(real_logits, fake_logits, real_weights=None):
     """-log D(x) - log(1 - D(G(z))), the discriminator's half of Eq. 1.
 
     Goodfellow et al. 2014: D maximises E[log D(x)] + E[log(1 - D(G(z)))]. With
@@ -18,13 +18,18 @@ def nonsaturating_discriminator_loss(real_logits, fake_logits):
     Args:
         real_logits: (B, 1) or (B,) D's logits on real images.
         fake_logits: (B, 1) or (B,) D's logits on generated images.
+        real_weights: optional (B,) weights of the real images' terms, so that the
+            expectation over x is over a reweighted data set (`covgan train --balance-by`).
 
     Returns:
         (B,) per-example losses.
     """
     real = ops.reshape(real_logits, (-1,))
     fake = ops.reshape(fake_logits, (-1,))
-    return ops.softplus(-real) + ops.softplus(fake)
+    real_loss = ops.softplus(-real)
+    if real_weights is not None:
+        real_loss = real_loss * ops.cast(ops.reshape(real_weights, (-1,)), real_loss.dtype)
+    return real_loss + ops.softplus(fake)
 
 
 def nonsaturating_generator_loss(fake_logits):

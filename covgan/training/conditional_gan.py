@@ -108,10 +108,12 @@ class ConditionalGAN(keras.Model):
         return self.discriminator(seen, training=training)
 
     def train_step(self, data):
+        # (images,), (images, labels) or (images, labels, weights): weights from --balance-by.
         if isinstance(data, (tuple, list)):
             real, real_labels = data[0], (data[1] if len(data) > 1 else None)
+            real_weights = data[2] if len(data) > 2 else None
         else:
-            real, real_labels = data, None
+            real, real_labels, real_weights = data, None, None
         if self.class_aware and real_labels is None:
             raise ValueError("A class-aware discriminator needs (images, labels) batches.")
         batch = ops.shape(real)[0]
@@ -124,7 +126,8 @@ class ConditionalGAN(keras.Model):
             real_logits = self._critic(real, real_labels)
             fake_logits = self._critic(fake, fake_labels)
             d_loss = losses.scale_to_global_batch(
-                losses.nonsaturating_discriminator_loss(real_logits, fake_logits), global_batch
+                losses.nonsaturating_discriminator_loss(real_logits, fake_logits, real_weights),
+                global_batch,
             )
             scaled = self.d_optimizer.scale_loss(d_loss)
         d_weights = self.discriminator.trainable_variables

@@ -26,6 +26,7 @@ from covgan.models.classifier import load_classifier
 from covgan.models.discriminator import build_discriminator
 from covgan.models.generator import build_generator
 from covgan.models.precision import mixed_policy_name
+from covgan.training.balance import balance_weights
 from covgan.training.callbacks import EpochCheckpoint, TraversalSummary
 from covgan.training.conditional_gan import ConditionalGAN
 from covgan.training.distribute import fit_distributed, is_chief, make_strategy, writable_dir
@@ -50,18 +51,25 @@ def train_gan(config: GANTrainingConfig, *, verbose: int = 1,
     if not train_records:
         raise CovganError(f"{data_dir} has no train split to train the GAN on.")
     _check_resumable(run_dir, config)
+    # Before the run folder exists: a column the manifest lacks leaves nothing behind.
+    # The classes are balanced too when y is sampled balanced, as the generated half is.
+    weights, balance = balance_weights(
+        train_records, config.balance_by, config.positive_rate == "balanced"
+    ) if config.balance_by else (None, None)
     previous_policy = keras.mixed_precision.global_policy()
     if config.mixed_precision:
         # Every model built or loaded below computes in it, the classifier included
         # (covgan.models.precision.in_global_policy); restored when training ends.
         keras.mixed_precision.set_global_policy(mixed_policy_name())
     try:
-        return _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks)
+        return _train(config, run_dir, data_dir, train_records, (weights, balance), verbose,
+                      extra_callbacks)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks):
+def _train(config, run_dir, data_dir, train_records, balancing, verbose, extra_callbacks):
+    weights, balance = balancing
     strategy = make_strategy(config.strategy)
     with strategy.scope():
         classifier = load_classifier(config.classifier)
@@ -88,6 +96,7 @@ def _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks):
     dataset = make_dataset(
         data_dir, train_records, batch_size=global_batch, shuffle=True, seed=config.seed,
         cache=default_cache(train_records, run_dir / "cache" / "train"), drop_remainder=True,
+        weights=weights,
     )
     callbacks = [
         checkpoint,
@@ -126,6 +135,8 @@ def _train(config, run_dir, data_dir, train_records, verbose, extra_callbacks):
         "generator": str(run_dir / "generator.keras"),
         "discriminator": str(run_dir / "discriminator.keras"),
     }
+    if balance:
+        summary["balance_by"] = balance  # each class's weights by value, as the classifier's
     if chief:
         write_json(run_dir / "training.json", summary)
     return summary

@@ -87,6 +87,9 @@ class GANTrainingConfig:
     z2_dim: int = 10
     inject_z2: bool = _TINY["inject_z2"]
     positive_rate: str = "balanced"  # "balanced" (0.5) or "prior" (the data's share)
+    # A manifest column (view, site, ...): D's real images weighted so each class has the
+    # same mix of its values, so the class-aware critic does not learn the class by it.
+    balance_by: str = ""
     augment: bool = False
     mixed_precision: bool = False
     strategy: str = "default"  # "default", "mirrored" or "multiworker"

@@ -15,6 +15,12 @@ def test_discriminator_loss_by_hand():
     )
     expected = [2 * math.log(2), math.log(1 + math.exp(-2)) + math.log(1 + math.exp(-1))]
     np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-6)
+    # Weights scale only the real images' terms (--balance-by).
+    weighted = losses.nonsaturating_discriminator_loss(
+        np.array([[0.0], [2.0]]), np.array([[0.0], [-1.0]]), np.array([3.0, 0.0])
+    )
+    expected = [4 * math.log(2), math.log(1 + math.exp(-1))]
+    np.testing.assert_allclose(np.asarray(weighted), expected, rtol=1e-6)
 
 
 def test_generator_loss_by_hand():

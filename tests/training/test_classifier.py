@@ -6,7 +6,8 @@ import pytest
 
 from covgan.data import layout
 from covgan.errors import CovganError
-from covgan.training.classifier import balance_weights, class_weights, train_classifier
+from covgan.training.balance import balance_weights, class_weights
+from covgan.training.classifier import train_classifier
 
 
 def test_class_weights_balance_the_classes():

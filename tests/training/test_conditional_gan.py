@@ -121,3 +121,20 @@ def test_a_class_aware_critic_sees_real_labels_and_intended_classes(tmp_path):
     assert loaded.class_aware
     with pytest.raises(ValueError, match="needs \\(images, labels\\) batches"):
         make_gan(class_aware=True).fit(real_batches(), epochs=1, verbose=0)
+
+
+def test_real_image_weights_reach_the_critics_loss():
+    # Weights of one are the unweighted step bit for bit; weights of zero leave D only the
+    # generated images to learn from, so it ends elsewhere (covgan train --balance-by).
+    images = np.random.default_rng(0).random((8, 128, 128, 1)).astype("float32")
+    labels = np.ones(8, "int32")
+
+    def critic_after(*weights):
+        gan = make_gan(positive_rate=1.0, class_aware=True)
+        gan.fit(tf.data.Dataset.from_tensors((images, labels, *weights)), epochs=1, verbose=0)
+        return [w.numpy() for w in gan.discriminator.trainable_weights]
+
+    plain = critic_after()
+    for a, b in zip(plain, critic_after(np.ones(8, "float32"))):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.allclose(a, b) for a, b in zip(plain, critic_after(np.zeros(8, "float32"))))

@@ -110,6 +110,10 @@ def test_a_different_config_is_refused(tiny_run, phantom_dir, classifier_file, t
     run_dir = copy_of(tiny_run, tmp_path)
     with pytest.raises(CovganError, match=r"other settings \(lambda_cls\)"):
         train_gan(config_of(run_dir, epochs=3, lambda_cls=5.0), verbose=0)
+    with pytest.raises(CovganError, match="site"):  # before any folder is made
+        train_gan(config_for(phantom_dir, classifier_file, tmp_path / "new", balance_by="site"),
+                  verbose=0)
+    assert not (tmp_path / "new").exists()
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(CovganError, match="not a covgan run"):
@@ -119,12 +123,16 @@ def test_a_different_config_is_refused(tiny_run, phantom_dir, classifier_file, t
 def test_init_from_fine_tunes_another_run_with_new_settings(tiny_run, tmp_path):
     source = tiny_run  # two epochs (tests/conftest.py); only read
     tuned = config_of(source, out=str(tmp_path / "tuned"), epochs=3, lambda_locality=5.0,
-                      init_from=str(source))
+                      init_from=str(source), balance_by="shortcut")
     summary = train_gan(tuned, verbose=0)
     assert summary["resumed_from_epoch"] == 2 and summary["epochs_this_call"] == 1
     assert summary["final"]["locality"] > 0  # trained on with the new setting
+    # The critic's real images weighted by a manifest column; negatives never carry the marker.
+    assert summary["balance_by"]["column"] == "shortcut"
+    assert summary["balance_by"]["absent"] == {"0": ["1"], "1": []}
     recorded = json.loads((tmp_path / "tuned" / "config.json").read_text())
     assert recorded["init_from"] == str(source) and recorded["lambda_locality"] == 5.0
+    assert recorded["balance_by"] == "shortcut"
     with pytest.raises(CovganError, match="already trained 2 epochs"):
         train_gan(config_of(source, out=str(tmp_path / "short"), epochs=2,
                             init_from=str(source)), verbose=0)
