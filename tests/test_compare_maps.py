@@ -35,3 +35,24 @@ def test_one_map_against_others_film_by_film(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["minus"]["never"] == result["minus"]["never"]
     with pytest.raises(SystemExit, match="no map 'film'"):
         module.compare_maps(scores, "film", ["never"])
+
+
+def test_the_same_maps_of_two_runs_film_by_film(tmp_path, capsys):
+    ours = {"images": ["a.png", "b.png"], "seeds": [0, 1], "per_image": {
+        "walk": rows([1, 1, 1, 1], [0.5, 0.5, 0.5, 0.5]),
+        "gradient": rows([0, 1, 0, 1], [0.2, 0.2, 0.2, 0.2])}}
+    theirs = {**ours, "per_image": {**ours["per_image"],
+                                    "walk": rows([0, 0, 0, 0], [0.1, 0.2, 0.1, 0.2])}}
+    paths = [tmp_path / "ours.json", tmp_path / "theirs.json"]
+    for path, scores in zip(paths, (ours, theirs)):
+        path.write_text(json.dumps(scores))
+    load_tool("compare_maps").main([str(paths[0]), "walk", "gradient", "--against",
+                                    str(paths[1])])
+    against = json.loads(capsys.readouterr().out)["against"]
+    assert against["means"]["walk"] == {"pointing_game": 0.0, "relevance_mass": 0.15}
+    assert against["minus"]["walk"]["pointing_game"] == [1, 1]  # ahead on every film
+    assert against["minus"]["gradient"] == {"pointing_game": [0, 0], "relevance_mass": [0, 0]}
+    paths[1].write_text(json.dumps({**theirs, "seeds": [0]}))
+    with pytest.raises(SystemExit, match="differ in seeds"):
+        load_tool("compare_maps").main([str(paths[0]), "walk", "gradient", "--against",
+                                        str(paths[1])])

@@ -1,9 +1,14 @@
 """One map against others in a saved localisation.json, film by film: each map's pointing game
 and relevance mass and the paired 95% interval of the first minus each other (as `covgan
 localise` computes its own intervals, bootstrap seed 0). For comparisons a run did not print,
-e.g. two maps of the walk in a run made before localise paired them. Prints JSON.
+e.g. two maps of the walk in a run made before localise paired them. With --against OTHER
+(a localisation.json of the same films and seeds, from another GAN or classifier), each of
+the maps named is also paired with the same map of OTHER: this run's minus OTHER's. Prints
+JSON.
 
     python tools/compare_maps.py RUN/localisation.json film_gradients latent_gradients gradient
+    python tools/compare_maps.py RUN/localisation.json film_gradients gradient \
+        --against OTHER/localisation.json
 """
 
 import argparse
@@ -29,15 +34,40 @@ def compare_maps(scores: dict, method: str, others: list[str]) -> dict:
     }
 
 
+def compare_runs(scores: dict, other: dict, maps: list[str]) -> dict:
+    """Each map of `scores` against the same map of `other`, on the same films and seeds."""
+    for key in ("images", "seeds"):
+        if scores.get(key) != other.get(key):
+            raise SystemExit(f"error: the two localisation.json files differ in {key}; pair "
+                             "runs scored on the same films and seeds.")
+    missing = [m for m in maps if m not in other["per_image"]]
+    if missing:
+        raise SystemExit(f"error: no map {missing[0]!r} in the --against localisation.json")
+    return {
+        "means": compare_maps(other, maps[0], maps[1:])["means"],
+        "minus": {m: {s: [round(x, 3) for x in interval] for s, interval in
+                      paired_scores(scores["per_image"][m], other["per_image"][m]).items()}
+                  for m in maps},
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("localisation", help="a localisation.json (covgan localise)")
     parser.add_argument("method", help="the map compared")
     parser.add_argument("others", nargs="+", help="the maps it is compared with")
+    parser.add_argument("--against", metavar="LOCALISATION_JSON",
+                        help="another run's localisation.json of the same films and seeds")
     args = parser.parse_args(argv)
     with open(args.localisation) as handle:
         scores = json.load(handle)
-    print(json.dumps(compare_maps(scores, args.method, args.others), indent=2))
+    result = compare_maps(scores, args.method, args.others)
+    if args.against:
+        with open(args.against) as handle:
+            result["against"] = {"localisation": args.against,
+                                 **compare_runs(scores, json.load(handle),
+                                                [args.method, *args.others])}
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
