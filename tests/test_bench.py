@@ -112,8 +112,10 @@ def test_bench_suite_quick_reports_every_part():
 
 
 def test_profile_splits_an_inversion_step_into_its_parts():
-    # Five repeats: the parts are differences of timings, and one timing of the tiny models'
-    # millisecond calls on a busy machine once gave G's gradient a negative share.
+    # The gradients' parts and the step are differences of medians timed apart, so on a busy
+    # machine they can fall below 0 (G's gradient once; C's at 5c14afd, beside a GAN's
+    # training): only the parts timed directly must be positive, and the parts must be the
+    # step's split (rule 3: speed is the benchmark's to judge, not a test's).
     result = subprocess.run([sys.executable, str(TOOLS / "bench.py"), "--quick", "--repeats", "5",
                              "--profile", "inversion"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -121,8 +123,8 @@ def test_profile_splits_an_inversion_step_into_its_parts():
     parts = ("g_forward", "g_input_gradient", "c_forward", "c_input_gradient", "rest")
     assert tuple(profile["seconds"]) == parts
     assert profile["rows"] == 16
-    for part in parts[:4]:
-        assert profile["seconds"][part] > 0, part
+    assert profile["seconds"]["g_forward"] > 0 and profile["seconds"]["c_forward"] > 0
+    assert tuple(profile["share_of_step"]) == parts
     # "rest" is what the timed parts leave of the step; no claim on its size: the step is a
     # difference of two timings, and on a busy machine the parts can add up to more than it.
     assert sum(profile["seconds"].values()) == pytest.approx(profile["seconds_per_step"],
