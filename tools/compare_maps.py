@@ -17,6 +17,12 @@ import json
 from covgan.evaluation.localise import PAIRED_SCORES, paired_scores
 
 
+def rounded_intervals(rows, other_rows) -> dict:
+    """{score: [low, high]} of rows minus other_rows, film by film, to three places."""
+    return {s: [round(x, 3) for x in interval]
+            for s, interval in paired_scores(rows, other_rows).items()}
+
+
 def compare_maps(scores: dict, method: str, others: list[str]) -> dict:
     """{"n", "means": {map: {score: mean}}, "minus": {other: {score: [low, high]}}}."""
     rows = scores["per_image"]
@@ -28,9 +34,7 @@ def compare_maps(scores: dict, method: str, others: list[str]) -> dict:
         "n": len(rows[method]),
         "means": {m: {s: round(float(sum(r[s] for r in rows[m]) / len(rows[m])), 4)
                       for s in PAIRED_SCORES} for m in (method, *others)},
-        "minus": {other: {s: [round(x, 3) for x in interval] for s, interval in
-                          paired_scores(rows[method], rows[other]).items()}
-                  for other in others},
+        "minus": {other: rounded_intervals(rows[method], rows[other]) for other in others},
     }
 
 
@@ -45,8 +49,7 @@ def compare_runs(scores: dict, other: dict, maps: list[str]) -> dict:
         raise SystemExit(f"error: no map {missing[0]!r} in the --against localisation.json")
     return {
         "means": compare_maps(other, maps[0], maps[1:])["means"],
-        "minus": {m: {s: [round(x, 3) for x in interval] for s, interval in
-                      paired_scores(scores["per_image"][m], other["per_image"][m]).items()}
+        "minus": {m: rounded_intervals(scores["per_image"][m], other["per_image"][m])
                   for m in maps},
     }
 

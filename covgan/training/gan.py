@@ -62,14 +62,14 @@ def train_gan(config: GANTrainingConfig, *, verbose: int = 1,
         # (covgan.models.precision.in_global_policy); restored when training ends.
         keras.mixed_precision.set_global_policy(mixed_policy_name())
     try:
-        return _train(config, run_dir, data_dir, train_records, (weights, balance), verbose,
+        return _train(config, run_dir, data_dir, train_records, weights, balance, verbose,
                       extra_callbacks)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
 
-def _train(config, run_dir, data_dir, train_records, balancing, verbose, extra_callbacks):
-    weights, balance = balancing
+def _train(config, run_dir, data_dir, train_records, weights, balance, verbose,
+           extra_callbacks):
     strategy = make_strategy(config.strategy)
     with strategy.scope():
         classifier = load_classifier(config.classifier)
