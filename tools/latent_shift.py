@@ -53,11 +53,35 @@ SHIFT_FRACTIONS = np.linspace(0.05, 2.0, 40, dtype=np.float32)
 STOP_FRACTIONS = np.linspace(1.0, 0.0, 21, dtype=np.float32)
 
 
-def first_below(probabilities: np.ndarray, target: float) -> np.ndarray:
+def first_below(probabilities, target: float):
     """Per row of (N, K) p along increasing lengths, the index of the first below `target`,
-    or of the lowest p where none is (the nearest the search got)."""
-    below = probabilities < target
-    return np.where(below.any(1), below.argmax(1), probabilities.argmin(1))
+    or of the lowest p where none is (the nearest the search got). Graph-safe."""
+    import tensorflow as tf
+
+    below = tf.convert_to_tensor(probabilities) < target
+    return tf.where(tf.reduce_any(below, 1),
+                    tf.argmax(tf.cast(below, tf.int32), 1, output_type=tf.int32),
+                    tf.argmin(probabilities, 1, output_type=tf.int32))
+
+
+def shift_search(generator, classifier, z1, z2, u1, u2, size, target):
+    """Latent Shift's search from (z1, z2) along the unit direction (u1, u2), at
+    SHIFT_FRACTIONS of `size` (N, 1): the codes at the first length whose p falls below
+    `target` (or at the lowest p), and that length as a fraction of `size`. Graph-safe."""
+    import tensorflow as tf
+
+    from covgan.models.classifier import positive_probability
+
+    fractions = tf.constant(SHIFT_FRACTIONS)
+    rows, tried = tf.shape(z2)[0], len(SHIFT_FRACTIONS)
+    lengths = fractions[None, :, None] * size[:, :, None]  # (N, K, 1)
+    tried1 = tf.reshape(z1[:, None] + lengths * u1[:, None], (-1, tf.shape(z1)[1]))
+    tried2 = tf.reshape(z2[:, None] + lengths * u2[:, None], (-1, tf.shape(z2)[1]))
+    found = tf.reshape(positive_probability(classifier, generator([tried1, tried2],
+                                                                  training=False)),
+                       (rows, tried))
+    fraction = tf.gather(fractions, first_below(found, target))[:, None]
+    return z1 + fraction * size * u1, z2 + fraction * size * u2, fraction[:, 0]
 
 
 def codes_along(start: np.ndarray, end: np.ndarray, steps: int) -> list[np.ndarray]:
@@ -85,13 +109,16 @@ def walks_for(generator, classifier, z1, z2, *, target, steps):
 
     def shifted(d1, d2, size):
         """Latent Shift along the unit direction -(d1, d2), searched up to twice `size` (N, 1),
-        the norm of the codes it shifts: the search's codes and length (a fraction of it)."""
+        the norm of the codes it shifts: the search's codes and length (a fraction of it),
+        16 films at a time (each tries every length at once)."""
         norm = np.sqrt((d1**2).sum(1, keepdims=True) + (d2**2).sum(1, keepdims=True))
         u1, u2 = -d1 / norm, -d2 / norm
-        found = np.stack([p(z1 + f * size * u1, z2 + f * size * u2) for f in SHIFT_FRACTIONS],
-                         1)
-        fraction = SHIFT_FRACTIONS[first_below(found, target)][:, None]
-        return (z1 + fraction * size * u1, z2 + fraction * size * u2), fraction[:, 0]
+        parts = [shift_search(generator, classifier, z1[i : i + 16], z2[i : i + 16],
+                              u1[i : i + 16], u2[i : i + 16], size[i : i + 16], target)
+                 for i in range(0, len(z1), 16)]
+        s1, s2, fraction = (np.concatenate([np.asarray(part[k]) for part in parts])
+                            for k in range(3))
+        return (s1, s2), fraction
 
     size2 = np.linalg.norm(z2, axis=1, keepdims=True)
     size = np.sqrt(size2**2 + (z1**2).sum(1, keepdims=True))
@@ -99,7 +126,7 @@ def walks_for(generator, classifier, z1, z2, *, target, steps):
               "latent_shift": shifted(g1, g2, size),
               "latent_shift_z2": shifted(0 * g1, g2, size2)}
     along = np.stack([p(z1, f * z2) for f in STOP_FRACTIONS], 1)
-    kept = STOP_FRACTIONS[first_below(along, target)][:, None]
+    kept = STOP_FRACTIONS[np.asarray(first_below(along, target))][:, None]
     starts["paper_stopped"] = ((z1, kept * z2), 1.0 - kept[:, 0])
     walks = {}
     for name, ((s1, s2), length) in starts.items():
@@ -128,18 +155,9 @@ def latent_shift_z2_walk(generator, classifier, z1, z2, *, steps, extrapolate=0,
         _, score, _ = scorer(generator([z1, z2], training=False), POSITIVE)
     gradient = tape.gradient(score, z2)
     unit = -gradient / (tf.norm(gradient, axis=1, keepdims=True) + 1e-12)
-    size = tf.norm(z2, axis=1, keepdims=True)
-    fractions = tf.constant(SHIFT_FRACTIONS)
-    rows, tried, width = tf.shape(z2)[0], len(SHIFT_FRACTIONS), tf.shape(z2)[1]
-    searched = z2[:, None] + fractions[None, :, None] * size[:, :, None] * unit[:, None]
-    found = tf.reshape(positive_probability(classifier, generator(
-        [tf.repeat(z1, tried, axis=0), tf.reshape(searched, (-1, width))], training=False)),
-        (rows, tried))
-    below = found < target
-    first = tf.where(tf.reduce_any(below, 1),
-                     tf.argmax(tf.cast(below, tf.int32), 1, output_type=tf.int32),
-                     tf.argmin(found, 1, output_type=tf.int32))
-    start = z2 + tf.gather(fractions, first)[:, None] * size * unit
+    _, start, _ = shift_search(generator, classifier, z1, z2, tf.zeros_like(z1), unit,
+                               tf.norm(z2, axis=1, keepdims=True), target)
+    rows, width = tf.shape(z2)[0], tf.shape(z2)[1]
     along = tf.range(steps + 1, dtype=tf.float32) / steps
     codes = start[:, None] + along[None, :, None] * (z2 - start)[:, None]
     frames = generator([tf.repeat(z1, steps + 1, axis=0), tf.reshape(codes, (-1, width))],
