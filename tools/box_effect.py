@@ -261,19 +261,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     cpu.use_onednn()
     from covgan.data import layout
+    from covgan.data.annotated import annotated_positives
     from covgan.data.pipeline import make_dataset
+    from covgan.errors import CovganError
     from covgan.evaluation.localise import CALLED_POSITIVE
     from covgan.models.classifier import load_classifier, positive_probability
 
     classifier = load_classifier(args.classifier)
-    chosen = layout.held_out_positives_with_masks(layout.read_manifest(args.data), args.count,
-                                                  args.split)
-    if not chosen:
-        raise SystemExit(f"error: no positives with lesion masks in {args.data}'s "
-                         f"{args.split} split.")
-    batch = next(iter(make_dataset(args.data, chosen, batch_size=len(chosen), with_masks=True,
-                                   cache=None)))
-    images, masks = batch[0].numpy()[..., 0], batch[2].numpy()[..., 0] > 0.5
+    try:
+        films = annotated_positives(args.data, args.count, args.split)
+    except CovganError as error:  # no films to score: one line, as the tool's other refusals
+        raise SystemExit(f"error: {error}") from None
+    chosen, images, masks = films.records, films.images[..., 0], films.masks
     if args.fill == "blur":
         def fills(image):
             return [blurred_copy(image, args.sigma)]

@@ -235,9 +235,8 @@ def main():
     if args.against and not args.localise:
         parser.error("--against pairs a --localise run; give --localise OUT too")
     cpu.use_onednn()
-    from covgan.data import layout
+    from covgan.data.annotated import annotated_positives
     from covgan.data.catalog import resolve_data
-    from covgan.data.pipeline import make_dataset
     from covgan.evaluation.localisation import localisation_scores
     from covgan.evaluation.localise import PAIRED_SCORES, paired_scores
     from covgan.explain.invert import settings_for
@@ -254,11 +253,8 @@ def main():
 
     run = load_run(args.run)
     data_dir = resolve_data(args.data)  # a folder, or a built-in name such as "phantom"
-    chosen = layout.held_out_positives_with_masks(layout.read_manifest(data_dir), args.count,
-                                                  args.split)
-    batch = next(iter(make_dataset(data_dir, chosen, batch_size=len(chosen), with_masks=True,
-                                   cache=None)))
-    images, masks = batch[0].numpy(), batch[2].numpy()[..., 0] > 0.5
+    films = annotated_positives(data_dir, args.count, args.split)
+    chosen, images, masks = films.records, films.images, films.masks
     if args.localise:
         print(json.dumps(shifted_summary(localise_shifted(run, images, masks, args), chosen,
                                          args), indent=2))

@@ -61,8 +61,7 @@ def main():
                         help="the inversion's Adam steps (default: explain's)")
     args = parser.parse_args()
     cpu.use_onednn()
-    from covgan.data import layout
-    from covgan.data.pipeline import make_dataset
+    from covgan.data.annotated import annotated_positives
     from covgan.explain.invert import settings_for
     from covgan.explain.maps import map_keys
     from covgan.explain.pipeline import explain
@@ -71,11 +70,8 @@ def main():
     from covgan.training.runs import load_run
 
     run = load_run(args.run)
-    chosen = layout.held_out_positives_with_masks(layout.read_manifest(args.data), args.count,
-                                                  args.split)
-    batch = next(iter(make_dataset(args.data, chosen, batch_size=len(chosen), with_masks=True,
-                                   cache=None)))
-    images, masks = batch[0].numpy(), batch[2].numpy()[..., 0] > 0.5
+    films = annotated_positives(args.data, args.count, args.split)
+    images, masks = films.images, films.masks
     settings = InversionSettings() if args.invert_steps is None else InversionSettings(
         steps=args.invert_steps)
     result = explain(run.generator, run.classifier, images,

@@ -224,10 +224,8 @@ def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed,
       covgan localise --run runs/gan --count 64 --seeds 3
       covgan localise --run runs/gan_rsna --data data/rsna --split heldout --count 100
     """
-    from covgan.data import layout
+    from covgan.data.annotated import annotated_positives
     from covgan.data.catalog import resolve_data
-    from covgan.data.pipeline import make_dataset
-    from covgan.errors import CovganError
     from covgan.evaluation.localise import score_localisation, table
     from covgan.explain.invert import settings_for
     from covgan.io import write_json
@@ -237,24 +235,16 @@ def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed,
     settings = settings_for(run.generator, settings)  # as it ran, recorded
     tuning = tuning_for(run.generator)
     data_dir = resolve_data(data_spec or run.config["data"])
-    records = layout.read_manifest(data_dir)
-    split = split or layout.evaluation_split(records)
-    chosen = layout.held_out_positives_with_masks(records, count, split)
-    if not chosen:
-        raise CovganError(f"{data_dir} has no positives with lesion masks in its {split!r} "
-                          "split to score.")
-    batches = list(make_dataset(data_dir, chosen, batch_size=len(chosen), with_masks=True,
-                                cache=None))
-    images, _, masks = (t.numpy() for t in batches[0])
+    films = annotated_positives(data_dir, count, split)
     seed_everything(seed)
-    with ImageProgress(len(images) * seeds, "localising", quiet) as progress:
-        scores = score_localisation(run.generator, run.classifier, images, masks[..., 0] > 0.5,
+    with ImageProgress(len(films.images) * seeds, "localising", quiet) as progress:
+        scores = score_localisation(run.generator, run.classifier, films.images, films.masks,
                                     settings=settings, seeds=tuple(range(seed, seed + seeds)),
                                     curves=not no_curves, tie_seed=seed,
                                     encoder=encoder_of(run, settings), tuning=tuning,
                                     progress=progress.advance)
-    scores.update({"run": str(run_dir), "data": str(data_dir), "split": split,
-                   "images": [str(r.path) for r in chosen],  # the per-image lists' order
+    scores.update({"run": str(run_dir), "data": str(data_dir), "split": films.split,
+                   "images": [str(r.path) for r in films.records],  # the per-image lists' order
                    "settings": dataclasses.asdict(settings),
                    "tuning": dataclasses.asdict(tuning)})
     write_json(pathlib.Path(run_dir) / "localisation.json", scores)
