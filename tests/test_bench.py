@@ -72,9 +72,11 @@ def test_tuning_batch_times_the_three_ways_on_the_same_images():
 
 
 def test_onednn_speedup_runs_each_part_with_the_kernels_off_and_on():
-    report = bench("--parts", "onednn_speedup")["onednn_speedup"]
-    for name, measure in (("train_step", "seconds_per_step"),
-                          ("inversion_paper", "seconds_per_step_batch")):
+    # One part of the two: the comparison is one loop over them, and each costs two TensorFlow
+    # starts and their timing (the benchmark itself runs both).
+    report = bench("--parts", "onednn_speedup", "--onednn-parts", "train_step")["onednn_speedup"]
+    assert set(report) == {"train_step"}
+    for name, measure in (("train_step", "seconds_per_step"),):
         off, on = report[name]["off"], report[name]["on"]
         # Each child ran with what it was told, whatever this CPU's default is.
         assert (off["onednn"], on["onednn"]) == (False, True), report[name]

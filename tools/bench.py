@@ -118,7 +118,10 @@ def compare_onednn(args):
     them on buys on a CPU where TF would leave them off (on one where TF turns them on itself,
     "off" is slower than what users get by default)."""
     result = {}
-    for name, seconds in ONEDNN_PARTS.items():
+    for name in args.onednn_parts.split(","):
+        if name not in ONEDNN_PARTS:
+            raise SystemExit(f"error: --onednn-parts: {name!r} is not one of {ONEDNN_PARTS}")
+        seconds = ONEDNN_PARTS[name]
         off, on = (run_part(name, args, onednn_setting=s) for s in ("0", "1"))
         entry = {"off": off, "on": on}
         if all(seconds in part for part in (off, on)):
@@ -984,6 +987,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {PARTS}")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--onednn-parts", default=",".join(ONEDNN_PARTS),
+                        help=f"part onednn_speedup compares these (comma list of "
+                             f"{list(ONEDNN_PARTS)})")
     parser.add_argument("--quick", action="store_true", help="tiny models, few repeats")
     parser.add_argument("--run", default=None,
                         help="a trained tiny-preset run: inversion_vs_authors inverts its "
