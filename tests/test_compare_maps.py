@@ -56,3 +56,28 @@ def test_the_same_maps_of_two_runs_film_by_film(tmp_path, capsys):
     with pytest.raises(SystemExit, match="differ in seeds"):
         load_tool("compare_maps").main([str(paths[0]), "walk", "gradient", "--against",
                                         str(paths[1])])
+
+
+def test_folds_pooled_as_one_set_of_films(tmp_path, capsys):
+    # Two folds of two films each: scored as one set of four, each fold also on its own.
+    first = {"images": ["a.png", "b.png"], "seeds": [0], "per_image": {
+        "walk": rows([1, 1], [0.5, 0.5]), "gradient": rows([0, 1], [0.2, 0.5]),
+        "only_here": rows([0, 0], [0, 0])}}
+    second = {"images": ["c.png", "d.png"], "seeds": [0], "per_image": {
+        "walk": rows([1, 0], [0.4, 0.1]), "gradient": rows([0, 0], [0.1, 0.1])}}
+    paths = [tmp_path / "fold0.json", tmp_path / "fold1.json"]
+    for path, scores in zip(paths, (first, second)):
+        path.write_text(json.dumps(scores))
+    module = load_tool("compare_maps")
+    module.main([str(paths[0]), "walk", "gradient", "--pool", str(paths[1])])
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 4
+    assert result["means"]["walk"] == {"pointing_game": 0.75, "relevance_mass": 0.375}
+    assert result["minus"]["gradient"] == module.rounded_intervals(
+        rows([1, 1, 1, 0], [0.5, 0.5, 0.4, 0.1]), rows([0, 1, 0, 0], [0.2, 0.5, 0.1, 0.1]))
+    assert [fold["n"] for fold in result["folds"]] == [2, 2]
+    assert result["folds"][1]["means"]["gradient"]["relevance_mass"] == 0.1
+    # A film in two folds is not two films.
+    paths[1].write_text(json.dumps({**second, "images": ["b.png", "d.png"]}))
+    with pytest.raises(SystemExit, match="share films"):
+        module.main([str(paths[0]), "walk", "gradient", "--pool", str(paths[1])])

@@ -3,12 +3,16 @@ and relevance mass and the paired 95% interval of the first minus each other (as
 localise` computes its own intervals, bootstrap seed 0). For comparisons a run did not print,
 e.g. two maps of the walk in a run made before localise paired them. With --against OTHER
 (a localisation.json of the same films and seeds, from another GAN or classifier), each of
-the maps named is also paired with the same map of OTHER: this run's minus OTHER's. Prints
-JSON.
+the maps named is also paired with the same map of OTHER: this run's minus OTHER's. With
+--pool MORE (a localisation.json of other films, at the same seeds: another cross-validation
+fold's run, `covgan data prepare --fold K`), the films of every file are scored as one set,
+each film with its own fold's classifier and GAN. Prints JSON.
 
     python tools/compare_maps.py RUN/localisation.json film_gradients latent_gradients gradient
     python tools/compare_maps.py RUN/localisation.json film_gradients gradient \
         --against OTHER/localisation.json
+    python tools/compare_maps.py FOLD0/localisation.json film_gradients gradient \
+        --pool FOLD1/localisation.json
 """
 
 import argparse
@@ -38,6 +42,21 @@ def compare_maps(scores: dict, method: str, others: list[str]) -> dict:
     }
 
 
+def pooled(parts: list[dict]) -> dict:
+    """One localisation of the films of every part (other films each, the same seeds): the
+    maps every part has, their per-film rows one part after another."""
+    images = [image for part in parts for image in part["images"]]
+    if len(set(images)) < len(images):
+        raise SystemExit("error: the pooled localisation.json files share films; pool runs "
+                         "that held out different films (covgan data prepare --fold K).")
+    if any(part["seeds"] != parts[0]["seeds"] for part in parts):
+        raise SystemExit("error: the pooled localisation.json files differ in seeds.")
+    maps = set.intersection(*(set(part["per_image"]) for part in parts))
+    return {"images": images, "seeds": parts[0]["seeds"],
+            "per_image": {m: [row for part in parts for row in part["per_image"][m]]
+                          for m in sorted(maps)}}
+
+
 def compare_runs(scores: dict, other: dict, maps: list[str]) -> dict:
     """Each map of `scores` against the same map of `other`, on the same films and seeds."""
     for key in ("images", "seeds"):
@@ -61,10 +80,22 @@ def main(argv=None):
     parser.add_argument("others", nargs="+", help="the maps it is compared with")
     parser.add_argument("--against", metavar="LOCALISATION_JSON",
                         help="another run's localisation.json of the same films and seeds")
+    parser.add_argument("--pool", metavar="LOCALISATION_JSON", action="append", default=[],
+                        help="another fold's localisation.json (other films, the same seeds), "
+                             "scored with the first as one set; give it once per fold")
     args = parser.parse_args(argv)
-    with open(args.localisation) as handle:
-        scores = json.load(handle)
+    if args.pool and args.against:
+        parser.error("--against pairs one run's films; it does not take --pool")
+    parts = []
+    for path in (args.localisation, *args.pool):
+        with open(path) as handle:
+            parts.append(json.load(handle))
+    scores = pooled(parts) if args.pool else parts[0]
     result = compare_maps(scores, args.method, args.others)
+    if args.pool:  # each fold's own figures beside the pooled ones
+        result["folds"] = [{"localisation": path,
+                            **compare_maps(part, args.method, args.others)}
+                           for path, part in zip((args.localisation, *args.pool), parts)]
     if args.against:
         with open(args.against) as handle:
             result["against"] = {"localisation": args.against,

@@ -81,9 +81,13 @@ def synth(out, count, seed, shortcut, lesion_contrast, preview, overwrite):
 @click.option("--stratify", metavar="COLUMNS", default="",
               help="Comma-separated columns whose mix every split keeps, for example "
                    "label,view (label and metadata columns; the split stays by patient).")
+@click.option("--fold", type=int, default=0, show_default=True, metavar="K",
+              help="Cross-validation fold K of 5: each fold holds out (val and test) another "
+                   "fifth of the patients, so folds 0-4 hold out every patient once; 0 is the "
+                   "default split.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it exists.")
 def prepare(src, out, positive, negative, source_format, aspect, masks, boxes, metadata,
-            metadata_key, patient_column, stratify, overwrite):
+            metadata_key, patient_column, stratify, fold, overwrite):
     """Import a real radiograph collection from SRC into a prepared folder OUT.
 
     Reads class-folder trees (with optional train/val/test folders above the
@@ -116,7 +120,8 @@ def prepare(src, out, positive, negative, source_format, aspect, masks, boxes, m
                               aspect=aspect, overwrite=overwrite, progress=bar.update,
                               masks=masks, boxes=boxes, metadata=metadata,
                               metadata_key=metadata_key, patient_column=patient_column,
-                              stratify=tuple(c.strip() for c in stratify.split(",") if c.strip()))
+                              stratify=tuple(c.strip() for c in stratify.split(",") if c.strip()),
+                              fold=fold)
     summary = {k: v for k, v in report.items() if k != "unreadable_files"}
     summary["unreadable_files"] = report["unreadable_files"][:20]
     emit({"out": out, **summary})

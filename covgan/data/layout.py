@@ -32,6 +32,9 @@ MANIFEST = "manifest.csv"
 REQUIRED_COLUMNS = ("path", "label", "patient_id", "split")
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+# Cross-validation: fold K moves the held-out (val + test) fifth of the patients by K fifths,
+# so folds 0..FOLDS-1 hold out every patient once; fold 0 is the split every set has had.
+FOLDS = 5
 # The optional manifest column naming an image's lung-field mask.
 LUNG_MASK_COLUMN = "lung_mask_path"
 # Phantoms with the spurious corner marker: where it is, so an audit can check a map finds it.
@@ -85,23 +88,32 @@ def class_names(records: Sequence) -> tuple[str, str]:
     return tuple(names)
 
 
-def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS):
+def split_for_patient(patient_id, fractions=SPLIT_FRACTIONS, fold=0):
     """A stable train/val/test assignment: every image of a patient lands together."""
-    u = stable_fraction(f"split:{patient_id}")
+    return _split_at(stable_fraction(f"split:{patient_id}"), fractions, fold)
+
+
+def _split_at(position, fractions, fold):
+    """The split at `position` in [0, 1) (train, val, test in that order), turned by `fold`."""
+    if not 0 <= fold < FOLDS:
+        raise CovganError(f"fold {fold} is not one of 0..{FOLDS - 1}.")
+    position = (position + fold * (1.0 - fractions[0])) % 1.0
     edge = 0.0
     for split, fraction in zip(SPLITS, fractions):
         edge += fraction
-        if u < edge:
+        if position < edge:
             return split
     return SPLITS[-1]
 
 
-def stratified_splits(strata: dict[str, tuple], fractions=SPLIT_FRACTIONS) -> dict[str, str]:
+def stratified_splits(strata: dict[str, tuple], fractions=SPLIT_FRACTIONS,
+                      fold: int = 0) -> dict[str, str]:
     """A stable patient-level split that gives every stratum the same train/val/test shares.
 
     Args:
         strata: {patient_id: stratum}, the stratum any hashable (say (label, view)).
         fractions: the train, val and test shares.
+        fold: the cross-validation fold (0..FOLDS-1; see FOLDS).
 
     Returns:
         {patient_id: split}. Within a stratum the patients are ordered by the same hash as
@@ -116,13 +128,7 @@ def stratified_splits(strata: dict[str, tuple], fractions=SPLIT_FRACTIONS) -> di
     for patients in members.values():
         patients.sort(key=lambda p: (stable_fraction(f"split:{p}"), p))
         for rank, patient in enumerate(patients):
-            position, edge = (rank + 0.5) / len(patients), 0.0
-            splits[patient] = SPLITS[-1]
-            for split, fraction in zip(SPLITS, fractions):
-                edge += fraction
-                if position < edge:
-                    splits[patient] = split
-                    break
+            splits[patient] = _split_at((rank + 0.5) / len(patients), fractions, fold)
     return splits
 
 

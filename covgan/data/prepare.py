@@ -40,6 +40,7 @@ def prepare(
     metadata_key: str | None = None,
     patient_column: str | None = None,
     stratify: tuple[str, ...] = (),
+    fold: int = 0,
 ) -> dict:
     """Converts every positive and negative image of `src` into `out_dir`.
 
@@ -66,6 +67,8 @@ def prepare(
             source's own patient ids, or one patient per film).
         stratify: columns whose values every split should mix alike: "label" and any
             metadata column (its manifest name); the split stays patient-level.
+        fold: the cross-validation fold of the split made here (0..layout.FOLDS-1; 0 is
+            the default split): each fold holds out another fifth of the patients.
 
     Returns:
         The report dict (also written as report.json).
@@ -78,6 +81,8 @@ def prepare(
     table = (read_metadata(metadata, [i.path for i in found.images], source, key=metadata_key)
              if metadata else None)
     _check_columns(table, patient_column, stratify)
+    if not 0 <= fold < layout.FOLDS:
+        raise CovganError(f"--fold {fold} is not one of 0..{layout.FOLDS - 1}.")
 
     def load(item):
         try:
@@ -128,7 +133,7 @@ def prepare(
                 )
         if not records:
             raise _no_usable_images(src, found, unreadable)
-        records = _split(records, stratify)
+        records = _split(records, stratify, fold)
         layout.write_manifest(tmp / layout.MANIFEST, records)
         report = _report(found, records, unreadable, aspect, src)
         if masks or boxes:
@@ -146,6 +151,10 @@ def prepare(
                 "rows_matching_no_image": table.unused_rows,
                 "patient_column": patient_column,
             }
+        if fold:
+            report["fold"] = {"fold": fold, "of": layout.FOLDS}
+            report["split_origin"] = report["split_origin"].replace(
+                "patient-hash", f"patient-hash fold {fold} of {layout.FOLDS}")
         if stratify:
             report["stratified_by"] = list(stratify)
             report["split_origin"] = report["split_origin"].replace(
@@ -163,18 +172,22 @@ def _check_columns(table, patient_column, stratify):
                 f"{sorted(known) if known else 'no --metadata'}; --stratify also takes label.")
 
 
-def _split(records, stratify):
+def _split(records, stratify, fold):
     """Records with a split each: the source's where it gave one, else by patient (hashed,
-    or stratified on the `stratify` columns' values of each patient's first film)."""
+    or stratified on the `stratify` columns' values of each patient's first film), in the
+    cross-validation fold `fold`."""
+    if fold and all(r.split for r in records):
+        raise CovganError(f"--fold {fold}: the source gives every image its own split, so "
+                          "there is no split of covgan's to fold.")
     if not stratify:
         return [r if r.split else dataclasses.replace(r, split=layout.split_for_patient(
-            r.patient_id)) for r in records]
+            r.patient_id, fold=fold)) for r in records]
     strata = {}
     for r in records:
         if not r.split:
             values = dict(r.extra, label=str(r.label))
             strata.setdefault(r.patient_id, tuple(values.get(c, "") for c in stratify))
-    splits = layout.stratified_splits(strata)
+    splits = layout.stratified_splits(strata, fold=fold)
     return [r if r.split else dataclasses.replace(r, split=splits[r.patient_id])
             for r in records]
 

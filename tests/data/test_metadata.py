@@ -83,6 +83,26 @@ def test_stratified_splits_keep_each_mix_and_each_patient_in_one_split(tmp_path)
     assert all(splits[p] == split for p, split in alone.items())
 
 
+def test_the_folds_hold_out_every_patient_once_each_with_the_strata_mix():
+    strata = {f"p{i}": ("1" if i < 300 else "0", "AP" if i % 4 == 0 else "PA")
+              for i in range(1000)}
+    assert layout.stratified_splits(strata, fold=0) == layout.stratified_splits(strata)
+    for by_fold in ([layout.stratified_splits(strata, fold=k) for k in range(layout.FOLDS)],
+                    [{p: layout.split_for_patient(p, fold=k) for p in strata}
+                     for k in range(layout.FOLDS)]):
+        held_out = [{p for p, s in splits.items() if s != "train"} for splits in by_fold]
+        assert sum(map(len, held_out)) == len(strata) == len(set().union(*held_out))
+    # Another fold keeps each stratum's shares as fold 0 does.
+    counts = collections.Counter((strata[p], s)
+                                 for p, s in layout.stratified_splits(strata, fold=3).items())
+    for stratum in set(strata.values()):
+        n = sum(counts[stratum, s] for s in layout.SPLITS)
+        for split, share in zip(layout.SPLITS, layout.SPLIT_FRACTIONS):
+            assert abs(counts[stratum, split] - share * n) <= 1, (stratum, split)
+    with pytest.raises(CovganError, match="fold 5 is not one of 0..4"):
+        layout.split_for_patient("p0", fold=layout.FOLDS)
+
+
 def test_prepare_stratifies_by_label_and_a_metadata_column(tmp_path):
     images, table = films(tmp_path / "src", count=80)
     report = prepare(images, tmp_path / "out", class_map=ClassMap(["pneumonia"], ["normal"]),
@@ -101,7 +121,8 @@ def test_bad_metadata_options_fail_in_one_line_and_write_nothing(tmp_path):
     images, table = films(tmp_path / "src", count=6)
     out = tmp_path / "out"
     for extra, message in ((["--stratify", "label,site"], "'site' is not a metadata column"),
-                           (["--metadata-key", "nope"], "has no column 'nope'")):
+                           (["--metadata-key", "nope"], "has no column 'nope'"),
+                           (["--fold", "5"], "--fold 5 is not one of 0..4")):
         result = CliRunner().invoke(main, ["data", "prepare", str(images), str(out),
                                            "--positive", "Pneumonia", "--negative", "Normal",
                                            "--metadata", str(table), *extra])
@@ -118,6 +139,9 @@ def test_prepare_command_reports_the_metadata(tmp_path):
     images, table = films(tmp_path / "src", count=10)
     result = CliRunner().invoke(main, ["data", "prepare", str(images), str(tmp_path / "out"),
                                        "--positive", "Pneumonia", "--negative", "Normal",
-                                       "--metadata", str(table), "--stratify", "label"])
+                                       "--metadata", str(table), "--stratify", "label",
+                                       "--fold", "2"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["metadata"]["images_without_row"] == 1
+    report = json.loads(result.stdout)
+    assert report["metadata"]["images_without_row"] == 1
+    assert report["fold"] == {"fold": 2, "of": 5} and "fold 2 of 5" in report["split_origin"]
