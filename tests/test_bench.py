@@ -76,14 +76,14 @@ def test_onednn_speedup_runs_each_part_with_the_kernels_off_and_on():
     # starts and their timing (the benchmark itself runs both).
     report = bench("--parts", "onednn_speedup", "--onednn-parts", "train_step")["onednn_speedup"]
     assert set(report) == {"train_step"}
-    for name, measure in (("train_step", "seconds_per_step"),):
-        off, on = report[name]["off"], report[name]["on"]
-        # Each child ran with what it was told, whatever this CPU's default is.
-        assert (off["onednn"], on["onednn"]) == (False, True), report[name]
-        slow, fast = (part[measure] for part in (off, on))
-        slow, fast = (v["median"] if isinstance(v, dict) else v for v in (slow, fast))
-        assert report[name]["measure"] == measure
-        assert report[name]["speedup"] == pytest.approx(slow / fast, rel=0.01)
+    compared, measure = report["train_step"], "seconds_per_step"
+    off, on = compared["off"], compared["on"]
+    # Each child ran with what it was told, whatever this CPU's default is.
+    assert (off["onednn"], on["onednn"]) == (False, True), compared
+    slow, fast = (part[measure] for part in (off, on))
+    slow, fast = (v["median"] if isinstance(v, dict) else v for v in (slow, fast))
+    assert compared["measure"] == measure
+    assert compared["speedup"] == pytest.approx(slow / fast, rel=0.01)
 
 
 @pytest.mark.slow
