@@ -81,3 +81,32 @@ def test_folds_pooled_as_one_set_of_films(tmp_path, capsys):
     paths[1].write_text(json.dumps({**second, "images": ["b.png", "d.png"]}))
     with pytest.raises(SystemExit, match="share films"):
         module.main([str(paths[0]), "walk", "gradient", "--pool", str(paths[1])])
+
+
+def test_only_the_films_the_classifier_calls_positive(tmp_path, capsys):
+    # Film b reads p 0.3: left out of every file, and of --against's run by the first's call.
+    def scores(walk, p_images):
+        return {"images": ["a.png", "b.png", "c.png"], "seeds": [0],
+                "inversion": {"per_image": [{"p_image": p} for p in p_images]},
+                "per_image": {"walk": rows(walk, [0.5, 0.1, 0.3]),
+                              "gradient": rows([0, 1, 0], [0.2, 0.2, 0.2])}}
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(scores([1, 0, 1], [0.9, 0.3, 0.5])))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(scores([0, 1, 0], [0.2, 0.9, 0.8])))
+    module = load_tool("compare_maps")
+    module.main([str(first), "walk", "gradient", "--called-positive", "--against", str(other)])
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 2 and result["called_positive"] is True
+    assert result["means"]["walk"] == {"pointing_game": 1.0, "relevance_mass": 0.4}
+    assert result["minus"]["gradient"]["pointing_game"] == [1, 1]
+    assert result["against"]["means"]["walk"]["pointing_game"] == 0.0  # its a and c
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({**scores([1, 1, 0], [0.1, 0.1, 0.1]),
+                                  "images": ["d.png", "e.png", "f.png"]}))
+    with pytest.raises(SystemExit, match="calls none of these films positive"):
+        module.main([str(first), "walk", "gradient", "--called-positive", "--pool", str(second)])
+    bare = tmp_path / "bare.json"  # written before localise kept p per film
+    bare.write_text(json.dumps({"images": ["a.png"], "seeds": [0], "per_image": {}}))
+    with pytest.raises(SystemExit, match="no p\\(positive\\) per film"):
+        module.main([str(bare), "walk", "gradient", "--called-positive"])
