@@ -1,0 +1,28 @@
+"""tools/box_prior.py on masks made here: the training masks' mean, one map for every film,
+scored like the maps and paired with them film by film."""
+
+import numpy as np
+import pytest
+from helpers import load_tool
+
+
+def test_the_training_masks_mean_scores_where_lesions_usually_are():
+    module = load_tool("box_prior")
+    low, high = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
+    low[6:, 2:6], high[:2, 2:6] = True, True
+    # Three of four training lesions low: the prior peaks low, whatever the film.
+    rows = module.prior_rows(np.stack([low, low, low, high]), np.stack([low, high]))
+    assert [r["pointing_game"] for r in rows] == [1.0, 0.0]
+    assert rows[0]["relevance_mass"] == pytest.approx(0.75)
+    assert rows[1]["relevance_mass"] == pytest.approx(0.25)
+
+    # A map that found each film's lesion: level on the first film, ahead on the second.
+    found = [{"pointing_game": 1.0, "relevance_mass": 0.9}] * 2
+    result = module.against_prior(rows, {"walk": found}, ["walk"])
+    assert result["n"] == 2 and result["prior"] == {"pointing_game": 0.5, "relevance_mass": 0.5}
+    low_end, high_end = result["minus_prior"]["walk"]["pointing_game"]
+    assert 0 <= low_end <= 0.5 <= high_end <= 1
+    with pytest.raises(SystemExit, match="no map 'gradcam'"):
+        module.against_prior(rows, {"walk": found}, ["gradcam"])
+    with pytest.raises(SystemExit, match="2"):  # argparse: DATA without its localisation.json
+        module.main(["data_only"])
