@@ -150,7 +150,8 @@ def traverse(run: Run | str | os.PathLike, z1: np.ndarray, z2: np.ndarray, *,
 
 
 def localise(run: Run | str | os.PathLike, images: Images, masks: np.ndarray, *,
-             seeds: Sequence[int] = (0,), tune: bool = True, curves: bool = False) -> dict:
+             seeds: Sequence[int] = (0,), tune: bool = True, curves: bool = False,
+             prior: np.ndarray | None = None) -> dict:
     """Scores every map against lesion masks as `covgan localise` does (pointing game,
     relevance mass, IoU, AUROC; paired intervals against each baseline).
 
@@ -158,6 +159,9 @@ def localise(run: Run | str | os.PathLike, images: Images, masks: np.ndarray, *,
         masks: (N, 128, 128) booleans, the lesions (boxes or masks).
         seeds: inversion seeds; the maps that depend on the inversion are averaged over them.
         curves: also the deletion and insertion curves (slower).
+        prior: (128, 128) where lesions usually lie, e.g. the mean of the training films'
+            masks: scored as the map "lesion_prior", and every map again over the films
+            whose lesion its peak misses ("off_prior").
 
     Example:
         ```python
@@ -171,7 +175,7 @@ def localise(run: Run | str | os.PathLike, images: Images, masks: np.ndarray, *,
     return score_localisation(run.generator, run.classifier, read_images(images),
                               np.asarray(masks, bool), settings=_inversion(run),
                               seeds=tuple(seeds), curves=curves, encoder=run.encoder,
-                              tuning=_tuning(run, tune))
+                              tuning=_tuning(run, tune), prior=prior)
 
 
 def audit(run: Run | str | os.PathLike, images: Images, labels: Sequence[int], *,

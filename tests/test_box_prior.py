@@ -22,6 +22,15 @@ def test_the_training_masks_mean_scores_where_lesions_usually_are():
     assert result["n"] == 2 and result["prior"] == {"pointing_game": 0.5, "relevance_mass": 0.5}
     low_end, high_end = result["minus_prior"]["walk"]["pointing_game"]
     assert 0 <= low_end <= 0.5 <= high_end <= 1
+    # Off the prior (the second film alone): only a map that reads the film scores there.
+    missed = [{"pointing_game": 1.0, "relevance_mass": 0.2}, {"pointing_game": 0.0,
+                                                               "relevance_mass": 0.1}]
+    off = module.against_prior(rows, {"walk": found, "blind": missed},
+                               ["walk", "blind"])["off_prior"]
+    assert off["n"] == 1 and off["means"]["walk"] == {"pointing_game": 1.0,
+                                                      "relevance_mass": 0.9}
+    assert off["means"]["blind"]["pointing_game"] == 0.0
+    assert off["walk_minus"]["blind"]["pointing_game"] == [1.0, 1.0]
     with pytest.raises(SystemExit, match="no map 'gradcam'"):
         module.against_prior(rows, {"walk": found}, ["gradcam"])
     with pytest.raises(SystemExit, match="2"):  # argparse: DATA without its localisation.json

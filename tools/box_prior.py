@@ -1,14 +1,14 @@
 """How well does a map score that never looks at the film? The mean of the training split's
 lesion masks (where lesions usually are in this set) as one fixed map, scored against the
-held-out boxes with the pointing game and the relevance mass like every map of `covgan
-localise`, and paired film by film with a localise run's maps.
+held-out boxes with the pointing game and the relevance mass, and paired film by film with a
+localise run's maps; and every map over the films whose box the prior's peak misses.
 
-Boxes in a set such as RSNA pneumonia lie mostly in the lower lung fields; a map can point at
-them often by pointing there, whatever the film shows. This prior is the bar a map must clear
-before its pointing game says it found this film's lesion. Give one DATA and its localise
-run's localisation.json (the same films: --split and --count as localise was given), or
-several pairs (cross-validation folds, `covgan data prepare --fold K`): their films are
-pooled, each fold scored with its own training split's prior. Prints JSON.
+`covgan localise` scores this prior itself (the map "lesion_prior" and its "off_prior"
+films); this tool scores it against localisation.json files written before it did, and pools
+cross-validation folds. Give one DATA and its localise run's localisation.json (the same
+films: --split and --count as localise was given), or several pairs (`covgan data prepare
+--fold K`): their films are pooled, each fold scored with its own training split's prior.
+Prints JSON.
 
     python tools/box_prior.py DATA RUN/localisation.json [DATA2 RUN2/localisation.json ...]
         [--maps film_gradients gradient integrated_gradients gradcam]
@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from covgan.errors import CovganError  # noqa: E402
+from covgan.evaluation.lesion_prior import mask_prior  # noqa: E402
 from covgan.evaluation.localisation import pointing_game, relevance_mass  # noqa: E402
 from covgan.evaluation.localise import PAIRED_SCORES, paired_scores  # noqa: E402
 
@@ -31,9 +32,25 @@ DEFAULT_MAPS = ("film_gradients", "gradient", "integrated_gradients", "gradcam")
 
 def prior_rows(train_masks: np.ndarray, masks: np.ndarray) -> list[dict]:
     """Per held-out film, the scores of the training masks' mean (one map for every film)."""
-    prior = np.asarray(train_masks, np.float64).mean(0)
+    prior = mask_prior(train_masks)
     return [{"pointing_game": pointing_game(prior, mask),
              "relevance_mass": relevance_mass(prior, mask)} for mask in masks]
+
+
+def off_prior_films(rows: list[dict], localisation_rows: dict, maps) -> dict:
+    """Over the films whose box the prior's peak misses (`lesion_prior.off_prior`, read off its
+    rows): each map's means, and the first map minus each other, film by film."""
+    kept = np.array([r["pointing_game"] < 0.5 for r in rows])
+    if not kept.any():
+        return {"n": 0}
+    first, *others = maps
+    mean = lambda rs, s: round(float(np.mean([r[s] for r, k in zip(rs, kept) if k])), 4)  # noqa: E731
+    return {"n": int(kept.sum()),
+            "means": {m: {s: mean(localisation_rows[m], s) for s in PAIRED_SCORES} for m in maps},
+            f"{first}_minus": {m: {s: [round(x, 3) for x in interval] for s, interval in
+                                   paired_scores(localisation_rows[first], localisation_rows[m],
+                                                 kept).items()}
+                               for m in others}}
 
 
 def against_prior(rows: list[dict], localisation_rows: dict, maps) -> dict:
@@ -50,6 +67,7 @@ def against_prior(rows: list[dict], localisation_rows: dict, maps) -> dict:
         "minus_prior": {m: {s: [round(x, 3) for x in interval]
                             for s, interval in paired_scores(localisation_rows[m], rows).items()}
                         for m in maps},
+        "off_prior": off_prior_films(rows, localisation_rows, maps),
     }
 
 

@@ -211,12 +211,16 @@ def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed,
     """Score every explanation map against lesion masks, each against Grad-CAM.
 
     Maps: the traversal's |difference| and its classifier-weighted form (latent
-    gradients), Grad-CAM, the input gradient and Integrated Gradients. Scores:
-    pointing game, relevance mass inside the mask, IoU of the top pixels, pixel
-    AUROC, deletion and insertion curves, and for each map a paired bootstrap 95%
-    interval of its difference from Grad-CAM. Runs on held-out positives that
-    have masks (phantoms, or a prepared folder with mask_path), and again over
-    those the classifier itself calls positive (`called_positive`). Writes
+    gradients), Grad-CAM, the input gradient and Integrated Gradients; and a map
+    that never looks at the film, the training positives' mean lesion mask
+    (lesion_prior: where lesions usually lie), the bar a map must clear before
+    its pointing game says it read the film. Scores: pointing game, relevance
+    mass inside the mask, IoU of the top pixels, pixel AUROC, deletion and
+    insertion curves, and for each map a paired bootstrap 95% interval of its
+    difference from Grad-CAM. Runs on held-out positives that have masks
+    (phantoms, or a prepared folder with mask_path), and again over those the
+    classifier itself calls positive (`called_positive`) and over those whose
+    lesion lies where the prior's peak does not (`off_prior`). Writes
     RUN/localisation.json, prints it, and prints a table on stderr.
 
     \b
@@ -226,6 +230,7 @@ def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed,
     """
     from covgan.data.annotated import annotated_positives
     from covgan.data.catalog import resolve_data
+    from covgan.evaluation.lesion_prior import PRIOR_SPLIT, mask_prior, training_masks
     from covgan.evaluation.localise import score_localisation, table
     from covgan.explain.invert import settings_for
     from covgan.io import write_json
@@ -236,17 +241,22 @@ def localise(run_dir, data_spec, count, split, seeds, no_curves, settings, seed,
     tuning = tuning_for(run.generator)
     data_dir = resolve_data(data_spec or run.config["data"])
     films = annotated_positives(data_dir, count, split)
+    training = training_masks(data_dir, films.split)
     seed_everything(seed)
     with ImageProgress(len(films.images) * seeds, "localising", quiet) as progress:
         scores = score_localisation(run.generator, run.classifier, films.images, films.masks,
                                     settings=settings, seeds=tuple(range(seed, seed + seeds)),
                                     curves=not no_curves, tie_seed=seed,
                                     encoder=encoder_of(run, settings), tuning=tuning,
+                                    prior=None if training is None else mask_prior(training),
                                     progress=progress.advance)
     scores.update({"run": str(run_dir), "data": str(data_dir), "split": films.split,
                    "images": [str(r.path) for r in films.records],  # the per-image lists' order
                    "settings": dataclasses.asdict(settings),
-                   "tuning": dataclasses.asdict(tuning)})
+                   "tuning": dataclasses.asdict(tuning),
+                   # Where the film-blind baseline came from (None: no training masks to use).
+                   "lesion_prior_from": None if training is None else {
+                       "split": PRIOR_SPLIT, "masks": len(training)}})
     write_json(pathlib.Path(run_dir) / "localisation.json", scores)
     click.echo(table(scores), err=True)
     emit(scores)

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from covgan.evaluation import localisation
+from covgan.evaluation.lesion_prior import LESION_PRIOR, off_prior
 from covgan.evaluation.metrics import monotone
 from covgan.explain.invert import (
     COUNTERPART,
@@ -49,6 +50,14 @@ def paired_interval(differences: np.ndarray, *, seed: int = 0,
 
 def _per_image(maps, masks, tie_seed):
     return [localisation.localisation_scores(m, k, seed=tie_seed) for m, k in zip(maps, masks)]
+
+
+def _curve_areas(probability, images, maps, tie_seed):
+    """The mean deletion and insertion areas of one map per image."""
+    curves = [localisation.deletion_insertion(probability, image, m, seed=tie_seed)
+              for image, m in zip(images, maps)]
+    return {f"{kind}_auc": float(np.mean([c[f"{kind}_auc"] for c in curves]))
+            for kind in ("deletion", "insertion")}
 
 
 def _mean_over_seeds(per_seed):
@@ -141,6 +150,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
                        seeds: tuple[int, ...] = (0,), curves: bool = True,
                        tie_seed: int = 0, encoder: keras.Model | None = None,
                        tuning: TuningSettings = TuningSettings(),
+                       prior: np.ndarray | None = None,
                        progress: Callable[[int], None] | None = None) -> dict:
     """Scores every map of every image against its mask.
 
@@ -153,6 +163,9 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         tie_seed: seed of the random order among equal map values.
         encoder: the run's E, for `settings.z1_start` "encoder".
         tuning: pivotal tuning after each inversion (`TuningSettings`; steps 0: none).
+        prior: (128, 128) where lesions usually lie (`lesion_prior.training_prior`), scored
+            as one more baseline, the same map for every film, "lesion_prior"; and every map
+            again over the films whose lesion it misses (`off_prior`).
         progress: called with the number of images just explained (each seed explains all).
 
     Returns:
@@ -163,7 +176,8 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         "inversion_per_seed": [...], "methods_on_trusted_only", "called_positive": {n,
         threshold, methods, paired_vs_baselines} (the same scores over the images the
         classifier itself calls positive: asking what makes a film positive that the
-        classifier calls negative is another question)}.
+        classifier calls negative is another question), "off_prior": the same over the films
+        whose lesion the prior misses (with `prior`)}.
     """
     images, masks = np.asarray(images, np.float32), np.asarray(masks, bool)
     # The image-only maps (Grad-CAM, gradients) come with the first seed; no inversion moves them.
@@ -186,13 +200,18 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         per_seed = [_per_image(r[key], masks, tie_seed) for r in runs]
         first_seed[method] = per_seed[0]
         per_image[method] = _mean_over_seeds(per_seed)
-        summary = localisation.summarise(per_image[method])
+        methods[method] = localisation.summarise(per_image[method])
         if curves:
-            scored = [localisation.deletion_insertion(probability, image, m, seed=tie_seed)
-                      for image, m in zip(images, results[0][key])]
-            summary["deletion_auc"] = float(np.mean([c["deletion_auc"] for c in scored]))
-            summary["insertion_auc"] = float(np.mean([c["insertion_auc"] for c in scored]))
-        methods[method] = summary
+            methods[method].update(_curve_areas(probability, images, results[0][key], tie_seed))
+    if prior is not None:  # one map for every film: where lesions usually lie
+        prior_maps = np.broadcast_to(prior, masks.shape)
+        per_image[LESION_PRIOR] = first_seed[LESION_PRIOR] = _per_image(prior_maps, masks,
+                                                                         tie_seed)
+        methods[LESION_PRIOR] = localisation.summarise(per_image[LESION_PRIOR])
+        if curves:
+            methods[LESION_PRIOR].update(_curve_areas(probability, images, prior_maps,
+                                                      tie_seed))
+        baselines.append(LESION_PRIOR)
     # A walk map averaged over the seeds' inversions (each scaled to peak 1 again): one map
     # per film from several inversions, steadier than any one of them where a film's
     # inversion is not fixed by the film (docs: Real films, how much rounding moves an
@@ -208,10 +227,12 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
             keys[averaged] = averaged
             walk_maps.append(averaged)
 
+    scored = [*keys, *([LESION_PRIOR] if prior is not None else [])]
+
     def paired_against(method, baseline, kept=None):
         return paired_scores(per_image[method], per_image[baseline], kept, seed=tie_seed)
 
-    paired = {method: paired_against(method, "gradcam") for method in keys
+    paired = {method: paired_against(method, "gradcam") for method in scored
               if method != "gradcam"}
     # The bar an explanation must clear: above every baseline, not only Grad-CAM.
     against_baselines = {method: {baseline: paired_against(method, baseline)
@@ -223,8 +244,21 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
     # Does averaging the inversions beat the single inversion's map, film by film?
     seed_mean_vs_single = {method: paired_against(f"{method}_seed_mean", method)
                            for method in walk_maps if f"{method}_seed_mean" in per_image}
+
+    def subset(kept) -> dict:
+        """Every map's means, and the walk maps against the baselines, over the kept films."""
+        return {"n": int(kept.sum()),
+                "methods": {method: localisation.summarise(
+                    [s for s, keep in zip(per_image[method], kept) if keep])
+                    for method in scored},
+                "paired_vs_baselines": {method: {baseline: paired_against(method, baseline,
+                                                                          kept)
+                                                 for baseline in baselines}
+                                        for method in walk_maps}} if kept.any() else {"n": 0}
+
     trusted = results[0]["trusted"]
     called = results[0]["probabilities"][:, 0] >= CALLED_POSITIVE
+    off = {"off_prior": subset(off_prior(prior, masks))} if prior is not None else {}
     summaries = [_inversion_summary(result, images, masks) for result in results]
     return {
         "default_map": DEFAULT_MAP,
@@ -241,17 +275,10 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         "inversion_per_seed": summaries,
         "methods_on_trusted_only": {
             method: localisation.summarise([s for s, t in zip(first_seed[method], trusted) if t])
-            for method in keys
+            for method in scored
         } if trusted.any() else None,
-        "called_positive": {
-            "n": int(called.sum()), "threshold": CALLED_POSITIVE,
-            "methods": {method: localisation.summarise(
-                [s for s, keep in zip(per_image[method], called) if keep])
-                for method in keys},
-            "paired_vs_baselines": {method: {baseline: paired_against(method, baseline, called)
-                                             for baseline in baselines}
-                                    for method in walk_maps},
-        } if called.any() else {"n": 0, "threshold": CALLED_POSITIVE},
+        "called_positive": {**subset(called), "threshold": CALLED_POSITIVE},
+        **off,
     }
 
 
@@ -289,14 +316,15 @@ def table(scores: dict) -> str:
     for other, paired in against.items():
         lines.append(f"{default} - {other}: " + ", ".join(
             f"{score} [{low:+.3f}, {high:+.3f}]" for score, (low, high) in paired.items()))
-    called = scores.get("called_positive", {})
-    if called.get("n"):
-        lines.append(f"on the {called['n']} images the classifier calls positive (p >= "
-                     f"{called['threshold']}): " + ", ".join(
-                         f"{method} {values['pointing_game']:.3f} / "
-                         f"{values['relevance_mass']:.3f}"
-                         for method, values in called["methods"].items())
-                     + " (pointing game / relevance mass)")
+    called, off = scores.get("called_positive", {}), scores.get("off_prior", {})
+    for subset, which in ((called, f"the classifier calls positive (p >= "
+                                   f"{called.get('threshold')})"),
+                          (off, f"whose lesion {LESION_PRIOR}'s peak misses")):
+        if subset.get("n"):
+            lines.append(f"on the {subset['n']} images {which}: " + ", ".join(
+                f"{method} {values['pointing_game']:.3f} / {values['relevance_mass']:.3f}"
+                for method, values in subset["methods"].items())
+                + " (pointing game / relevance mass)")
     inversion = scores["inversion"]
     residual = inversion["residual"]
     around = residual.get("mask_over_surround")

@@ -236,8 +236,13 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     # Every map, and with two seeds each walk map averaged over their inversions.
     walk_maps = {"traversal", "latent_gradients", "film_gradients"}
     seed_means = {f"{m}_seed_mean" for m in walk_maps}
-    assert set(scores["methods"]) == walk_maps | seed_means | {"gradcam", "gradient",
-                                                               "integrated_gradients"}
+    # The film-blind prior, from the training positives' masks, is one more baseline.
+    baselines = {"gradcam", "gradient", "integrated_gradients", "lesion_prior"}
+    assert set(scores["methods"]) == walk_maps | seed_means | baselines
+    assert scores["lesion_prior_from"]["split"] == "train"
+    assert scores["lesion_prior_from"]["masks"] > 0
+    assert scores["off_prior"]["n"] == sum(r["pointing_game"] < 0.5
+                                           for r in scores["per_image"]["lesion_prior"])
     assert set(scores["seed_mean_vs_single"]) == walk_maps
     assert scores["default_map"] == "film_gradients" and scores["seeds"] == [0, 1]
     for values in scores["methods"].values():
@@ -251,8 +256,8 @@ def test_localise_scores_every_map_against_gradcam(tiny_run, phantom_dir, tmp_pa
     # The default against the other maps of the walk, which it was chosen over.
     assert set(scores["default_vs_walk_maps"]) == (walk_maps | seed_means) - {"film_gradients"}
     assert "film_gradients - latent_gradients: pointing_game [" in result.stderr
-    for baselines in scores["paired_vs_baselines"].values():
-        assert set(baselines) == {"gradcam", "gradient", "integrated_gradients"}
+    for against in scores["paired_vs_baselines"].values():
+        assert set(against) == baselines
     # Against Grad-CAM, both blocks hold the same interval.
     assert (scores["paired_vs_baselines"]["latent_gradients"]["gradcam"]
             == scores["paired_vs_gradcam"]["latent_gradients"])
