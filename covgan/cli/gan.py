@@ -116,7 +116,7 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
         --out runs/gan-local --init-from runs/gan --lambda-locality 10 --epochs 24
     """
     from covgan.data.catalog import resolve_data
-    from covgan.training.gan import preset_config, train_gan
+    from covgan.training.gan import class_code_warning, preset_config, train_gan
 
     data_dir = resolve_data(data_spec)
     seed_everything(seed)
@@ -132,7 +132,11 @@ def train(data_spec, classifier_file, out, preset, epochs, batch_size, g_lr, d_l
     )
     if mixed_precision:
         warn_if_bfloat16_is_emulated()
-    emit(train_gan(config, verbose=1 if sys.stderr.isatty() else 2))
+    summary = train_gan(config, verbose=1 if sys.stderr.isatty() else 2)
+    warning = class_code_warning(summary)
+    if warning:
+        click.echo(warning, err=True)
+    emit(summary)
 
 
 @click.command()

@@ -16,7 +16,12 @@ import tensorflow as tf
 from covgan.errors import CovganError
 from covgan.models.classifier import build_classifier
 from covgan.output.render import GRID_LABEL_HEIGHT
-from covgan.training.gan import GANTrainingConfig, train_gan
+from covgan.training.gan import (
+    CLASS_CODE_TAKEN,
+    GANTrainingConfig,
+    class_code_warning,
+    train_gan,
+)
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +176,9 @@ def test_sigkill_mid_run_then_rerun_continues_at_the_right_epoch(phantom_dir, cl
     summary = json.loads(result.stdout)
     assert summary["resumed_from_epoch"] == finished
     assert summary["epochs_this_call"] == 1
+    # A GAN whose samples the classifier still reads near chance says so.
+    assert (("the class code does not steer" in result.stderr)
+            == (summary["final"]["cls_acc"] < CLASS_CODE_TAKEN))
     # The command's defaults are the tiny preset's, training levers and all.
     config = json.loads((run_dir / "config.json").read_text())
     assert config["preset"] == "tiny"
@@ -195,3 +203,10 @@ def test_a_gated_run_opens_in_a_fresh_process(tmp_path):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "generator_tiny_gated"
+
+
+def test_a_run_that_never_took_the_class_is_warned_of():
+    assert class_code_warning({"final": {"cls_acc": 0.995}}) is None
+    assert class_code_warning({"final": {}}) is None  # resumed with nothing left to train
+    warning = class_code_warning({"final": {"cls_acc": 0.51}})
+    assert "51% of the time" in warning and "--epochs" in warning
