@@ -15,6 +15,7 @@ def test_the_training_masks_mean_scores_where_lesions_usually_are():
     assert [r["pointing_game"] for r in rows] == [1.0, 0.0]
     assert rows[0]["relevance_mass"] == pytest.approx(0.75)
     assert rows[1]["relevance_mass"] == pytest.approx(0.25)
+    assert rows[0]["area_share"] == pytest.approx(8 / 64)
 
     # A map that found each film's lesion: level on the first film, ahead on the second.
     found = [{"pointing_game": 1.0, "relevance_mass": 0.9}] * 2
@@ -27,6 +28,7 @@ def test_the_training_masks_mean_scores_where_lesions_usually_are():
                                                                "relevance_mass": 0.1}]
     off = module.against_prior(rows, {"walk": found, "blind": missed},
                                ["walk", "blind"])["off_prior"]
+    assert off["area_share"] == pytest.approx(8 / 64)
     assert off["n"] == 1 and off["means"]["walk"] == {"pointing_game": 1.0,
                                                       "relevance_mass": 0.9}
     assert off["means"]["blind"]["pointing_game"] == 0.0

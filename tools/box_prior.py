@@ -31,10 +31,12 @@ DEFAULT_MAPS = ("film_gradients", "gradient", "integrated_gradients", "gradcam")
 
 
 def prior_rows(train_masks: np.ndarray, masks: np.ndarray) -> list[dict]:
-    """Per held-out film, the scores of the training masks' mean (one map for every film)."""
+    """Per held-out film, the scores of the training masks' mean (one map for every film), and
+    the film's mask area share (what a flat map scores on both: chance)."""
     prior = mask_prior(train_masks)
     return [{"pointing_game": pointing_game(prior, mask),
-             "relevance_mass": relevance_mass(prior, mask)} for mask in masks]
+             "relevance_mass": relevance_mass(prior, mask),
+             "area_share": float(np.mean(mask))} for mask in masks]
 
 
 def off_prior_films(rows: list[dict], localisation_rows: dict, maps) -> dict:
@@ -45,7 +47,7 @@ def off_prior_films(rows: list[dict], localisation_rows: dict, maps) -> dict:
         return {"n": 0}
     first, *others = maps
     mean = lambda rs, s: round(float(np.mean([r[s] for r, k in zip(rs, kept) if k])), 4)  # noqa: E731
-    return {"n": int(kept.sum()),
+    return {"n": int(kept.sum()), "area_share": mean(rows, "area_share"),
             "means": {m: {s: mean(localisation_rows[m], s) for s in PAIRED_SCORES} for m in maps},
             f"{first}_minus": {m: {s: [round(x, 3) for x in interval] for s, interval in
                                    paired_scores(localisation_rows[first], localisation_rows[m],
@@ -62,6 +64,7 @@ def against_prior(rows: list[dict], localisation_rows: dict, maps) -> dict:
     mean = lambda rs, s: round(float(np.mean([r[s] for r in rs])), 4)  # noqa: E731
     return {
         "n": len(rows),
+        "area_share": mean(rows, "area_share"),
         "prior": {s: mean(rows, s) for s in PAIRED_SCORES},
         "means": {m: {s: mean(localisation_rows[m], s) for s in PAIRED_SCORES} for m in maps},
         "minus_prior": {m: {s: [round(x, 3) for x in interval]
