@@ -163,7 +163,7 @@ def score_localisation(generator: keras.Model, classifier: keras.Model, images: 
         tie_seed: seed of the random order among equal map values.
         encoder: the run's E, for `settings.z1_start` "encoder".
         tuning: pivotal tuning after each inversion (`TuningSettings`; steps 0: none).
-        prior: (128, 128) where lesions usually lie (`lesion_prior.training_prior`), scored
+        prior: (128, 128) where lesions usually lie (`lesion_prior.mask_prior`), scored
             as one more baseline, the same map for every film, "lesion_prior"; and every map
             again over the films whose lesion it misses (`off_prior`).
         progress: called with the number of images just explained (each seed explains all).
