@@ -1,6 +1,7 @@
 """tools/box_effect.py: whether a classifier reads what the boxes mark, asked of the classifier."""
 
 import numpy as np
+import pytest
 from helpers import load_tool
 
 SIDE = 48
@@ -90,3 +91,24 @@ def test_maps_are_scored_apart_where_the_classifier_reads_the_boxes_and_where_no
     assert groups["not_read"]["map"]["pointing_game"] == 0.0
     assert groups["too_large"]["occlusion"]["relevance_mass"] == 0.6
     assert tool.maps_where_boxes_matter(rows, against, [False, True, False])["read"] == {"n": 0}
+
+
+def test_folds_pool_each_reading_weighted_by_its_films(tmp_path):
+    tool = load_tool("box_effect")
+
+    def output(read, not_read):
+        return {"all": {"n": read[0] + not_read[0], "maps_where_boxes_matter": {
+            "read": {"n": read[0], "map": {"pointing_game": read[1], "relevance_mass": 0.5}},
+            "not_read": {"n": not_read[0], **({"map": {"pointing_game": not_read[1],
+                                                       "relevance_mass": 0.1}}
+                                              if not_read[0] else {})},
+            "too_large": {"n": 0}}}}
+
+    pooled = tool.pooled_readings([output((1, 1.0), (2, 0.0)), output((3, 0.0), (0, None))])
+    assert pooled["read"] == {"n": 4, "map": {"pointing_game": 0.25, "relevance_mass": 0.5}}
+    assert pooled["not_read"]["n"] == 2 and pooled["not_read"]["map"]["pointing_game"] == 0.0
+    assert pooled["too_large"] == {"n": 0}
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"all": {"n": 3}}')
+    with pytest.raises(SystemExit, match="without --against"):
+        tool.main(["--pool", str(plain)])

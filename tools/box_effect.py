@@ -21,11 +21,17 @@ lies in the boxes. This asks the classifier itself, with no GAN and no gradient,
   (a localise run on the same films) paired with each of its maps, film by film.
 
 With --against, each map's scores are also given apart on the films whose boxes cost more p
-than the same area moved elsewhere and on the rest. Everything is reported on all the films
-and on those the classifier calls positive, with every film's figures (per_image).
+than the same area moved elsewhere and on the rest, beside those of a map that never looks at
+the film (`lesion_prior`, the mean mask of DATA's training positives, as `covgan localise`
+scores it): where the boxes the classifier reads are also where boxes usually are, a map can
+point at them by pointing there. Everything is reported on all the films and on those the
+classifier calls positive, with every film's figures (per_image). --pool reads several of
+this tool's outputs (cross-validation folds, each run with its own --against) and prints each
+map's means by reading over all their films.
 
     python tools/box_effect.py --classifier FILE --data DATA [--split heldout] [--count 100]
         [--against RUN/localisation.json]
+    python tools/box_effect.py --pool FOLD0.json FOLD1.json ...
 """
 
 import argparse
@@ -237,10 +243,43 @@ def maps_where_boxes_matter(rows, against, kept):
     return result
 
 
+def pooled_readings(results: list[dict]) -> dict:
+    """Each map's means by reading over the films of several of this tool's outputs, each
+    group's means weighted by its films (the maps every output has)."""
+    pooled = {}
+    for group in ("read", "not_read", "too_large"):
+        parts = [r["all"]["maps_where_boxes_matter"][group] for r in results]
+        parts = [part for part in parts if part["n"]]
+        if not parts:
+            pooled[group] = {"n": 0}
+            continue
+        n = sum(part["n"] for part in parts)
+        maps = [m for m in parts[0] if m != "n" and all(m in part for part in parts)]
+        pooled[group] = {"n": n, **{m: {s: round(sum(part[m][s] * part["n"] for part in parts)
+                                                 / n, 4)
+                                        for s in ("pointing_game", "relevance_mass")}
+                                    for m in maps}}
+    return pooled
+
+
+def pool_main(paths):
+    results = []
+    for path in paths:
+        with open(path) as file:
+            result = json.load(file)
+        if "maps_where_boxes_matter" not in result.get("all", {}):
+            raise SystemExit(f"error: {path} was run without --against; it has no maps to pool.")
+        results.append(result)
+    print(json.dumps({"pooled": paths, "n": sum(r["all"]["n"] for r in results),
+                      "maps_where_boxes_matter": pooled_readings(results)}, indent=2))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--classifier", required=True, help="classifier.keras")
-    parser.add_argument("--data", required=True, help="a prepared set with lesion masks")
+    parser.add_argument("--pool", nargs="+", metavar="BOX_EFFECT_JSON",
+                        help="pool several outputs of this tool (run with --against) instead")
+    parser.add_argument("--classifier", help="classifier.keras")
+    parser.add_argument("--data", help="a prepared set with lesion masks")
     parser.add_argument("--split", default="heldout")
     parser.add_argument("--count", type=int, default=100)
     parser.add_argument("--fill", choices=["normal", "blur"], default="normal",
@@ -259,11 +298,21 @@ def main(argv=None):
                              "boxes and occlusion maps")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.pool:
+        return pool_main(args.pool)
+    if not (args.classifier and args.data):
+        parser.error("--classifier and --data are required (or --pool)")
     cpu.use_onednn()
     from covgan.data import layout
     from covgan.data.annotated import annotated_positives
     from covgan.data.pipeline import make_dataset
     from covgan.errors import CovganError
+    from covgan.evaluation.lesion_prior import (
+        LESION_PRIOR,
+        mask_prior,
+        prior_scores,
+        training_masks,
+    )
     from covgan.evaluation.localise import CALLED_POSITIVE
     from covgan.models.classifier import load_classifier, positive_probability
 
@@ -296,6 +345,9 @@ def main(argv=None):
         if against["images"] != [record.path for record in chosen]:
             raise SystemExit(f"error: {args.against} scored other films than these "
                              f"{len(chosen)}; run it with the same --data, --split, --count.")
+        training = training_masks(args.data, films.split)
+        if training is not None and LESION_PRIOR not in against["per_image"]:
+            against["per_image"][LESION_PRIOR] = prior_scores(mask_prior(training), masks)
 
     def probability(films):
         return np.concatenate([positive_probability(classifier, part[..., None]).numpy()

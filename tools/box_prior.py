@@ -23,8 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from covgan.errors import CovganError  # noqa: E402
-from covgan.evaluation.lesion_prior import mask_prior  # noqa: E402
-from covgan.evaluation.localisation import pointing_game, relevance_mass  # noqa: E402
+from covgan.evaluation.lesion_prior import mask_prior, prior_scores  # noqa: E402
 from covgan.evaluation.localise import PAIRED_SCORES, paired_scores  # noqa: E402
 
 DEFAULT_MAPS = ("film_gradients", "gradient", "integrated_gradients", "gradcam")
@@ -33,10 +32,8 @@ DEFAULT_MAPS = ("film_gradients", "gradient", "integrated_gradients", "gradcam")
 def prior_rows(train_masks: np.ndarray, masks: np.ndarray) -> list[dict]:
     """Per held-out film, the scores of the training masks' mean (one map for every film), and
     the film's mask area share (what a flat map scores on both: chance)."""
-    prior = mask_prior(train_masks)
-    return [{"pointing_game": pointing_game(prior, mask),
-             "relevance_mass": relevance_mass(prior, mask),
-             "area_share": float(np.mean(mask))} for mask in masks]
+    rows = prior_scores(mask_prior(train_masks), masks)
+    return [{**row, "area_share": float(np.mean(mask))} for row, mask in zip(rows, masks)]
 
 
 def off_prior_films(rows: list[dict], localisation_rows: dict, maps) -> dict:

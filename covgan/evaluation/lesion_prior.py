@@ -17,7 +17,7 @@ import numpy as np
 
 from covgan.data import layout
 from covgan.errors import CovganError
-from covgan.evaluation.localisation import pointing_game
+from covgan.evaluation.localisation import pointing_game, relevance_mass
 
 # The prior's name among the maps of localisation.json.
 LESION_PRIOR = "lesion_prior"
@@ -32,6 +32,13 @@ def mask_prior(masks: np.ndarray) -> np.ndarray:
         raise ValueError(f"mask_prior takes (N, H, W) masks, N >= 1. Received: "
                          f"shape={masks.shape}.")
     return masks.astype(np.float64).mean(0)
+
+
+def prior_scores(prior: np.ndarray, masks: np.ndarray) -> list[dict]:
+    """Per film, the prior's pointing game and relevance mass against its mask (the scores
+    localise pairs film by film)."""
+    return [{"pointing_game": pointing_game(prior, mask),
+             "relevance_mass": relevance_mass(prior, mask)} for mask in masks]
 
 
 def off_prior(prior: np.ndarray, masks: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ from covgan.evaluation.lesion_prior import (
     LESION_PRIOR,
     mask_prior,
     off_prior,
+    prior_scores,
     training_masks,
 )
 from covgan.explain.maps import map_keys
@@ -26,6 +27,9 @@ def test_the_prior_peaks_where_most_lesions_are_and_misses_the_others():
     prior = mask_prior(np.stack([lower, lower, upper]))
     assert prior[95, 25] == pytest.approx(2 / 3) and prior[15, 95] == pytest.approx(1 / 3)
     assert off_prior(prior, np.stack([lower, upper])).tolist() == [False, True]
+    scores = prior_scores(prior, np.stack([lower, upper]))
+    assert [s["pointing_game"] for s in scores] == [1.0, 0.0]
+    assert scores[0]["relevance_mass"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="Received: shape=\\(128, 128\\)"):
         mask_prior(lower)
 
