@@ -144,7 +144,7 @@ def _train(config, run_dir, data_dir, train_records, weights, balance, verbose,
 
 # The share of G's samples the classifier must read as their intended class at the end of a
 # run (`cls_acc`; 0.5 is chance) for the class code to steer it. The published runs checked
-# ends above 0.96; runs that never took the class sat at 0.44-0.54 throughout.
+# end above 0.96; runs that never took the class sat at 0.44-0.54 throughout.
 CLASS_CODE_TAKEN = 0.8
 
 
