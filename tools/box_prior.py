@@ -23,7 +23,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from covgan.errors import CovganError  # noqa: E402
-from covgan.evaluation.lesion_prior import mask_prior, prior_scores  # noqa: E402
+from covgan.evaluation.lesion_prior import (  # noqa: E402
+    mask_prior,
+    missed,
+    prior_scores,
+    training_masks,
+)
 from covgan.evaluation.localise import PAIRED_SCORES, paired_scores  # noqa: E402
 
 DEFAULT_MAPS = ("film_gradients", "gradient", "integrated_gradients", "gradcam")
@@ -37,9 +42,9 @@ def prior_rows(train_masks: np.ndarray, masks: np.ndarray) -> list[dict]:
 
 
 def off_prior_films(rows: list[dict], localisation_rows: dict, maps) -> dict:
-    """Over the films whose box the prior's peak misses (`lesion_prior.off_prior`, read off its
-    rows): each map's means, and the first map minus each other, film by film."""
-    kept = np.array([r["pointing_game"] < 0.5 for r in rows])
+    """Over the films whose box the prior's peak misses (`lesion_prior.missed`): each map's
+    means, and the first map minus each other, film by film."""
+    kept = missed(rows)
     if not kept.any():
         return {"n": 0}
     first, *others = maps
@@ -76,14 +81,17 @@ def fold_rows(data: str, localisation: dict) -> list[dict]:
     from covgan.data.annotated import annotated_positives
 
     try:
-        train = annotated_positives(data, 10**6, "train")
         held = annotated_positives(data, localisation["n"], localisation.get("split"))
+        train = training_masks(data, held.split)
     except CovganError as error:
         raise SystemExit(f"error: {error}") from None
     if [record.path for record in held.records] != localisation["images"]:
         raise SystemExit(f"error: {data}'s {held.split} positives are not the films the "
                          "localisation.json scored; give the DATA it was localised on.")
-    return prior_rows(train.masks, held.masks)
+    if train is None:
+        raise SystemExit(f"error: {data} has no training masks apart from the films scored "
+                         f"(split {held.split!r}).")
+    return prior_rows(train, held.masks)
 
 
 def main(argv=None):

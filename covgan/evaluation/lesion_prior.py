@@ -41,9 +41,15 @@ def prior_scores(prior: np.ndarray, masks: np.ndarray) -> list[dict]:
              "relevance_mass": relevance_mass(prior, mask)} for mask in masks]
 
 
+def missed(rows: list[dict]) -> np.ndarray:
+    """(N,) booleans from the prior's per-film scores (`prior_scores`): the films whose mask
+    its peak misses (pointing game < 0.5)."""
+    return np.array([row["pointing_game"] < 0.5 for row in rows], bool)
+
+
 def off_prior(prior: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """(N,) booleans: the films whose mask the prior's peak misses (its pointing game < 0.5)."""
-    return np.array([pointing_game(prior, mask) < 0.5 for mask in masks], bool)
+    """(N,) booleans: the films whose mask the prior's peak misses."""
+    return missed(prior_scores(prior, masks))
 
 
 def training_masks(data_dir: str | os.PathLike, scored_split: str) -> np.ndarray | None:
